@@ -1,0 +1,284 @@
+//! The task template data model: what a YAML template may say, with the defaults
+//! that apply when it says nothing. Parsing and validation live in `load` and
+//! `validate`; this file only describes the shape.
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// One task template: a named, versioned DAG of steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TaskTemplate {
+    /// Namespace the template belongs to; workers serve namespaces.
+    pub namespace: String,
+    /// Template name, unique with `namespace` and `version`.
+    pub name: String,
+    /// Semantic version; "latest" means the highest semver.
+    pub version: String,
+    /// Free text for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// JSON Schema the task context must satisfy at creation.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub input_schema: Option<Value>,
+    /// How duplicate task submissions are recognised.
+    #[serde(default)]
+    pub identity_strategy: IdentityStrategy,
+    /// Staleness thresholds and what happens to failed tasks.
+    #[serde(default)]
+    pub lifecycle: Lifecycle,
+    /// The steps of the DAG.
+    pub steps: Vec<StepTemplate>,
+}
+
+/// How a task's identity (for deduplication) is computed.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum IdentityStrategy {
+    /// Same template version and same context means the same task.
+    #[default]
+    Strict,
+    /// The caller must pass an idempotency key.
+    CallerProvided,
+    /// Every submission creates a new task.
+    AlwaysUnique,
+}
+
+/// Staleness thresholds and failure handling for a template's tasks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Lifecycle {
+    /// Longest a task may live before it counts as stale.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_duration_minutes: Option<u64>,
+    /// Longest a task may wait for dependencies.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_waiting_for_dependencies_minutes: Option<u64>,
+    /// Longest a task may wait for a retry.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_waiting_for_retry_minutes: Option<u64>,
+    /// Longest a task may have steps in process.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_steps_in_process_minutes: Option<u64>,
+    /// Keep a task whose steps failed permanently in `blocked_by_failures` for an
+    /// operator instead of moving it to `error`.
+    #[serde(default)]
+    pub hold_failed_tasks: bool,
+}
+
+/// One node of the DAG.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct StepTemplate {
+    /// Step name, unique within the template.
+    pub name: String,
+    /// Free text for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// What kind of step this is.
+    #[serde(default, rename = "type")]
+    pub step_type: StepType,
+    /// Names of the steps whose results this step needs.
+    #[serde(default)]
+    pub dependencies: Vec<String>,
+    /// Which handler runs the step.
+    pub handler: HandlerSpec,
+    /// Retry policy.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+    /// Longest one attempt may run before it fails as a timeout.
+    #[serde(default = "default_timeout_seconds")]
+    pub timeout_seconds: u64,
+    /// Domain events this step publishes.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub publishes_events: Vec<EventDeclaration>,
+    /// Batch settings (batchable and batch_worker steps).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_config: Option<BatchConfig>,
+}
+
+/// The kinds of step.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum StepType {
+    /// An ordinary step.
+    #[default]
+    Standard,
+    /// Chooses which of its declared children are created.
+    Decision,
+    /// Waits only for those of its dependencies that were created.
+    DeferredConvergence,
+    /// Splits work into batches.
+    Batchable,
+    /// The template cloned once per batch.
+    BatchWorker,
+}
+
+/// Which handler runs a step, and how.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct HandlerSpec {
+    /// The name the worker's handler registry knows the handler by.
+    pub callable: String,
+    /// Entry point on the handler.
+    #[serde(default = "default_method")]
+    pub method: String,
+    /// Configuration passed to the handler as-is.
+    #[serde(default = "empty_object")]
+    pub initialization: Value,
+}
+
+/// When and how often a failed step is retried.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Whether attempts after the first are allowed at all.
+    #[serde(default = "default_true")]
+    pub retryable: bool,
+    /// Total attempts, counting the first.
+    #[serde(default = "default_max_attempts")]
+    pub max_attempts: u32,
+    /// Shape of the delay between attempts.
+    #[serde(default)]
+    pub backoff: BackoffKind,
+    /// First delay, in milliseconds.
+    #[serde(default = "default_base_ms")]
+    pub base_ms: u64,
+    /// Longest delay, in milliseconds.
+    #[serde(default = "default_max_ms")]
+    pub max_ms: u64,
+    /// Growth factor per attempt (exponential backoff).
+    #[serde(default = "default_multiplier")]
+    pub multiplier: f64,
+    /// Random spread, as a fraction of the delay (0.1 = ±10 %).
+    #[serde(default = "default_jitter")]
+    pub jitter: f64,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        Self {
+            retryable: true,
+            max_attempts: default_max_attempts(),
+            backoff: BackoffKind::default(),
+            base_ms: default_base_ms(),
+            max_ms: default_max_ms(),
+            multiplier: default_multiplier(),
+            jitter: default_jitter(),
+        }
+    }
+}
+
+/// Shape of the retry delay.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum BackoffKind {
+    /// base · multiplier^(attempt−1), capped at max.
+    #[default]
+    Exponential,
+    /// base · attempt, capped at max.
+    Linear,
+    /// No delay.
+    None,
+}
+
+/// A domain event a step publishes.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct EventDeclaration {
+    /// Dotted event name, e.g. `order.shipped`.
+    pub name: String,
+    /// Free text for people.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub description: Option<String>,
+    /// When the event fires.
+    #[serde(default)]
+    pub condition: EventCondition,
+    /// How the event is delivered.
+    #[serde(default)]
+    pub delivery_mode: DeliveryMode,
+    /// JSON Schema of the payload.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub schema: Option<Value>,
+}
+
+/// When a declared event fires.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum EventCondition {
+    /// After a successful attempt.
+    #[default]
+    Success,
+    /// After a failed attempt.
+    Failure,
+    /// After every attempt.
+    Always,
+}
+
+/// How a domain event is delivered.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum DeliveryMode {
+    /// Written in the same transaction as the step result; at least once.
+    #[default]
+    Durable,
+    /// In-process subscribers only, best effort.
+    Fast,
+    /// Both.
+    Broadcast,
+}
+
+/// Batch settings for batchable and batch_worker steps.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BatchConfig {
+    /// Items per batch.
+    #[serde(default = "default_batch_size")]
+    pub batch_size: u64,
+    /// Most batch workers created for one batchable step.
+    #[serde(default = "default_parallelism")]
+    pub parallelism: u32,
+    /// Name of the field the cursor ranges over.
+    #[serde(default = "default_cursor_field")]
+    pub cursor_field: String,
+    /// The batch_worker step cloned per batch (on a batchable step).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub worker_template: Option<String>,
+}
+
+fn default_timeout_seconds() -> u64 {
+    30
+}
+fn default_method() -> String {
+    "call".to_string()
+}
+fn empty_object() -> Value {
+    Value::Object(Default::default())
+}
+fn default_true() -> bool {
+    true
+}
+fn default_max_attempts() -> u32 {
+    3
+}
+fn default_base_ms() -> u64 {
+    1000
+}
+fn default_max_ms() -> u64 {
+    30_000
+}
+fn default_multiplier() -> f64 {
+    2.0
+}
+fn default_jitter() -> f64 {
+    0.1
+}
+fn default_batch_size() -> u64 {
+    1000
+}
+fn default_parallelism() -> u32 {
+    10
+}
+fn default_cursor_field() -> String {
+    "id".to_string()
+}
