@@ -31,6 +31,24 @@ pub struct TaskTemplate {
     pub steps: Vec<StepTemplate>,
 }
 
+impl TaskTemplate {
+    /// The step called `name`, if the template has one.
+    pub fn step(&self, name: &str) -> Option<&StepTemplate> {
+        self.steps.iter().find(|s| s.name == name)
+    }
+
+    /// The steps with no dependencies, in declaration order: the ones a new task
+    /// can start with.
+    pub fn roots(&self) -> Vec<&StepTemplate> {
+        self.steps.iter().filter(|s| s.dependencies.is_empty()).collect()
+    }
+
+    /// `namespace/name@version`, the key the registry resolves exactly.
+    pub fn key(&self) -> String {
+        format!("{}/{}@{}", self.namespace, self.name, self.version)
+    }
+}
+
 /// How a task's identity (for deduplication) is computed.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]

@@ -1,0 +1,85 @@
+//! The template's dependency graph: cycle detection, reporting each distinct
+//! cycle once, in a deterministic order.
+
+use super::model::TaskTemplate;
+use std::collections::{BTreeSet, HashMap};
+
+/// Every distinct cycle among the template's steps, each as the step names in
+/// execution order (a dependency before its dependent) with the first name
+/// repeated at the end: `["a", "b", "c", "a"]` means b depends on a, c on b and
+/// a on c. Each cycle starts at its earliest-declared step; cycles are listed in
+/// the order a depth-first walk in declaration order finds them. Self-dependencies
+/// and unknown dependencies are left to the other checks.
+pub fn find_cycles(t: &TaskTemplate) -> Vec<Vec<String>> {
+    // First declaration wins for duplicated names (reported elsewhere).
+    let mut index: HashMap<&str, usize> = HashMap::new();
+    for (i, s) in t.steps.iter().enumerate() {
+        index.entry(s.name.as_str()).or_insert(i);
+    }
+    let n = t.steps.len();
+    // Edges in execution direction: dependency -> dependent.
+    let mut next: Vec<BTreeSet<usize>> = vec![BTreeSet::new(); n];
+    for (i, s) in t.steps.iter().enumerate() {
+        if index[s.name.as_str()] != i {
+            continue;
+        }
+        for d in &s.dependencies {
+            if let Some(&j) = index.get(d.as_str()) {
+                if j != i {
+                    next[j].insert(i);
+                }
+            }
+        }
+    }
+
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        OnStack,
+        Done,
+    }
+    let mut mark = vec![Mark::New; n];
+    let mut seen: BTreeSet<Vec<usize>> = BTreeSet::new();
+    let mut cycles = Vec::new();
+    for start in 0..n {
+        if mark[start] != Mark::New {
+            continue;
+        }
+        // Iterative DFS: (node, successors still to visit).
+        let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, next[start].iter().copied().collect())];
+        mark[start] = Mark::OnStack;
+        while let Some((node, todo)) = stack.last_mut() {
+            let node = *node;
+            if todo.is_empty() {
+                mark[node] = Mark::Done;
+                stack.pop();
+                continue;
+            }
+            let succ = todo.remove(0);
+            match mark[succ] {
+                Mark::New => {
+                    mark[succ] = Mark::OnStack;
+                    stack.push((succ, next[succ].iter().copied().collect()));
+                }
+                Mark::OnStack => {
+                    let from = stack.iter().position(|(v, _)| *v == succ).expect("on stack");
+                    let mut cycle: Vec<usize> = stack[from..].iter().map(|(v, _)| *v).collect();
+                    let min_pos = (0..cycle.len()).min_by_key(|&k| cycle[k]).unwrap_or(0);
+                    cycle.rotate_left(min_pos);
+                    if seen.insert(cycle.clone()) {
+                        cycles.push(cycle);
+                    }
+                }
+                Mark::Done => {}
+            }
+        }
+    }
+    cycles
+        .into_iter()
+        .map(|c| {
+            let mut names: Vec<String> = c.iter().map(|&i| t.steps[i].name.clone()).collect();
+            names.push(names[0].clone());
+            names
+        })
+        .collect()
+}
