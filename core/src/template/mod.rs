@@ -23,3 +23,41 @@ pub trait HandlerLookup {
     /// True when `callable` names a registered handler.
     fn has_handler(&self, callable: &str) -> bool;
 }
+
+#[cfg(test)]
+pub(crate) mod test_support {
+    //! Helpers shared by the template tests.
+    use super::{parse_str, TemplateProblem};
+
+    /// A minimal valid template header followed by `steps` (YAML list items).
+    pub fn with_steps(steps: &str) -> String {
+        format!("namespace: ns\nname: t\nversion: 1.0.0\nsteps:\n{steps}")
+    }
+
+    /// Every problem `parse_str` reports for `yaml` (empty when it loads).
+    pub fn problems(yaml: &str) -> Vec<TemplateProblem> {
+        match parse_str(yaml, "t.yaml", None) {
+            Ok(_) => Vec::new(),
+            Err(e) => e.0,
+        }
+    }
+
+    /// The one problem for `step`/`field`; panics listing all problems otherwise.
+    pub fn the_problem<'a>(
+        ps: &'a [TemplateProblem],
+        step: Option<&str>,
+        field: Option<&str>,
+    ) -> &'a TemplateProblem {
+        let hits: Vec<&TemplateProblem> = ps
+            .iter()
+            .filter(|p| p.step.as_deref() == step && p.field.as_deref() == field)
+            .collect();
+        assert_eq!(
+            hits.len(),
+            1,
+            "expected one problem at step {step:?} field {field:?}, got: {ps:#?}"
+        );
+        assert!(ps.iter().all(|p| p.file == "t.yaml"));
+        hits[0]
+    }
+}

@@ -138,6 +138,7 @@ pub fn validate_template(
     out.list
 }
 
+/// Runs every semantic check on `t`, adding problems to `out`.
 pub(crate) fn check_template(
     t: &TaskTemplate,
     handlers: Option<&dyn HandlerLookup>,
@@ -347,3 +348,7 @@ fn check_step_type(t: &TaskTemplate, s: &StepTemplate, out: &mut Problems) {
         _ => {}
     }
 }
+
+#[cfg(test)]
+#[path = "validate_tests.rs"]
+mod tests;
