@@ -83,3 +83,52 @@ pub fn find_cycles(t: &TaskTemplate) -> Vec<Vec<String>> {
         })
         .collect()
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn template(steps: &[(&str, &[&str])]) -> TaskTemplate {
+        let mut yaml = String::from("namespace: ns\nname: t\nversion: 1.0.0\nsteps:\n");
+        for (name, deps) in steps {
+            yaml.push_str(&format!(
+                "  - name: {name}\n    handler: {{ callable: x }}\n    dependencies: [{}]\n",
+                deps.join(", ")
+            ));
+        }
+        serde_yaml_ng::from_str(&yaml).unwrap()
+    }
+
+    #[test]
+    fn an_acyclic_graph_has_no_cycles() {
+        let t = template(&[("a", &[]), ("b", &["a"]), ("c", &["a"]), ("d", &["b", "c"])]);
+        assert!(find_cycles(&t).is_empty());
+    }
+
+    #[test]
+    fn a_cycle_starts_at_its_earliest_declared_step_in_execution_order() {
+        // c runs before b, b before a, a before c.
+        let t = template(&[("x", &[]), ("a", &["b"]), ("b", &["c"]), ("c", &["a", "x"])]);
+        assert_eq!(find_cycles(&t), vec![vec!["a", "c", "b", "a"]]);
+    }
+
+    #[test]
+    fn two_separate_cycles_are_each_reported_once_in_a_stable_order() {
+        let t = template(&[
+            ("p", &["q"]),
+            ("q", &["p"]),
+            ("a", &["b"]),
+            ("b", &["a"]),
+            ("ok", &["a"]),
+        ]);
+        let first = find_cycles(&t);
+        assert_eq!(first, vec![vec!["p", "q", "p"], vec!["a", "b", "a"]]);
+        assert_eq!(find_cycles(&t), first);
+    }
+
+    #[test]
+    fn self_and_unknown_dependencies_are_not_cycles_here() {
+        let t = template(&[("a", &["a", "ghost"])]);
+        assert!(find_cycles(&t).is_empty());
+    }
+}

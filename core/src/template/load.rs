@@ -128,3 +128,113 @@ pub fn load_file(
         .map_err(|e| TemplateErrors::single(&origin, format!("cannot read file: {e}")))?;
     parse_str(&text, &origin, handlers)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    const SCHEMA_T: &str = "namespace: ns\nname: t\nversion: 1.0.0\n\
+        input_schema:\n  type: object\n  required: [n]\n  properties:\n    n: { type: integer, minimum: 0 }\n\
+        steps:\n  - name: a\n    handler: { callable: square }\n";
+
+    #[test]
+    fn malformed_yaml_is_reported_with_file_line_and_column() {
+        let err = parse_str("namespace: ns\nname: [unclosed\nversion: 1.0.0\n", "bad.yaml", None)
+            .unwrap_err();
+        assert_eq!(err.0.len(), 1);
+        let p = &err.0[0];
+        assert_eq!(p.file, "bad.yaml");
+        assert!(p.message.starts_with("malformed YAML at line "), "{p}");
+        assert!(p.message.contains("column"), "{p}");
+        assert!(err.to_string().starts_with("bad.yaml: malformed YAML"));
+    }
+
+    #[test]
+    fn a_tab_indented_line_is_located() {
+        let err = parse_str("namespace: ns\nsteps:\n\t- name: a\n", "tab.yaml", None).unwrap_err();
+        assert!(err.0[0].message.contains("line 3"), "{}", err);
+    }
+
+    #[test]
+    fn the_content_hash_ignores_key_order_and_formatting() {
+        let a = parse_str(SCHEMA_T, "a", None).unwrap();
+        let reordered = "steps:\n  - handler: { callable: square }\n    name: a\n\
+            version: 1.0.0\n\
+            input_schema: { properties: { n: { minimum: 0, type: integer } }, required: [n], type: object }\n\
+            name: t\nnamespace: ns\n";
+        let b = parse_str(reordered, "b", None).unwrap();
+        assert_eq!(a.content_hash, b.content_hash);
+        assert_eq!(a.content_hash.len(), 64);
+    }
+
+    #[test]
+    fn the_content_hash_changes_when_the_content_changes() {
+        let a = parse_str(SCHEMA_T, "a", None).unwrap();
+        let changed = SCHEMA_T.replace("minimum: 0", "minimum: 1");
+        let b = parse_str(&changed, "b", None).unwrap();
+        assert_ne!(a.content_hash, b.content_hash);
+        let defaults_spelled_out = SCHEMA_T.replace(
+            "callable: square }",
+            "callable: square, method: call }\n    timeout_seconds: 30",
+        );
+        let c = parse_str(&defaults_spelled_out, "c", None).unwrap();
+        assert_eq!(a.content_hash, c.content_hash, "defaults hash like their explicit values");
+    }
+
+    #[test]
+    fn a_context_that_satisfies_the_schema_is_accepted() {
+        let t = parse_str(SCHEMA_T, "t", None).unwrap();
+        assert_eq!(t.validate_context(&json!({"n": 3})), Ok(()));
+    }
+
+    #[test]
+    fn a_context_that_breaks_the_schema_lists_each_problem_with_its_path() {
+        let t = parse_str(SCHEMA_T, "t", None).unwrap();
+        let errs = t.validate_context(&json!({"n": "x"})).unwrap_err();
+        assert_eq!(errs, vec![r#"/n: "x" is not of type "integer""#.to_string()]);
+        let errs = t.validate_context(&json!({})).unwrap_err();
+        assert_eq!(errs.len(), 1);
+        assert!(errs[0].contains("\"n\" is a required property"), "{errs:?}");
+        assert!(t.validate_context(&json!({"n": -1})).is_err());
+    }
+
+    #[test]
+    fn without_a_schema_any_context_is_accepted() {
+        let t = parse_str(
+            "namespace: ns\nname: t\nversion: 1.0.0\nsteps: []\n",
+            "t",
+            None,
+        )
+        .unwrap();
+        assert_eq!(t.validate_context(&json!("anything")), Ok(()));
+    }
+
+    #[test]
+    fn from_template_validates_and_round_trips_through_definition_json() {
+        let loaded = parse_str(SCHEMA_T, "t", None).unwrap();
+        let json = loaded.definition_json();
+        let back: TaskTemplate = serde_json::from_value(json).unwrap();
+        let again = LoadedTemplate::from_template(back, "again").unwrap();
+        assert_eq!(again.content_hash, loaded.content_hash);
+        assert!(again.validate_context(&json!({"n": "x"})).is_err());
+
+        let mut bad = loaded.template.clone();
+        bad.steps[0].dependencies.push("ghost".into());
+        let err = LoadedTemplate::from_template(bad, "mem").unwrap_err();
+        assert_eq!(err.0[0].file, "mem");
+        assert_eq!(err.0[0].step.as_deref(), Some("a"));
+    }
+
+    #[test]
+    fn load_file_names_the_file_in_problems() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("x.yaml");
+        std::fs::write(&path, "namespace: ns\nname: t\nversion: 1.0.0\nsteps: []\nbogus: 1\n").unwrap();
+        let err = load_file(&path, None).unwrap_err();
+        assert_eq!(err.0[0].file, path.display().to_string());
+        assert_eq!(err.0[0].field.as_deref(), Some("bogus"));
+        let missing = load_file(&dir.path().join("nope.yaml"), None).unwrap_err();
+        assert!(missing.0[0].message.starts_with("cannot read file"));
+    }
+}

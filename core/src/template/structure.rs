@@ -320,3 +320,113 @@ pub(crate) fn build(mut raw: Value, out: &mut Problems) -> Option<TaskTemplate> 
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use crate::template::test_support::{problems, the_problem, with_steps};
+
+    #[test]
+    fn unknown_keys_are_reported_at_every_level() {
+        let yaml = "namespace: ns\nname: t\nversion: 1.0.0\nowner: me\n\
+            lifecycle: { hold_failed: true }\n\
+            steps:\n\
+            \x20 - name: a\n\
+            \x20   colour: red\n\
+            \x20   handler: { callable: square, args: 1 }\n\
+            \x20   retry: { attempts: 2 }\n\
+            \x20   publishes_events: [ { name: a.b, mode: fast } ]\n\
+            \x20   batch_config: { size: 3 }\n";
+        let ps = problems(yaml);
+        for (step, field) in [
+            (None, "owner"),
+            (None, "lifecycle.hold_failed"),
+            (Some("a"), "colour"),
+            (Some("a"), "handler.args"),
+            (Some("a"), "retry.attempts"),
+            (Some("a"), "publishes_events[0].mode"),
+            (Some("a"), "batch_config.size"),
+        ] {
+            let p = the_problem(&ps, step, Some(field));
+            let key = field.rsplit('.').next().unwrap();
+            assert!(p.message.starts_with(&format!("unknown key `{key}`")), "{p}");
+        }
+        assert_eq!(ps.len(), 7, "{ps:#?}");
+    }
+
+    #[test]
+    fn the_type_key_is_allowed_and_step_type_is_not() {
+        let ps = problems(&with_steps(
+            "  - name: a\n    handler: { callable: x }\n    step_type: decision\n",
+        ));
+        assert!(the_problem(&ps, Some("a"), Some("step_type"))
+            .message
+            .contains("allowed: name, description, type,"));
+    }
+
+    #[test]
+    fn type_errors_in_one_step_do_not_hide_another_steps_problems() {
+        let yaml = with_steps(
+            "  - name: a\n    handler: { callable: x }\n    timeout_seconds: soon\n\
+             \x20 - name: b\n    handler: { callable: x }\n    retry: { max_attempts: many }\n\
+             \x20 - name: c\n    handler: { callable: x }\n    dependencies: b\n",
+        );
+        let ps = problems(&yaml);
+        assert!(the_problem(&ps, Some("a"), Some("timeout_seconds"))
+            .message
+            .contains("invalid type"));
+        the_problem(&ps, Some("b"), Some("retry.max_attempts"));
+        the_problem(&ps, Some("c"), Some("dependencies"));
+        assert_eq!(ps.len(), 3, "{ps:#?}");
+    }
+
+    #[test]
+    fn several_type_errors_in_one_step_are_all_reported() {
+        let yaml = with_steps(
+            "  - name: a\n    type: sideways\n    handler: { callable: [x] }\n    retry: { jitter: lots, backoff: random }\n",
+        );
+        let ps = problems(&yaml);
+        for field in ["type", "handler.callable", "retry.jitter", "retry.backoff"] {
+            the_problem(&ps, Some("a"), Some(field));
+        }
+        assert_eq!(ps.len(), 4, "{ps:#?}");
+    }
+
+    #[test]
+    fn missing_required_keys_are_reported() {
+        let ps = problems("namespace: ns\nsteps:\n  - handler: {}\n");
+        the_problem(&ps, None, Some("name"));
+        the_problem(&ps, None, Some("version"));
+        the_problem(&ps, Some("#0"), Some("name"));
+        let p = the_problem(&ps, Some("#0"), Some("handler.callable"));
+        assert_eq!(p.message, "missing required key `callable` in handler");
+        assert_eq!(ps.len(), 4, "{ps:#?}");
+    }
+
+    #[test]
+    fn a_non_mapping_document_or_step_is_reported() {
+        let ps = problems("- just\n- a list\n");
+        assert!(ps[0].message.contains("mapping at the top level, found a sequence"));
+        let ps = problems(&with_steps("  - 42\n"));
+        assert_eq!(the_problem(&ps, Some("#0"), None).message, "a step must be a mapping, found a number");
+        let ps = problems("namespace: ns\nname: t\nversion: 1.0.0\nsteps: {}\n");
+        the_problem(&ps, None, Some("steps"));
+    }
+
+    #[test]
+    fn unknown_keys_and_semantic_problems_are_reported_together() {
+        let yaml = "namespace: ns\nname: t\nversion: one\nextra: 1\nsteps:\n\
+            \x20 - name: a\n    handler: { callable: x }\n    dependencies: [ghost]\n    retry: { jitter: 2.0, tries: 1 }\n\
+            \x20 - name: b\n    type: decision\n    handler: { callable: x }\n";
+        let ps = problems(yaml);
+        the_problem(&ps, None, Some("extra"));
+        the_problem(&ps, None, Some("version"));
+        the_problem(&ps, Some("a"), Some("dependencies"));
+        the_problem(&ps, Some("a"), Some("retry.jitter"));
+        the_problem(&ps, Some("a"), Some("retry.tries"));
+        the_problem(&ps, Some("b"), Some("dependencies"));
+        assert_eq!(ps.len(), 6, "{ps:#?}");
+        let text = crate::template::TemplateErrors(ps).to_string();
+        assert_eq!(text.lines().count(), 6);
+        assert!(text.contains("t.yaml: step `a`: field `retry.jitter`: must be between 0.0 and 1.0"), "{text}");
+    }
+}
