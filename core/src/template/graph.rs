@@ -4,7 +4,9 @@
 use super::model::TaskTemplate;
 use std::collections::{BTreeSet, HashMap};
 
-/// Every distinct cycle among the template's steps, each as the step names in
+/// The distinct cycles among the template's steps that a depth-first walk in
+/// declaration order finds (at least one in every group of mutually dependent
+/// steps, each reported once), each as the step names in
 /// execution order (a dependency before its dependent) with the first name
 /// repeated at the end: `["a", "b", "c", "a"]` means b depends on a, c on b and
 /// a on c. Each cycle starts at its earliest-declared step; cycles are listed in
@@ -46,7 +48,8 @@ pub fn find_cycles(t: &TaskTemplate) -> Vec<Vec<String>> {
             continue;
         }
         // Iterative DFS: (node, successors still to visit).
-        let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, next[start].iter().copied().collect())];
+        let mut stack: Vec<(usize, Vec<usize>)> =
+            vec![(start, next[start].iter().copied().collect())];
         mark[start] = Mark::OnStack;
         while let Some((node, todo)) = stack.last_mut() {
             let node = *node;
@@ -62,7 +65,10 @@ pub fn find_cycles(t: &TaskTemplate) -> Vec<Vec<String>> {
                     stack.push((succ, next[succ].iter().copied().collect()));
                 }
                 Mark::OnStack => {
-                    let from = stack.iter().position(|(v, _)| *v == succ).expect("on stack");
+                    let from = stack
+                        .iter()
+                        .position(|(v, _)| *v == succ)
+                        .expect("on stack");
                     let mut cycle: Vec<usize> = stack[from..].iter().map(|(v, _)| *v).collect();
                     let min_pos = (0..cycle.len()).min_by_key(|&k| cycle[k]).unwrap_or(0);
                     cycle.rotate_left(min_pos);

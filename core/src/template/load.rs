@@ -140,8 +140,12 @@ mod tests {
 
     #[test]
     fn malformed_yaml_is_reported_with_file_line_and_column() {
-        let err = parse_str("namespace: ns\nname: [unclosed\nversion: 1.0.0\n", "bad.yaml", None)
-            .unwrap_err();
+        let err = parse_str(
+            "namespace: ns\nname: [unclosed\nversion: 1.0.0\n",
+            "bad.yaml",
+            None,
+        )
+        .unwrap_err();
         assert_eq!(err.0.len(), 1);
         let p = &err.0[0];
         assert_eq!(p.file, "bad.yaml");
@@ -179,7 +183,10 @@ mod tests {
             "callable: square, method: call }\n    timeout_seconds: 30",
         );
         let c = parse_str(&defaults_spelled_out, "c", None).unwrap();
-        assert_eq!(a.content_hash, c.content_hash, "defaults hash like their explicit values");
+        assert_eq!(
+            a.content_hash, c.content_hash,
+            "defaults hash like their explicit values"
+        );
     }
 
     #[test]
@@ -192,7 +199,10 @@ mod tests {
     fn a_context_that_breaks_the_schema_lists_each_problem_with_its_path() {
         let t = parse_str(SCHEMA_T, "t", None).unwrap();
         let errs = t.validate_context(&json!({"n": "x"})).unwrap_err();
-        assert_eq!(errs, vec![r#"/n: "x" is not of type "integer""#.to_string()]);
+        assert_eq!(
+            errs,
+            vec![r#"/n: "x" is not of type "integer""#.to_string()]
+        );
         let errs = t.validate_context(&json!({})).unwrap_err();
         assert_eq!(errs.len(), 1);
         assert!(errs[0].contains("\"n\" is a required property"), "{errs:?}");
@@ -230,7 +240,11 @@ mod tests {
     fn load_file_names_the_file_in_problems() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.yaml");
-        std::fs::write(&path, "namespace: ns\nname: t\nversion: 1.0.0\nsteps: []\nbogus: 1\n").unwrap();
+        std::fs::write(
+            &path,
+            "namespace: ns\nname: t\nversion: 1.0.0\nsteps: []\nbogus: 1\n",
+        )
+        .unwrap();
         let err = load_file(&path, None).unwrap_err();
         assert_eq!(err.0[0].file, path.display().to_string());
         assert_eq!(err.0[0].field.as_deref(), Some("bogus"));

@@ -46,3 +46,47 @@ pub fn to_mermaid(t: &TaskTemplate) -> String {
     }
     out
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::load_file;
+    use std::path::Path;
+
+    #[test]
+    fn the_diamond_renders_four_nodes_and_four_edges_in_order() {
+        let path = Path::new(concat!(
+            env!("CARGO_MANIFEST_DIR"),
+            "/../examples/diamond.yaml"
+        ));
+        let t = load_file(path, None).unwrap().template;
+        let expected = "graph TD\n\
+            \x20   s0[\"start<br/>square\"]\n\
+            \x20   s1[\"left<br/>square\"]\n\
+            \x20   s2[\"right<br/>square\"]\n\
+            \x20   s3[\"end<br/>multiply_square\"]\n\
+            \x20   s0 --> s1\n\
+            \x20   s0 --> s2\n\
+            \x20   s1 --> s3\n\
+            \x20   s2 --> s3\n";
+        assert_eq!(to_mermaid(&t), expected);
+    }
+
+    #[test]
+    fn step_types_get_distinct_shapes_and_quotes_are_escaped() {
+        let yaml = "namespace: ns\nname: t\nversion: 1.0.0\nsteps:\n\
+            \x20 - { name: a, handler: { callable: 'say \"hi\"' } }\n\
+            \x20 - { name: d, type: decision, dependencies: [a], handler: { callable: x } }\n\
+            \x20 - { name: c, type: deferred_convergence, dependencies: [d], handler: { callable: x } }\n\
+            \x20 - { name: b, type: batchable, handler: { callable: x } }\n\
+            \x20 - { name: w, type: batch_worker, handler: { callable: x }, batch_config: {} }\n";
+        let t: crate::template::TaskTemplate = serde_yaml_ng::from_str(yaml).unwrap();
+        let m = to_mermaid(&t);
+        assert!(m.contains("s0[\"a<br/>say #quot;hi#quot;\"]"), "{m}");
+        assert!(m.contains("s1{\"d<br/>x\"}"), "{m}");
+        assert!(m.contains("s2((\"c<br/>x\"))"), "{m}");
+        assert!(m.contains("s3[[\"b<br/>x\"]]"), "{m}");
+        assert!(m.contains("s4[/\"w<br/>x\"/]"), "{m}");
+        assert_eq!(m.matches("-->").count(), 2);
+    }
+}

@@ -40,7 +40,10 @@ impl TaskTemplate {
     /// The steps with no dependencies, in declaration order: the ones a new task
     /// can start with.
     pub fn roots(&self) -> Vec<&StepTemplate> {
-        self.steps.iter().filter(|s| s.dependencies.is_empty()).collect()
+        self.steps
+            .iter()
+            .filter(|s| s.dependencies.is_empty())
+            .collect()
     }
 
     /// `namespace/name@version`, the key the registry resolves exactly.
@@ -299,4 +302,27 @@ fn default_parallelism() -> u32 {
 }
 fn default_cursor_field() -> String {
     "id".to_string()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn step_finds_by_name_and_roots_are_the_steps_without_dependencies() {
+        let t: TaskTemplate = serde_yaml_ng::from_str(
+            "namespace: ns\nname: t\nversion: 1.0.0\nsteps:\n\
+             \x20 - { name: a, handler: { callable: x } }\n\
+             \x20 - { name: b, dependencies: [a], handler: { callable: x } }\n\
+             \x20 - { name: c, handler: { callable: x } }\n",
+        )
+        .unwrap();
+        assert_eq!(t.step("b").unwrap().dependencies, ["a"]);
+        assert!(t.step("z").is_none());
+        let roots: Vec<&str> = t.roots().iter().map(|s| s.name.as_str()).collect();
+        assert_eq!(roots, ["a", "c"]);
+        assert_eq!(t.key(), "ns/t@1.0.0");
+        assert_eq!(t.steps[0].timeout_seconds, 30);
+        assert_eq!(t.steps[0].handler.method, "call");
+    }
 }

@@ -66,10 +66,7 @@ fn yaml_files(dir: &Path, out: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for path in entries {
         if path.is_dir() {
             yaml_files(&path, out)?;
-        } else if path
-            .extension()
-            .is_some_and(|e| e == "yaml" || e == "yml")
-        {
+        } else if path.extension().is_some_and(|e| e == "yaml" || e == "yml") {
             out.push(path);
         }
     }
@@ -91,18 +88,17 @@ impl TemplateRegistry {
     ) -> Result<Self, TemplateErrors> {
         let dir_name = dir.display().to_string();
         let mut files = Vec::new();
-        yaml_files(dir, &mut files)
-            .map_err(|e| TemplateErrors::single(&dir_name, format!("cannot read directory: {e}")))?;
+        yaml_files(dir, &mut files).map_err(|e| {
+            TemplateErrors::single(&dir_name, format!("cannot read directory: {e}"))
+        })?;
         let mut reg = Self::new();
         let mut problems: Vec<TemplateProblem> = Vec::new();
         for path in files {
             match super::load_file(&path, handlers) {
                 Ok(t) => {
-                    if let Some(prev) = reg.get_exact(
-                        &t.template.namespace,
-                        &t.template.name,
-                        &t.template.version,
-                    ) {
+                    if let Some(prev) =
+                        reg.get_exact(&t.template.namespace, &t.template.name, &t.template.version)
+                    {
                         problems.push(TemplateProblem {
                             file: t.origin.clone(),
                             step: None,
@@ -190,5 +186,171 @@ impl TemplateRegistry {
             .values()
             .flat_map(|vs| vs.values().cloned())
             .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::template::parse_str;
+
+    fn loaded(ns: &str, name: &str, version: &str) -> LoadedTemplate {
+        let yaml = format!("namespace: {ns}\nname: {name}\nversion: {version}\nsteps: []\n");
+        parse_str(&yaml, &format!("{name}-{version}.yaml"), None).unwrap()
+    }
+
+    fn registry(versions: &[&str]) -> TemplateRegistry {
+        let mut reg = TemplateRegistry::new();
+        for v in versions {
+            reg.insert(loaded("ns", "t", v));
+        }
+        reg
+    }
+
+    #[test]
+    fn latest_is_the_highest_semver_not_the_highest_string() {
+        let reg = registry(&["1.9.9", "1.10.0", "1.2.0"]);
+        assert_eq!(reg.resolve("ns/t").unwrap().template.version, "1.10.0");
+        let order: Vec<String> = reg
+            .list()
+            .iter()
+            .map(|t| t.template.version.clone())
+            .collect();
+        assert_eq!(order, ["1.2.0", "1.9.9", "1.10.0"]);
+    }
+
+    #[test]
+    fn a_release_outranks_its_prerelease() {
+        let reg = registry(&["2.0.0", "2.0.0-rc.1"]);
+        assert_eq!(reg.resolve("ns/t").unwrap().template.version, "2.0.0");
+    }
+
+    #[test]
+    fn an_exact_version_resolves_to_that_version() {
+        let reg = registry(&["1.9.9", "1.10.0", "1.2.0"]);
+        assert_eq!(reg.resolve("ns/t@1.2.0").unwrap().template.version, "1.2.0");
+        assert_eq!(reg.resolve("ns/t@1.9.9").unwrap().origin, "t-1.9.9.yaml");
+    }
+
+    #[test]
+    fn an_unknown_template_or_version_is_not_found_and_lists_the_namespace() {
+        let mut reg = registry(&["1.0.0"]);
+        reg.insert(loaded("other", "x", "1.0.0"));
+        match reg.resolve("ns/t@2.0.0") {
+            Err(e @ TemplateError::NotFound { .. }) => {
+                let text = e.to_string();
+                assert!(text.contains("`ns/t@2.0.0`"), "{text}");
+                assert!(text.contains("ns/t@1.0.0"), "{text}");
+                assert!(!text.contains("other/x"), "{text}");
+            }
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+        match reg.resolve("empty/t") {
+            Err(TemplateError::NotFound { key, known }) => {
+                assert_eq!(key, "empty/t");
+                assert!(known.is_empty());
+            }
+            other => panic!("expected NotFound, got {other:?}"),
+        }
+    }
+
+    #[test]
+    fn malformed_keys_are_bad_keys() {
+        let reg = registry(&["1.0.0"]);
+        for key in [
+            "t",
+            "/t",
+            "ns/",
+            "ns/t/u",
+            "ns/t@",
+            "ns/t@latest",
+            "ns/t@1.0",
+        ] {
+            assert!(
+                matches!(reg.resolve(key), Err(TemplateError::BadKey { .. })),
+                "{key} should be a bad key"
+            );
+        }
+    }
+
+    #[test]
+    fn insert_replaces_the_same_version() {
+        let mut reg = registry(&["1.0.0"]);
+        let mut again = loaded("ns", "t", "1.0.0");
+        again.origin = "second.yaml".into();
+        reg.insert(again);
+        assert_eq!(reg.list().len(), 1);
+        assert_eq!(reg.resolve("ns/t").unwrap().origin, "second.yaml");
+    }
+
+    #[test]
+    fn load_dir_loads_all_five_examples_without_problems() {
+        let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"));
+        let reg = match TemplateRegistry::load_dir(dir, None) {
+            Ok(r) => r,
+            Err(e) => panic!("examples have problems:\n{e}"),
+        };
+        let names: Vec<String> = reg.list().iter().map(|t| t.template.key()).collect();
+        assert_eq!(
+            names,
+            [
+                "examples/diamond@1.0.0",
+                "examples/linear@1.0.0",
+                "examples/mixed_dag@1.0.0",
+                "examples/retry@1.0.0",
+                "examples/tree@1.0.0",
+            ]
+        );
+        for t in reg.list() {
+            assert_eq!(
+                t.template.identity_strategy,
+                crate::template::IdentityStrategy::AlwaysUnique
+            );
+            assert!(t.template.description.is_some());
+            assert!(t.validate_context(&serde_json::json!({"n": 3})).is_ok());
+            assert!(t.validate_context(&serde_json::json!({"n": 1001})).is_err());
+        }
+        let mixed = reg.resolve("examples/mixed_dag").unwrap();
+        assert_eq!(mixed.template.steps.len(), 7);
+        let retry = reg.resolve("examples/retry@1.0.0").unwrap();
+        assert_eq!(retry.template.step("fetch").unwrap().retry.max_attempts, 3);
+        assert_eq!(retry.template.roots().len(), 1);
+    }
+
+    #[test]
+    fn load_dir_reports_problems_from_every_file_and_duplicates_by_both_names() {
+        let dir = tempfile::tempdir().unwrap();
+        let ok = "namespace: ns\nname: t\nversion: 1.0.0\nsteps: []\n";
+        std::fs::write(dir.path().join("a.yaml"), ok).unwrap();
+        std::fs::create_dir(dir.path().join("sub")).unwrap();
+        std::fs::write(dir.path().join("sub/b.yml"), ok).unwrap();
+        std::fs::write(
+            dir.path().join("c.yaml"),
+            "namespace: ns\nname: c\nversion: x\nsteps: []\n",
+        )
+        .unwrap();
+        std::fs::write(dir.path().join("d.yaml"), "name: [\n").unwrap();
+        std::fs::write(dir.path().join("notes.txt"), "not yaml: [").unwrap();
+        let err = TemplateRegistry::load_dir(dir.path(), None).unwrap_err();
+        assert_eq!(err.0.len(), 3, "{err}");
+        let a = dir.path().join("a.yaml").display().to_string();
+        let b = dir.path().join("sub/b.yml").display().to_string();
+        let dup = err
+            .0
+            .iter()
+            .find(|p| p.file == b)
+            .expect("duplicate reported");
+        assert!(
+            dup.message.contains(&a) && dup.message.contains("ns/t@1.0.0"),
+            "{dup}"
+        );
+        assert!(err
+            .0
+            .iter()
+            .any(|p| p.file.ends_with("c.yaml") && p.field.as_deref() == Some("version")));
+        assert!(err
+            .0
+            .iter()
+            .any(|p| p.file.ends_with("d.yaml") && p.message.starts_with("malformed YAML")));
     }
 }

@@ -40,9 +40,18 @@ static LIFECYCLE: Shape = Shape {
     required: &[],
     keys: &[
         ("max_duration_minutes", Kind::Leaf(leaf::<Option<u64>>)),
-        ("max_waiting_for_dependencies_minutes", Kind::Leaf(leaf::<Option<u64>>)),
-        ("max_waiting_for_retry_minutes", Kind::Leaf(leaf::<Option<u64>>)),
-        ("max_steps_in_process_minutes", Kind::Leaf(leaf::<Option<u64>>)),
+        (
+            "max_waiting_for_dependencies_minutes",
+            Kind::Leaf(leaf::<Option<u64>>),
+        ),
+        (
+            "max_waiting_for_retry_minutes",
+            Kind::Leaf(leaf::<Option<u64>>),
+        ),
+        (
+            "max_steps_in_process_minutes",
+            Kind::Leaf(leaf::<Option<u64>>),
+        ),
         ("hold_failed_tasks", Kind::Leaf(leaf::<bool>)),
     ],
 };
@@ -348,7 +357,10 @@ mod tests {
         ] {
             let p = the_problem(&ps, step, Some(field));
             let key = field.rsplit('.').next().unwrap();
-            assert!(p.message.starts_with(&format!("unknown key `{key}`")), "{p}");
+            assert!(
+                p.message.starts_with(&format!("unknown key `{key}`")),
+                "{p}"
+            );
         }
         assert_eq!(ps.len(), 7, "{ps:#?}");
     }
@@ -405,9 +417,14 @@ mod tests {
     #[test]
     fn a_non_mapping_document_or_step_is_reported() {
         let ps = problems("- just\n- a list\n");
-        assert!(ps[0].message.contains("mapping at the top level, found a sequence"));
+        assert!(ps[0]
+            .message
+            .contains("mapping at the top level, found a sequence"));
         let ps = problems(&with_steps("  - 42\n"));
-        assert_eq!(the_problem(&ps, Some("#0"), None).message, "a step must be a mapping, found a number");
+        assert_eq!(
+            the_problem(&ps, Some("#0"), None).message,
+            "a step must be a mapping, found a number"
+        );
         let ps = problems("namespace: ns\nname: t\nversion: 1.0.0\nsteps: {}\n");
         the_problem(&ps, None, Some("steps"));
     }
@@ -427,6 +444,9 @@ mod tests {
         assert_eq!(ps.len(), 6, "{ps:#?}");
         let text = crate::template::TemplateErrors(ps).to_string();
         assert_eq!(text.lines().count(), 6);
-        assert!(text.contains("t.yaml: step `a`: field `retry.jitter`: must be between 0.0 and 1.0"), "{text}");
+        assert!(
+            text.contains("t.yaml: step `a`: field `retry.jitter`: must be between 0.0 and 1.0"),
+            "{text}"
+        );
     }
 }

@@ -97,9 +97,7 @@ fn identifier_problem(s: &str, max: usize) -> Option<String> {
     let ok_first = first.is_ascii_alphanumeric() || first == '_';
     let ok_rest = chars.all(|c| c.is_ascii_alphanumeric() || matches!(c, '_' | '.' | '-'));
     if !ok_first || !ok_rest {
-        return Some(format!(
-            "`{s}` must match ^[A-Za-z0-9_][A-Za-z0-9_.-]*$"
-        ));
+        return Some(format!("`{s}` must match ^[A-Za-z0-9_][A-Za-z0-9_.-]*$"));
     }
     if s.chars().count() > max {
         return Some(format!("`{s}` is longer than {max} characters"));
@@ -328,7 +326,10 @@ fn check_step_type(t: &TaskTemplate, s: &StepTemplate, out: &mut Problems) {
             );
         }
         StepType::Batchable => {
-            let worker = s.batch_config.as_ref().and_then(|b| b.worker_template.as_ref());
+            let worker = s
+                .batch_config
+                .as_ref()
+                .and_then(|b| b.worker_template.as_ref());
             if let Some(w) = worker {
                 match t.step(w) {
                     Some(ws) if ws.step_type == StepType::BatchWorker => {}

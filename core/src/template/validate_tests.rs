@@ -28,7 +28,10 @@ fn a_valid_template_has_no_problems() {
 
 #[test]
 fn a_template_without_steps_is_allowed() {
-    assert_eq!(problems("namespace: ns\nname: t\nversion: 1.0.0\nsteps: []\n"), vec![]);
+    assert_eq!(
+        problems("namespace: ns\nname: t\nversion: 1.0.0\nsteps: []\n"),
+        vec![]
+    );
 }
 
 #[test]
@@ -46,10 +49,18 @@ fn an_empty_template_name_is_rejected() {
 #[test]
 fn a_template_name_longer_than_64_characters_is_rejected() {
     let long = "n".repeat(65);
-    let p = header_problem(&format!("namespace: ns\nname: {long}\nversion: 1.0.0"), "name");
+    let p = header_problem(
+        &format!("namespace: ns\nname: {long}\nversion: 1.0.0"),
+        "name",
+    );
     assert!(p.message.contains("longer than 64"), "{p}");
     let ok = "n".repeat(64);
-    assert_eq!(problems(&format!("namespace: ns\nname: {ok}\nversion: 1.0.0\nsteps: []\n")), vec![]);
+    assert_eq!(
+        problems(&format!(
+            "namespace: ns\nname: {ok}\nversion: 1.0.0\nsteps: []\n"
+        )),
+        vec![]
+    );
 }
 
 #[test]
@@ -69,13 +80,23 @@ fn a_step_name_with_a_slash_is_rejected() {
 fn a_step_name_longer_than_128_characters_is_rejected() {
     let long = "s".repeat(129);
     let ps = problems(&with_steps(&step(&long, "")));
-    assert!(the_problem(&ps, Some(&long), Some("name")).message.contains("longer than 128"));
+    assert!(the_problem(&ps, Some(&long), Some("name"))
+        .message
+        .contains("longer than 128"));
 }
 
 #[test]
 fn duplicate_step_names_are_reported_once() {
-    let ps = problems(&with_steps(&format!("{}{}{}", step("a", ""), step("a", ""), step("a", ""))));
-    assert_eq!(the_problem(&ps, Some("a"), Some("name")).message, "duplicate step name `a`");
+    let ps = problems(&with_steps(&format!(
+        "{}{}{}",
+        step("a", ""),
+        step("a", ""),
+        step("a", "")
+    )));
+    assert_eq!(
+        the_problem(&ps, Some("a"), Some("name")).message,
+        "duplicate step name `a`"
+    );
 }
 
 #[test]
@@ -115,30 +136,49 @@ fn a_cycle_is_named_in_order() {
 #[test]
 fn max_attempts_outside_1_to_100_is_rejected() {
     for n in [0, 101] {
-        let ps = problems(&with_steps(&step("a", &format!("    retry: {{ max_attempts: {n} }}\n"))));
+        let ps = problems(&with_steps(&step(
+            "a",
+            &format!("    retry: {{ max_attempts: {n} }}\n"),
+        )));
         let p = the_problem(&ps, Some("a"), Some("retry.max_attempts"));
         assert_eq!(p.message, format!("must be between 1 and 100, got {n}"));
     }
-    assert_eq!(problems(&with_steps(&step("a", "    retry: { max_attempts: 100 }\n"))), vec![]);
+    assert_eq!(
+        problems(&with_steps(&step(
+            "a",
+            "    retry: { max_attempts: 100 }\n"
+        ))),
+        vec![]
+    );
 }
 
 #[test]
 fn base_ms_above_max_ms_is_rejected() {
-    let ps = problems(&with_steps(&step("a", "    retry: { base_ms: 5000, max_ms: 100 }\n")));
+    let ps = problems(&with_steps(&step(
+        "a",
+        "    retry: { base_ms: 5000, max_ms: 100 }\n",
+    )));
     let p = the_problem(&ps, Some("a"), Some("retry.base_ms"));
-    assert!(p.message.contains("5000") && p.message.contains("100"), "{p}");
+    assert!(
+        p.message.contains("5000") && p.message.contains("100"),
+        "{p}"
+    );
 }
 
 #[test]
 fn max_ms_above_one_day_is_rejected() {
     let ps = problems(&with_steps(&step("a", "    retry: { max_ms: 86400001 }\n")));
-    assert!(the_problem(&ps, Some("a"), Some("retry.max_ms")).message.contains("86400000"));
+    assert!(the_problem(&ps, Some("a"), Some("retry.max_ms"))
+        .message
+        .contains("86400000"));
 }
 
 #[test]
 fn a_multiplier_below_one_is_rejected() {
     let ps = problems(&with_steps(&step("a", "    retry: { multiplier: 0.5 }\n")));
-    assert!(the_problem(&ps, Some("a"), Some("retry.multiplier")).message.contains("0.5"));
+    assert!(the_problem(&ps, Some("a"), Some("retry.multiplier"))
+        .message
+        .contains("0.5"));
 }
 
 #[test]
@@ -163,7 +203,10 @@ fn jitter_outside_0_to_1_is_rejected() {
 #[test]
 fn timeout_outside_1_to_86400_seconds_is_rejected() {
     for n in [0, 86_401] {
-        let ps = problems(&with_steps(&step("a", &format!("    timeout_seconds: {n}\n"))));
+        let ps = problems(&with_steps(&step(
+            "a",
+            &format!("    timeout_seconds: {n}\n"),
+        )));
         let p = the_problem(&ps, Some("a"), Some("timeout_seconds"));
         assert_eq!(p.message, format!("must be between 1 and 86400, got {n}"));
     }
@@ -172,12 +215,17 @@ fn timeout_outside_1_to_86400_seconds_is_rejected() {
 #[test]
 fn an_empty_handler_callable_is_rejected() {
     let ps = problems(&with_steps("  - name: a\n    handler: { callable: '' }\n"));
-    assert_eq!(the_problem(&ps, Some("a"), Some("handler.callable")).message, "must not be empty");
+    assert_eq!(
+        the_problem(&ps, Some("a"), Some("handler.callable")).message,
+        "must not be empty"
+    );
 }
 
 #[test]
 fn handler_initialization_that_is_not_a_mapping_is_rejected() {
-    let ps = problems(&with_steps("  - name: a\n    handler: { callable: x, initialization: [1] }\n"));
+    let ps = problems(&with_steps(
+        "  - name: a\n    handler: { callable: x, initialization: [1] }\n",
+    ));
     the_problem(&ps, Some("a"), Some("handler.initialization"));
 }
 
@@ -190,7 +238,10 @@ impl HandlerLookup for Only {
 
 #[test]
 fn an_unknown_handler_is_reported_only_when_a_lookup_is_given() {
-    let yaml = with_steps(&format!("{}  - name: b\n    handler: {{ callable: nope }}\n", step("a", "")));
+    let yaml = with_steps(&format!(
+        "{}  - name: b\n    handler: {{ callable: nope }}\n",
+        step("a", "")
+    ));
     let ps = match crate::template::parse_str(&yaml, "t.yaml", Some(&Only("square"))) {
         Ok(_) => vec![],
         Err(e) => e.0,
@@ -205,7 +256,10 @@ fn an_unknown_handler_is_reported_only_when_a_lookup_is_given() {
 
 #[test]
 fn an_input_schema_that_is_not_a_mapping_is_rejected() {
-    let p = header_problem("namespace: ns\nname: t\nversion: 1.0.0\ninput_schema: [1]", "input_schema");
+    let p = header_problem(
+        "namespace: ns\nname: t\nversion: 1.0.0\ninput_schema: [1]",
+        "input_schema",
+    );
     assert!(p.message.contains("must be a mapping"), "{p}");
 }
 
@@ -247,17 +301,30 @@ fn a_batchable_worker_template_must_name_a_batch_worker_step() {
     let yaml = with_steps(&format!(
         "{}{}{}",
         step("plain", ""),
-        step("b1", "    type: batchable\n    batch_config: { worker_template: plain }\n"),
-        step("b2", "    type: batchable\n    batch_config: { worker_template: ghost }\n"),
+        step(
+            "b1",
+            "    type: batchable\n    batch_config: { worker_template: plain }\n"
+        ),
+        step(
+            "b2",
+            "    type: batchable\n    batch_config: { worker_template: ghost }\n"
+        ),
     ));
     let ps = problems(&yaml);
     let field = Some("batch_config.worker_template");
-    assert!(the_problem(&ps, Some("b1"), field).message.contains("not a batch_worker"));
-    assert!(the_problem(&ps, Some("b2"), field).message.contains("unknown step `ghost`"));
+    assert!(the_problem(&ps, Some("b1"), field)
+        .message
+        .contains("not a batch_worker"));
+    assert!(the_problem(&ps, Some("b2"), field)
+        .message
+        .contains("unknown step `ghost`"));
     let ok = with_steps(&format!(
         "{}{}",
         step("w", "    type: batch_worker\n    batch_config: {}\n"),
-        step("b", "    type: batchable\n    batch_config: { worker_template: w }\n"),
+        step(
+            "b",
+            "    type: batchable\n    batch_config: { worker_template: w }\n"
+        ),
     ));
     assert_eq!(problems(&ok), vec![]);
 }
@@ -283,5 +350,8 @@ fn problems_display_file_step_field_and_message() {
         message: "bad".into(),
     };
     assert_eq!(p.to_string(), "f.yaml: step `s`: field `retry.jitter`: bad");
-    assert_eq!(TemplateErrors::single("f.yaml", "oops").to_string(), "f.yaml: oops");
+    assert_eq!(
+        TemplateErrors::single("f.yaml", "oops").to_string(),
+        "f.yaml: oops"
+    );
 }
