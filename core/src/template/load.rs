@@ -139,6 +139,18 @@ mod tests {
         steps:\n  - name: a\n    handler: { callable: square }\n";
 
     #[test]
+    fn a_loaded_template_can_be_shared_across_threads() {
+        fn assert_send_sync<T: Send + Sync>() {}
+        assert_send_sync::<LoadedTemplate>();
+        let t = std::sync::Arc::new(parse_str(SCHEMA_T, "t", None).unwrap());
+        let t2 = t.clone();
+        let ok = std::thread::spawn(move || t2.validate_context(&json!({"n": 1})).is_ok())
+            .join()
+            .unwrap();
+        assert!(ok);
+    }
+
+    #[test]
     fn malformed_yaml_is_reported_with_file_line_and_column() {
         let err = parse_str(
             "namespace: ns\nname: [unclosed\nversion: 1.0.0\n",
