@@ -1,1 +1,225 @@
-//! (being written)
+//! The embedded engine: orchestration (TaskRequest, StepEnqueuer, ResultProcessor,
+//! TaskFinalizer) and a worker in one process, over one store. `tasker run`, the
+//! benchmarks and the language bindings' embedded mode all start one of these.
+//!
+//! No globals: every engine owns its actors, and tests start many in one process.
+
+use crate::clock::{self, SharedClock};
+use crate::config::EngineConfig;
+use crate::events::domain::DomainEventBus;
+use crate::events::{EngineEvent, EngineEvents, WakeHub};
+use crate::orchestration::step_enqueuer::WakeScheduler;
+use crate::orchestration::{CreateTaskError, ResultProcessor, StepEnqueuer, TaskFinalizer, TaskRequest, TaskRequestHandle, TaskSubmission};
+use crate::shutdown::Shutdown;
+use crate::state::TaskState;
+use crate::store::{self, SharedStore, StoreError, TaskCreated, TaskView};
+use crate::template::TemplateRegistry;
+use crate::worker::{DrainReport, HandlerRegistry, TemplateCache, Worker, WorkerConfig, WorkerDeps, WorkerStatusSnapshot};
+use std::sync::Arc;
+use std::time::Duration;
+use uuid::Uuid;
+
+/// An engine could not start or answer.
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    /// The store failed.
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    /// The task did not settle in time.
+    #[error("task {task_uuid} did not finish within {timeout_ms} ms (last state: {state})")]
+    WaitTimedOut {
+        /// The task.
+        task_uuid: Uuid,
+        /// How long we waited.
+        timeout_ms: u64,
+        /// Its state when we gave up.
+        state: TaskState,
+    },
+    /// No such task.
+    #[error("no task {0}")]
+    TaskNotFound(Uuid),
+}
+
+/// A running engine.
+#[derive(Debug)]
+pub struct Engine {
+    store: SharedStore,
+    clock: SharedClock,
+    requests: TaskRequestHandle,
+    finalizer: TaskFinalizer,
+    enqueuer: StepEnqueuer,
+    worker: Worker,
+    events: EngineEvents,
+    domain: DomainEventBus,
+    templates: TemplateCache,
+    shutdown: Shutdown,
+    grace: Duration,
+}
+
+impl Engine {
+    /// Opens the configured store and starts an engine whose worker serves `namespaces`.
+    pub async fn start(
+        config: EngineConfig,
+        handlers: HandlerRegistry,
+        templates: TemplateRegistry,
+        namespaces: Vec<String>,
+    ) -> Result<Self, EngineError> {
+        let store = store::open(&config.database_url).await?;
+        Ok(Self::start_with(store, clock::system(), config, handlers, templates, namespaces))
+    }
+
+    /// Starts an engine over an open store and a given clock (tests use a manual one).
+    pub fn start_with(
+        store: SharedStore,
+        clock: SharedClock,
+        config: EngineConfig,
+        handlers: HandlerRegistry,
+        templates: TemplateRegistry,
+        namespaces: Vec<String>,
+    ) -> Self {
+        let processor = format!("engine-{}", Uuid::now_v7());
+        let shutdown = Shutdown::new();
+        let events = EngineEvents::default();
+        let domain = DomainEventBus::default();
+        let wake = WakeHub::default();
+        let templates = TemplateCache::new(templates);
+        let results = Arc::new(ResultProcessor::new(store.clone(), clock.clone(), processor.clone()));
+        let enqueuer = StepEnqueuer::new(store.clone(), clock.clone(), results.clone(), wake.clone(), processor.clone());
+        let scheduler: WakeScheduler = enqueuer.clone().spawn(
+            Duration::from_millis(config.lease_sweep_interval_ms.max(1)),
+            config.wake_channel_capacity,
+            shutdown.clone(),
+        );
+        let request = TaskRequest::new(store.clone(), clock.clone(), templates.registry(), processor.clone());
+        let (created_wake, created_events) = (wake.clone(), events.clone());
+        let requests = request.spawn(config.task_request_channel_capacity, move |created: &TaskCreated| {
+            if created.created {
+                created_wake.wake(&created.namespace);
+                created_events.publish(EngineEvent::TaskCreated { task_uuid: created.task_uuid, state: created.state });
+            }
+        });
+        let worker = Worker::spawn(
+            WorkerConfig {
+                worker_id: processor.clone(),
+                namespaces,
+                concurrency: config.concurrency,
+                claim_batch: config.claim_batch,
+                dispatch_capacity: config.dispatch_channel_capacity,
+                completion_capacity: config.completion_channel_capacity,
+                completion_batch: config.completion_batch,
+                poll_interval: config.poll_interval(),
+                lease_ms: config.lease_ms,
+            },
+            WorkerDeps {
+                store: store.clone(),
+                clock: clock.clone(),
+                handlers: Arc::new(handlers),
+                results,
+                wake,
+                scheduler: Some(scheduler),
+                events: events.clone(),
+                domain_bus: domain.clone(),
+                templates: templates.clone(),
+            },
+        );
+        Self {
+            finalizer: TaskFinalizer::new(store.clone(), clock.clone(), processor),
+            store,
+            clock,
+            requests,
+            enqueuer,
+            worker,
+            events,
+            domain,
+            templates,
+            shutdown,
+            grace: Duration::from_millis(config.shutdown_grace_ms),
+        }
+    }
+
+    /// Submits a task.
+    pub async fn submit(&self, submission: TaskSubmission) -> Result<TaskCreated, CreateTaskError> {
+        self.requests.submit(submission).await
+    }
+
+    /// Waits until the task ends (complete, error, cancelled, resolved manually, or
+    /// held in blocked_by_failures) and returns it.
+    pub async fn wait_for_task(&self, task_uuid: Uuid, timeout: Duration) -> Result<TaskView, EngineError> {
+        let mut events = self.events.subscribe();
+        let deadline = tokio::time::Instant::now() + timeout;
+        loop {
+            let task = self.store.task_get(task_uuid).await?.ok_or(EngineError::TaskNotFound(task_uuid))?;
+            if task.state.is_terminal() || task.state == TaskState::BlockedByFailures {
+                return Ok(task);
+            }
+            // Wait for a change of this task, or re-check every second (another process may finish it).
+            let changed = async {
+                loop {
+                    match events.recv().await {
+                        Ok(EngineEvent::TaskChanged { task_uuid: t, .. }) if t == task_uuid => return,
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                    }
+                }
+            };
+            tokio::select! {
+                _ = changed => {}
+                _ = tokio::time::sleep(Duration::from_secs(1)) => {}
+                _ = tokio::time::sleep_until(deadline) => {
+                    let state = self.store.task_get(task_uuid).await?.map(|t| t.state).unwrap_or(task.state);
+                    return Err(EngineError::WaitTimedOut { task_uuid, timeout_ms: timeout.as_millis() as u64, state });
+                }
+            }
+        }
+    }
+
+    /// Progress events.
+    pub fn events(&self) -> &EngineEvents {
+        &self.events
+    }
+
+    /// The domain event bus.
+    pub fn domain_events(&self) -> &DomainEventBus {
+        &self.domain
+    }
+
+    /// The store.
+    pub fn store(&self) -> &SharedStore {
+        &self.store
+    }
+
+    /// The clock.
+    pub fn clock(&self) -> &SharedClock {
+        &self.clock
+    }
+
+    /// The templates.
+    pub fn templates(&self) -> &TemplateCache {
+        &self.templates
+    }
+
+    /// The task finalizer (re-evaluates tasks on demand).
+    pub fn finalizer(&self) -> &TaskFinalizer {
+        &self.finalizer
+    }
+
+    /// The step enqueuer (timed work on demand, e.g. a lease sweep).
+    pub fn enqueuer(&self) -> &StepEnqueuer {
+        &self.enqueuer
+    }
+
+    /// Worker counters.
+    pub fn worker_status(&self) -> WorkerStatusSnapshot {
+        self.worker.status()
+    }
+
+    /// Stops claiming, drains running handlers (up to the configured grace), stops
+    /// the actors and closes the store.
+    pub async fn shutdown(self) -> DrainReport {
+        let report = self.worker.shutdown(self.grace).await;
+        self.shutdown.trigger();
+        self.store.close().await;
+        report
+    }
+}

@@ -1,1 +1,78 @@
-//! (being written)
+//! The Rust handlers behind the example templates in `examples/*.yaml`, compiled
+//! in so `tasker run` and the benchmarks can use them. Every value is an integer
+//! result `{"value": N}`; arithmetic overflow is a permanent failure.
+
+use crate::worker::{HandlerRegistry, StepContext, StepResult};
+use serde_json::json;
+
+/// A registry holding every example handler.
+pub fn registry() -> HandlerRegistry {
+    let mut r = HandlerRegistry::new();
+    register(&mut r);
+    r
+}
+
+/// Adds the example handlers to `r`: `square`, `multiply_square`, `sum`,
+/// `flaky_square` and `noop`.
+pub fn register(r: &mut HandlerRegistry) {
+    r.register_fn("square", |ctx| async move { square(&ctx) });
+    r.register_fn("multiply_square", |ctx| async move {
+        let product = dependency_values(&ctx).and_then(|vs| vs.into_iter().try_fold(1i64, |acc, v| acc.checked_mul(v).ok_or_else(overflow)));
+        match product.and_then(|p| p.checked_mul(p).ok_or_else(overflow)) {
+            Ok(v) => StepResult::success(json!({ "value": v })),
+            Err(e) => e,
+        }
+    });
+    r.register_fn("sum", |ctx| async move {
+        match dependency_values(&ctx).and_then(|vs| vs.into_iter().try_fold(0i64, |acc, v| acc.checked_add(v).ok_or_else(overflow))) {
+            Ok(v) => StepResult::success(json!({ "value": v })),
+            Err(e) => e,
+        }
+    });
+    r.register_fn("flaky_square", |ctx| async move {
+        if ctx.attempt < 3 {
+            return StepResult::failure(format!("simulated failure on attempt {}", ctx.attempt), "flaky");
+        }
+        square(&ctx)
+    });
+    r.register_fn("noop", |_ctx| async move { StepResult::success(json!({})) });
+}
+
+fn overflow() -> StepResult {
+    StepResult::permanent_failure("integer overflow", "overflow")
+}
+
+/// The single input of a step: its one dependency's value, or the context's `n`.
+fn input(ctx: &StepContext) -> Result<i64, StepResult> {
+    match ctx.dependency_results.len() {
+        0 => ctx
+            .input("n")
+            .and_then(|v| v.as_i64())
+            .ok_or_else(|| StepResult::permanent_failure("context needs an integer `n`", "invalid_input")),
+        1 => {
+            let (name, result) = ctx.dependency_results.iter().next().expect("one dependency");
+            result["value"]
+                .as_i64()
+                .ok_or_else(|| StepResult::permanent_failure(format!("dependency `{name}` has no integer `value`"), "invalid_input"))
+        }
+        n => Err(StepResult::permanent_failure(format!("expected at most one dependency, got {n}"), "invalid_input")),
+    }
+}
+
+fn dependency_values(ctx: &StepContext) -> Result<Vec<i64>, StepResult> {
+    ctx.dependency_results
+        .iter()
+        .map(|(name, r)| {
+            r["value"]
+                .as_i64()
+                .ok_or_else(|| StepResult::permanent_failure(format!("dependency `{name}` has no integer `value`"), "invalid_input"))
+        })
+        .collect()
+}
+
+fn square(ctx: &StepContext) -> StepResult {
+    match input(ctx).and_then(|n| n.checked_mul(n).ok_or_else(overflow)) {
+        Ok(v) => StepResult::success(json!({ "value": v })),
+        Err(e) => e,
+    }
+}

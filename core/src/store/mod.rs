@@ -1,1 +1,108 @@
-//! (being written)
+//! The store: the only door to the database. Every SQL statement of the project
+//! lives under this module, one `.sql` file per query in `<backend>/queries/`.
+//!
+//! Rules every backend follows:
+//! - A state change is a compare-and-swap on the row's `state` column, checked by
+//!   the state machine first ([`plan::TransitionPlan`]); its audit rows are written
+//!   by triggers in the same statement. A writer whose expected state is stale
+//!   changes nothing and is told so (a rejected result, a missing row in a report).
+//! - Methods are batch-first (`_many`); bulk parameters travel as one JSON array.
+//! - Times come from the caller (a `Clock`), never from the database.
+//! - Every statement goes through one counting executor ([`Store::statement_count`]).
+//!
+//! Methods are named `<noun>_<verb>[_many]` and sorted by noun.
+
+pub mod error;
+pub mod migrate;
+pub mod params;
+pub mod plan;
+pub mod sqlite;
+
+pub use error::StoreError;
+pub use params::*;
+
+use async_trait::async_trait;
+use std::sync::Arc;
+use uuid::Uuid;
+
+/// Which database a store talks to.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Backend {
+    /// Embedded SQLite file.
+    Sqlite,
+    /// PostgreSQL server.
+    Postgres,
+}
+
+/// The persistence seam. Implementations: [`sqlite::SqliteStore`].
+#[async_trait]
+pub trait Store: Send + Sync + std::fmt::Debug + 'static {
+    /// Which backend this is.
+    fn backend(&self) -> Backend;
+
+    /// Statements executed so far (BEGIN/COMMIT excluded).
+    fn statement_count(&self) -> u64;
+
+    /// Transactions committed so far.
+    fn transaction_count(&self) -> u64;
+
+    /// Claims up to `limit` ready steps of one namespace in one statement, moving them
+    /// to `in_progress` with a lease, and returns them hydrated with their task
+    /// context and dependency results.
+    async fn step_claim_ready_many(&self, p: StepClaimReadyManyParams) -> Result<Vec<ClaimedStep>, StoreError>;
+
+    /// Applies results in one transaction: step transitions (compare-and-swap on the
+    /// claim), successors that became ready are enqueued, and each touched task is
+    /// evaluated and moved on (finalized when its last step ended).
+    async fn step_complete_many(&self, p: StepCompleteManyParams) -> Result<CompletionReport, StoreError>;
+
+    /// A step with its current state.
+    async fn step_get(&self, step_uuid: Uuid) -> Result<Option<StepView>, StoreError>;
+
+    /// Claims whose lease ended before `now`.
+    async fn step_lease_expired_list(&self, now: i64, limit: u32) -> Result<Vec<ExpiredClaim>, StoreError>;
+
+    /// Moves the leases of still-held claims forward; returns how many were extended.
+    async fn step_lease_extend_many(&self, p: StepLeaseExtendManyParams) -> Result<u64, StoreError>;
+
+    /// Hands claimed steps back to the queue without burning an attempt.
+    async fn step_release_many(&self, p: StepReleaseManyParams) -> Result<Vec<Uuid>, StoreError>;
+
+    /// The audit rows of a step, oldest first.
+    async fn step_transitions(&self, step_uuid: Uuid) -> Result<Vec<crate::store::TransitionRecord>, StoreError>;
+
+    /// Creates tasks (template, task row, steps, edges, root steps enqueued) in one
+    /// transaction. A task whose identity hash exists is not created again.
+    async fn task_create_many(&self, p: TaskCreateManyParams) -> Result<Vec<TaskCreated>, StoreError>;
+
+    /// Re-evaluates tasks from their step states and moves them on (the
+    /// TaskFinalizer's entry point outside result processing). Race-free: the task
+    /// change is a compare-and-swap, so two evaluations finalize a task once.
+    async fn task_evaluate_many(&self, task_uuids: Vec<Uuid>, now: i64, processor: String) -> Result<Vec<TaskChange>, StoreError>;
+
+    /// A task with its steps.
+    async fn task_get(&self, task_uuid: Uuid) -> Result<Option<TaskView>, StoreError>;
+
+    /// Tasks, newest first.
+    async fn task_list(&self, p: TaskListParams) -> Result<Vec<TaskSummary>, StoreError>;
+
+    /// The audit rows of a task, oldest first.
+    async fn task_transitions(&self, task_uuid: Uuid) -> Result<Vec<crate::store::TransitionRecord>, StoreError>;
+
+    /// Closes connections (a clean WAL checkpoint on SQLite).
+    async fn close(&self);
+}
+
+/// A shared store handle.
+pub type SharedStore = Arc<dyn Store>;
+
+/// Opens the store a URL names and brings its schema up to date.
+///
+/// `sqlite://PATH`, `sqlite:PATH` or a bare path open (and create) an SQLite file;
+/// `sqlite::memory:` an in-memory database (tests).
+pub async fn open(url: &str) -> Result<SharedStore, StoreError> {
+    if let Some(path) = sqlite::path_from_url(url) {
+        return Ok(Arc::new(sqlite::SqliteStore::open(&path).await?));
+    }
+    Err(StoreError::UnsupportedUrl { url: url.to_string() })
+}

@@ -1,0 +1,137 @@
+//! ResultProcessor: turns what handlers returned into step outcomes and applies a
+//! batch of them in one transaction.
+//!
+//! A success completes the step. A failure is retried when the handler says it is
+//! retryable, the step's policy allows retries and attempts remain; the delay is the
+//! handler's retry-after hint or the policy's backoff (see [`super::backoff`]).
+//! Anything else fails the step for good. The store then enqueues successors and
+//! lets the [`super::task_finalizer`] move the task, all in the same transaction.
+
+use super::backoff;
+use crate::clock::{EpochMillis, SharedClock};
+use crate::store::{CompletionReport, SharedStore, StepCompleteManyParams, StepCompletion, StepOutcome, StoreError};
+use crate::template::RetryPolicy;
+use crate::worker::handler::StepResult;
+use rand::rngs::StdRng;
+use rand::SeedableRng;
+use serde_json::{json, Value};
+use std::sync::Mutex;
+use uuid::Uuid;
+
+/// One finished attempt, as reported by whoever ran the handler.
+#[derive(Debug, Clone)]
+pub struct HandlerOutcome {
+    /// The step.
+    pub step_uuid: Uuid,
+    /// Its task.
+    pub task_uuid: Uuid,
+    /// The claim the attempt ran under.
+    pub claim_seq: i64,
+    /// Namespace (for wake-ups).
+    pub namespace: String,
+    /// Which attempt this was (1-based).
+    pub attempt: u32,
+    /// The step's retry policy.
+    pub retry: RetryPolicy,
+    /// What the handler returned.
+    pub result: StepResult,
+    /// Wall time the handler took.
+    pub execution_ms: u64,
+    /// Who ran it.
+    pub worker_id: String,
+}
+
+/// A retry that was scheduled: the step becomes claimable at `ready_at`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScheduledRetry {
+    /// Namespace of the step.
+    pub namespace: String,
+    /// When it becomes claimable.
+    pub ready_at: EpochMillis,
+}
+
+/// What one batch did.
+#[derive(Debug, Clone, Default)]
+pub struct ProcessedBatch {
+    /// The store's report.
+    pub report: CompletionReport,
+    /// Retries scheduled by this batch.
+    pub retries: Vec<ScheduledRetry>,
+}
+
+/// Applies handler outcomes.
+#[derive(Debug)]
+pub struct ResultProcessor {
+    store: SharedStore,
+    clock: SharedClock,
+    processor: String,
+    rng: Mutex<StdRng>,
+}
+
+impl ResultProcessor {
+    /// A processor writing audit rows as `processor`.
+    pub fn new(store: SharedStore, clock: SharedClock, processor: String) -> Self {
+        Self { store, clock, processor, rng: Mutex::new(StdRng::from_os_rng()) }
+    }
+
+    /// What an outcome does to its step, decided at `now`.
+    pub fn decide(&self, o: &HandlerOutcome, now: EpochMillis) -> StepOutcome {
+        if o.result.success {
+            return StepOutcome::Complete { result: o.result.result.clone() };
+        }
+        let Some(err) = o.result.error.as_ref() else {
+            return StepOutcome::Fail {
+                error: json!({
+                    "message": "handler reported a failure without an error",
+                    "error_type": "invalid_result", "retryable": false, "attempt": o.attempt,
+                }),
+            };
+        };
+        let attempts_left = o.attempt < o.retry.max_attempts;
+        let will_retry = err.retryable && o.retry.retryable && attempts_left;
+        let mut error = serde_json::to_value(err).unwrap_or(Value::Null);
+        if let Value::Object(map) = &mut error {
+            map.insert("attempt".into(), json!(o.attempt));
+            if err.retryable && !will_retry {
+                map.insert("attempts_exhausted".into(), json!(o.retry.retryable));
+            }
+        }
+        if will_retry {
+            let delay = {
+                let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
+                backoff::delay_ms(&o.retry, o.attempt, err.retry_after_ms, &mut *rng)
+            };
+            StepOutcome::RetryAt { error, ready_at: now + delay as i64 }
+        } else {
+            StepOutcome::Fail { error }
+        }
+    }
+
+    /// Decides and applies a batch of outcomes in one transaction.
+    pub async fn process(&self, outcomes: &[HandlerOutcome]) -> Result<ProcessedBatch, StoreError> {
+        let now = self.clock.now_ms();
+        let mut retries = Vec::new();
+        let completions = outcomes
+            .iter()
+            .map(|o| {
+                let outcome = self.decide(o, now);
+                if let StepOutcome::RetryAt { ready_at, .. } = &outcome {
+                    retries.push(ScheduledRetry { namespace: o.namespace.clone(), ready_at: *ready_at });
+                }
+                let mut metadata = json!({ "worker_id": o.worker_id, "attempt": o.attempt, "execution_ms": o.execution_ms });
+                if !o.result.metadata.is_empty() {
+                    metadata["handler"] = Value::Object(o.result.metadata.clone());
+                }
+                StepCompletion { step_uuid: o.step_uuid, claim_seq: o.claim_seq, outcome, metadata }
+            })
+            .collect();
+        let report = self
+            .store
+            .step_complete_many(StepCompleteManyParams { completions, now, processor: self.processor.clone() })
+            .await?;
+        for rejected in &report.rejected {
+            tracing::warn!(step_uuid = %rejected, "late result ignored: the step is no longer held by that claim");
+        }
+        Ok(ProcessedBatch { report, retries })
+    }
+}

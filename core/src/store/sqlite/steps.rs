@@ -1,0 +1,270 @@
+//! Step rows on SQLite: claims, results, leases and releases.
+
+use super::rows::{json_opt, step_state};
+use super::{parse_uuid, tasks, SqliteStore};
+use crate::state::{StepEvent, StepState, TaskEvent, TaskState};
+use crate::store::plan::TransitionPlan;
+use crate::store::*;
+use crate::template::RetryPolicy;
+use serde_json::{json, Value};
+use sqlx::Row;
+use std::collections::{BTreeMap, HashMap, HashSet};
+
+pub(super) async fn claim_ready_many(store: &SqliteStore, p: StepClaimReadyManyParams) -> Result<Vec<ClaimedStep>, StoreError> {
+    if p.limit == 0 {
+        return Ok(vec![]);
+    }
+    let retry_path = TransitionPlan::step(StepState::WaitingForRetry, &[StepEvent::Retry, StepEvent::Enqueue, StepEvent::Start])
+        .expect("retry claim path is legal")
+        .path_json();
+    let metadata = json!({ "worker_id": p.worker_id }).to_string();
+    let mut tx = store.begin().await?;
+    let rows = store
+        .query(include_str!("queries/step/claim_ready_many.sql"))
+        .bind(&p.namespace)
+        .bind(p.now)
+        .bind(p.limit as i64)
+        .bind(p.now + p.lease_ms)
+        .bind(&p.worker_id)
+        .bind(&metadata)
+        .bind(retry_path)
+        .fetch_all(&mut *tx)
+        .await?;
+    if rows.is_empty() {
+        tx.rollback().await?;
+        return Ok(vec![]);
+    }
+    let retried_tasks: HashSet<String> = rows
+        .iter()
+        .filter(|r| r.try_get::<i64, _>("was_retry").unwrap_or(0) == 1)
+        .filter_map(|r| r.try_get::<String, _>("task_uuid").ok())
+        .collect();
+    if !retried_tasks.is_empty() {
+        let plan = TransitionPlan::task(TaskState::WaitingForRetry, &[TaskEvent::RetryReady, TaskEvent::StepsEnqueued])
+            .expect("retry resume path is legal");
+        store
+            .query(include_str!("queries/task/resume_for_retry_many.sql"))
+            .bind(serde_json::to_string(&retried_tasks)?)
+            .bind(p.now)
+            .bind(&p.worker_id)
+            .bind(plan.path_json())
+            .bind(plan.final_event())
+            .execute(&mut *tx)
+            .await?;
+    }
+    store.commit(tx).await?;
+
+    // Hydrate after the commit, on a read connection: parents' results and task
+    // contexts do not change while their children run.
+    let task_ids: HashSet<String> = rows.iter().filter_map(|r| r.try_get::<String, _>("task_uuid").ok()).collect();
+    let step_ids: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String, _>("step_uuid").ok()).collect();
+    let context_rows = store
+        .query(include_str!("queries/step/claim_context.sql"))
+        .bind(serde_json::to_string(&task_ids)?)
+        .bind(serde_json::to_string(&step_ids)?)
+        .fetch_all(&store.reader)
+        .await?;
+    struct TaskInfo {
+        name: String,
+        version: String,
+        context: Value,
+        correlation_id: uuid::Uuid,
+    }
+    let mut task_info: HashMap<String, TaskInfo> = HashMap::new();
+    let mut deps: HashMap<String, BTreeMap<String, Value>> = HashMap::new();
+    for r in &context_rows {
+        let kind: String = r.try_get("kind")?;
+        let owner: String = r.try_get("owner")?;
+        let payload = json_opt("tasks", r.try_get("payload")?)?.unwrap_or(Value::Null);
+        if kind == "task" {
+            task_info.insert(
+                owner,
+                TaskInfo {
+                    name: r.try_get("name")?,
+                    version: r.try_get("version")?,
+                    context: payload,
+                    correlation_id: parse_uuid("tasks", &r.try_get::<String, _>("correlation_id")?)?,
+                },
+            );
+        } else {
+            deps.entry(owner).or_default().insert(r.try_get("name")?, payload);
+        }
+    }
+    rows.iter()
+        .map(|r| {
+            let step_id: String = r.try_get("step_uuid")?;
+            let task_id: String = r.try_get("task_uuid")?;
+            let info = task_info
+                .get(&task_id)
+                .ok_or_else(|| StoreError::Corrupt { table: "tasks", reason: format!("task {task_id} of step {step_id} missing") })?;
+            let retry: RetryPolicy = serde_json::from_str(&r.try_get::<String, _>("retry_policy")?)?;
+            Ok(ClaimedStep {
+                step_uuid: parse_uuid("steps", &step_id)?,
+                task_uuid: parse_uuid("steps", &task_id)?,
+                claim_seq: r.try_get("claim_seq")?,
+                name: r.try_get("name")?,
+                template_step_name: r.try_get("template_step_name")?,
+                namespace: r.try_get("namespace")?,
+                task_name: info.name.clone(),
+                task_version: info.version.clone(),
+                step_type: r.try_get("step_type")?,
+                handler_callable: r.try_get("handler_callable")?,
+                handler_method: r.try_get("handler_method")?,
+                handler_initialization: json_opt("steps", r.try_get("handler_initialization")?)?.unwrap_or(Value::Null),
+                retry,
+                timeout_ms: r.try_get("timeout_ms")?,
+                attempt: r.try_get::<i64, _>("attempts")? as u32,
+                lease_expires_at: r.try_get("lease_expires_at")?,
+                deadline_at: r.try_get("deadline_at")?,
+                checkpoint: json_opt("steps", r.try_get("checkpoint")?)?,
+                context: info.context.clone(),
+                dependency_results: deps.remove(&step_id).unwrap_or_default(),
+                correlation_id: info.correlation_id,
+            })
+        })
+        .collect()
+}
+
+/// The plan a result takes a step through.
+fn completion_plan(outcome: &StepOutcome) -> TransitionPlan {
+    let events: &[StepEvent] = match outcome {
+        StepOutcome::Complete { .. } => &[StepEvent::Succeed, StepEvent::Complete],
+        StepOutcome::RetryAt { .. } => &[StepEvent::Fail, StepEvent::WaitForRetry],
+        StepOutcome::Fail { .. } => &[StepEvent::Fail, StepEvent::GiveUp],
+    };
+    TransitionPlan::step(StepState::InProgress, events).expect("result paths are legal")
+}
+
+pub(super) async fn complete_many(store: &SqliteStore, p: StepCompleteManyParams) -> Result<CompletionReport, StoreError> {
+    let mut report = CompletionReport::default();
+    if p.completions.is_empty() {
+        return Ok(report);
+    }
+    let rows: Vec<Value> = p
+        .completions
+        .iter()
+        .map(|c| {
+            let plan = completion_plan(&c.outcome);
+            let (result, error, ready_at) = match &c.outcome {
+                StepOutcome::Complete { result } => (Some(result.to_string()), None, None),
+                StepOutcome::RetryAt { error, ready_at } => (None, Some(error.to_string()), Some(*ready_at)),
+                StepOutcome::Fail { error } => (None, Some(error.to_string()), None),
+            };
+            json!({
+                "step_uuid": c.step_uuid.to_string(), "claim_seq": c.claim_seq, "state": plan.final_state(),
+                "event": plan.final_event(), "path": plan.path_json(), "result": result, "error": error,
+                "ready_at": ready_at, "metadata": c.metadata.to_string(),
+            })
+        })
+        .collect();
+
+    let mut tx = store.begin().await?;
+    let applied_rows = store
+        .query(include_str!("queries/step/complete_many.sql"))
+        .bind(Value::Array(rows).to_string())
+        .bind(p.now)
+        .bind(&p.processor)
+        .fetch_all(&mut *tx)
+        .await?;
+    for r in &applied_rows {
+        report.applied.push(AppliedStep {
+            step_uuid: parse_uuid("steps", &r.try_get::<String, _>("step_uuid")?)?,
+            task_uuid: parse_uuid("steps", &r.try_get::<String, _>("task_uuid")?)?,
+            state: step_state(&r.try_get::<String, _>("state")?)?,
+        });
+    }
+    let applied: HashSet<uuid::Uuid> = report.applied.iter().map(|a| a.step_uuid).collect();
+    report.rejected = p.completions.iter().map(|c| c.step_uuid).filter(|u| !applied.contains(u)).collect();
+
+    let completed: Vec<String> =
+        report.applied.iter().filter(|a| a.state == StepState::Complete).map(|a| a.step_uuid.to_string()).collect();
+    let mut newly_enqueued = HashSet::new();
+    if !completed.is_empty() {
+        let rows = store
+            .query(include_str!("queries/step/enqueue_successors.sql"))
+            .bind(serde_json::to_string(&completed)?)
+            .bind(p.now)
+            .bind(&p.processor)
+            .fetch_all(&mut *tx)
+            .await?;
+        for r in &rows {
+            if r.try_get::<String, _>("state")? == StepState::Enqueued.as_str() {
+                let step = EnqueuedStep {
+                    step_uuid: parse_uuid("steps", &r.try_get::<String, _>("step_uuid")?)?,
+                    task_uuid: parse_uuid("steps", &r.try_get::<String, _>("task_uuid")?)?,
+                    namespace: r.try_get("namespace")?,
+                };
+                newly_enqueued.insert(step.task_uuid);
+                report.enqueued.push(step);
+            }
+        }
+    }
+    let mut touched: Vec<uuid::Uuid> = report.applied.iter().map(|a| a.task_uuid).collect();
+    touched.sort();
+    touched.dedup();
+    report.tasks = tasks::evaluate_many(store, &mut tx, &touched, &newly_enqueued, p.now, &p.processor).await?;
+    store.commit(tx).await?;
+    Ok(report)
+}
+
+pub(super) async fn lease_expired_list(store: &SqliteStore, now: i64, limit: u32) -> Result<Vec<ExpiredClaim>, StoreError> {
+    let rows = store
+        .query(include_str!("queries/step/lease_expired_list.sql"))
+        .bind(now)
+        .bind(limit as i64)
+        .fetch_all(&store.reader)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ExpiredClaim {
+                step_uuid: parse_uuid("steps", &r.try_get::<String, _>("step_uuid")?)?,
+                task_uuid: parse_uuid("steps", &r.try_get::<String, _>("task_uuid")?)?,
+                namespace: r.try_get("namespace")?,
+                claim_seq: r.try_get("claim_seq")?,
+                attempt: r.try_get::<i64, _>("attempts")? as u32,
+                retry: serde_json::from_str(&r.try_get::<String, _>("retry_policy")?)?,
+                past_deadline: r.try_get::<i64, _>("past_deadline")? == 1,
+            })
+        })
+        .collect()
+}
+
+fn claims_json(claims: &[(uuid::Uuid, i64)]) -> String {
+    Value::Array(claims.iter().map(|(u, c)| json!({"step_uuid": u.to_string(), "claim_seq": c})).collect()).to_string()
+}
+
+pub(super) async fn lease_extend_many(store: &SqliteStore, p: StepLeaseExtendManyParams) -> Result<u64, StoreError> {
+    if p.claims.is_empty() {
+        return Ok(0);
+    }
+    let done = store
+        .query(include_str!("queries/step/lease_extend_many.sql"))
+        .bind(claims_json(&p.claims))
+        .bind(p.lease_expires_at)
+        .bind(p.now)
+        .execute(&store.writer)
+        .await?;
+    Ok(done.rows_affected())
+}
+
+pub(super) async fn release_many(store: &SqliteStore, p: StepReleaseManyParams) -> Result<Vec<uuid::Uuid>, StoreError> {
+    if p.claims.is_empty() {
+        return Ok(vec![]);
+    }
+    let (event, reason) = match p.reason {
+        ReleaseReason::Released => (StepEvent::Release, "released by the worker"),
+        ReleaseReason::LeaseExpired => (StepEvent::LeaseExpired, "lease expired; the attempt is not counted"),
+    };
+    let plan = TransitionPlan::step(StepState::InProgress, &[event]).expect("release is legal");
+    let rows = store
+        .query(include_str!("queries/step/release_many.sql"))
+        .bind(claims_json(&p.claims))
+        .bind(p.now)
+        .bind(&p.processor)
+        .bind(plan.final_event())
+        .bind(json!({ "reason": reason }).to_string())
+        .fetch_all(&store.writer)
+        .await?;
+    store.transactions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    rows.iter().map(|r| parse_uuid("steps", &r.try_get::<String, _>("step_uuid")?)).collect()
+}

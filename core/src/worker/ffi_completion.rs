@@ -1,0 +1,148 @@
+//! FFICompletion: collects finished attempts from the completion channel and
+//! writes them to the store in batches — whatever is waiting when it wakes, up to
+//! `batch_size`, in one transaction. The results of Rust handlers and of foreign
+//! (FFI) handlers take the same path.
+//!
+//! After a write it frees the handler slots, wakes the namespaces that got new
+//! steps, schedules wake-ups for retries, publishes domain and progress events.
+//! A write that fails is retried with backoff; after `MAX_WRITE_ATTEMPTS` the
+//! batch is given up and its steps return to the queue when their leases expire
+//! (nothing is lost, the attempt is not counted).
+
+use super::channels::CompletionMessage;
+use super::domain_event::{DomainEventPublisher, WrittenResult};
+use super::worker_status::WorkerStatus;
+use crate::clock::SharedClock;
+use crate::events::{EngineEvent, EngineEvents, WakeHub};
+use crate::orchestration::step_enqueuer::WakeScheduler;
+use crate::orchestration::ResultProcessor;
+use std::collections::{HashMap, HashSet};
+use std::sync::Arc;
+use std::time::Duration;
+use tokio::sync::{mpsc, Notify};
+
+/// Attempts to write one batch before giving up on it.
+pub const MAX_WRITE_ATTEMPTS: u32 = 5;
+
+/// Writes results.
+#[derive(Debug)]
+pub struct FfiCompletion {
+    /// Applies outcomes.
+    pub results: Arc<ResultProcessor>,
+    /// Time source.
+    pub clock: SharedClock,
+    /// Most results per transaction.
+    pub batch_size: usize,
+    /// Wake-ups per namespace.
+    pub wake: WakeHub,
+    /// Retry wake-ups.
+    pub scheduler: Option<WakeScheduler>,
+    /// Progress events.
+    pub events: EngineEvents,
+    /// Domain events.
+    pub domain: DomainEventPublisher,
+    /// Counters.
+    pub status: Arc<WorkerStatus>,
+    /// Notified when slots free.
+    pub slot_freed: Arc<Notify>,
+}
+
+impl FfiCompletion {
+    /// Runs until the completion channel closes (every sender dropped).
+    pub async fn run(self, mut completion: mpsc::Receiver<CompletionMessage>) {
+        let mut batch = Vec::with_capacity(self.batch_size);
+        while let Some(first) = completion.recv().await {
+            batch.push(first);
+            while batch.len() < self.batch_size {
+                match completion.try_recv() {
+                    Ok(m) => batch.push(m),
+                    Err(_) => break,
+                }
+            }
+            self.write(std::mem::take(&mut batch)).await;
+        }
+    }
+
+    async fn write(&self, batch: Vec<CompletionMessage>) {
+        let outcomes: Vec<_> = batch.iter().map(|m| m.outcome.clone()).collect();
+        let mut delay = Duration::from_millis(20);
+        let mut written = None;
+        for attempt in 1..=MAX_WRITE_ATTEMPTS {
+            match self.results.process(&outcomes).await {
+                Ok(done) => {
+                    written = Some(done);
+                    break;
+                }
+                Err(e) => {
+                    tracing::warn!(error = %e, attempt, results = outcomes.len(), "writing results failed; retrying");
+                    tokio::time::sleep(delay).await;
+                    delay *= 2;
+                }
+            }
+        }
+        let Some(done) = written else {
+            tracing::error!(results = outcomes.len(), "giving up on a result batch; its steps return to the queue when their leases expire");
+            self.status.write_error();
+            for m in &batch {
+                self.status.forget(m.outcome.step_uuid);
+            }
+            drop(batch);
+            self.slot_freed.notify_one();
+            return;
+        };
+        let now = self.clock.now_ms();
+        let rejected: HashSet<_> = done.report.rejected.iter().copied().collect();
+        let states: HashMap<_, _> = done.report.applied.iter().map(|a| (a.step_uuid, a.state)).collect();
+        for m in &batch {
+            let o = &m.outcome;
+            if rejected.contains(&o.step_uuid) {
+                self.status.rejected(o.step_uuid);
+                continue;
+            }
+            self.status.finished(o.step_uuid, o.result.success);
+            self.domain.publish_for(&WrittenResult {
+                task_uuid: o.task_uuid,
+                step_uuid: o.step_uuid,
+                step_name: &m.step_name,
+                template_step_name: &m.template_step_name,
+                namespace: &o.namespace,
+                task_name: &m.task_name,
+                task_version: &m.task_version,
+                correlation_id: m.correlation_id,
+                success: o.result.success,
+                payload: &o.result.result,
+                now,
+            });
+            if self.events.has_subscribers() {
+                if let Some(state) = states.get(&o.step_uuid) {
+                    self.events.publish(EngineEvent::StepFinished {
+                        task_uuid: o.task_uuid,
+                        step_uuid: o.step_uuid,
+                        name: m.step_name.clone(),
+                        attempt: o.attempt,
+                        state: *state,
+                        execution_ms: o.execution_ms,
+                        error: o.result.error.as_ref().map(|e| format!("{}: {}", e.error_type, e.message)),
+                    });
+                }
+            }
+        }
+        // Free the slots before waking, so the woken executor finds them free.
+        drop(batch);
+        self.slot_freed.notify_one();
+        let mut woken = HashSet::new();
+        for s in &done.report.enqueued {
+            if woken.insert(s.namespace.as_str()) {
+                self.wake.wake(&s.namespace);
+            }
+        }
+        if let Some(scheduler) = &self.scheduler {
+            for r in &done.retries {
+                scheduler.wake_at(&r.namespace, r.ready_at);
+            }
+        }
+        for change in &done.report.tasks {
+            self.events.publish(EngineEvent::TaskChanged { task_uuid: change.task_uuid, from: change.from, to: change.to });
+        }
+    }
+}

@@ -1,0 +1,113 @@
+//! Handler dispatch: takes claimed steps off the dispatch channel and runs each
+//! one's handler in its own task, under the step's timeout. A panic, a timeout,
+//! an unknown handler: each becomes a failure result, never a crashed worker
+//! (the failure table in `proto-contract/README.md`).
+
+use super::channels::{CompletionMessage, DispatchMessage};
+use super::handler::{HandlerRegistry, StepContext, StepResult};
+use crate::orchestration::HandlerOutcome;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::mpsc;
+
+/// Runs handlers for dispatched steps.
+#[derive(Debug, Clone)]
+pub struct HandlerDispatch {
+    /// Handlers by callable.
+    pub handlers: Arc<HandlerRegistry>,
+    /// Worker id.
+    pub worker_id: String,
+}
+
+impl HandlerDispatch {
+    /// Runs until the dispatch channel closes.
+    pub async fn run(self, mut dispatch: mpsc::Receiver<DispatchMessage>, completion: mpsc::Sender<CompletionMessage>) {
+        while let Some(msg) = dispatch.recv().await {
+            let this = self.clone();
+            let completion = completion.clone();
+            tokio::spawn(async move {
+                let done = this.execute(msg).await;
+                // A closed completion channel means shutdown: the step's lease returns it.
+                let _ = completion.send(done).await;
+            });
+        }
+    }
+
+    /// Runs one step's handler and packages the outcome.
+    pub async fn execute(&self, msg: DispatchMessage) -> CompletionMessage {
+        let DispatchMessage { step, permit, claimed_at: _ } = msg;
+        let started = Instant::now();
+        let result = match self.handlers.get(&step.handler_callable) {
+            None => StepResult::permanent_failure(
+                format!("no handler registered for callable `{}` (registered: {})", step.handler_callable, self.handlers.callables().join(", ")),
+                "handler_not_found",
+            ),
+            Some(handler) => {
+                let ctx = StepContext {
+                    task_uuid: step.task_uuid,
+                    step_uuid: step.step_uuid,
+                    step_name: step.name.clone(),
+                    namespace: step.namespace.clone(),
+                    task_name: step.task_name.clone(),
+                    context: step.context.clone(),
+                    dependency_results: step.dependency_results.clone(),
+                    initialization: step.handler_initialization.clone(),
+                    attempt: step.attempt,
+                    max_attempts: step.retry.max_attempts,
+                    checkpoint: step.checkpoint.clone(),
+                    correlation_id: step.correlation_id,
+                };
+                let method = step.handler_method.clone();
+                let task = tokio::spawn(async move { handler.call_method(&method, &ctx).await });
+                let abort = task.abort_handle();
+                let limit = Duration::from_millis(step.timeout_ms.max(0) as u64);
+                match tokio::time::timeout(limit, task).await {
+                    Ok(Ok(result)) => result,
+                    Ok(Err(join)) if join.is_panic() => {
+                        StepResult::failure(format!("handler panicked: {}", panic_message(join.into_panic())), "panic")
+                    }
+                    Ok(Err(_)) => StepResult::failure("handler task was cancelled", "cancelled"),
+                    Err(_) => {
+                        abort.abort();
+                        StepResult::failure(format!("handler exceeded its timeout of {} ms", step.timeout_ms), "timeout")
+                    }
+                }
+            }
+        };
+        let execution_ms = started.elapsed().as_millis() as u64;
+        if let Some(e) = &result.error {
+            tracing::info!(step = %step.name, task_uuid = %step.task_uuid, correlation_id = %step.correlation_id,
+                attempt = step.attempt, error_type = %e.error_type, "attempt failed: {}", e.message);
+        }
+        CompletionMessage {
+            outcome: HandlerOutcome {
+                step_uuid: step.step_uuid,
+                task_uuid: step.task_uuid,
+                claim_seq: step.claim_seq,
+                namespace: step.namespace.clone(),
+                attempt: step.attempt,
+                retry: step.retry.clone(),
+                result,
+                execution_ms,
+                worker_id: self.worker_id.clone(),
+            },
+            step_name: step.name,
+            task_name: step.task_name,
+            task_version: step.task_version,
+            template_step_name: step.template_step_name,
+            correlation_id: step.correlation_id,
+            permit,
+        }
+    }
+}
+
+/// The text of a panic payload.
+pub fn panic_message(payload: Box<dyn std::any::Any + Send>) -> String {
+    if let Some(s) = payload.downcast_ref::<&str>() {
+        (*s).to_string()
+    } else if let Some(s) = payload.downcast_ref::<String>() {
+        s.clone()
+    } else {
+        "(non-string panic payload)".to_string()
+    }
+}

@@ -1,0 +1,122 @@
+//! StepExecutor: claims ready steps and sends them to the dispatch channel.
+//!
+//! Capacity-aware: it claims at most as many steps as it has free handler slots
+//! (permits of the worker's semaphore), and each dispatched step carries its
+//! permit until its result is written. It claims again at once after a claim that
+//! filled its batch, when woken (a commit enqueued steps in its namespace, a retry
+//! delay ended, a slot freed), or after `poll_interval` (other processes' commits).
+
+use super::channels::DispatchMessage;
+use super::worker_status::{HeldClaim, WorkerStatus};
+use crate::clock::SharedClock;
+use crate::events::{EngineEvent, EngineEvents, WakeHub};
+use crate::shutdown::Shutdown;
+use crate::store::{SharedStore, StepClaimReadyManyParams};
+use futures::future::select_all;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::{mpsc, Notify, Semaphore};
+
+/// Claims steps for one worker.
+#[derive(Debug)]
+pub struct StepExecutor {
+    /// Store to claim from.
+    pub store: SharedStore,
+    /// Time source.
+    pub clock: SharedClock,
+    /// Namespaces served.
+    pub namespaces: Vec<String>,
+    /// Handler slots.
+    pub slots: Arc<Semaphore>,
+    /// Notified whenever a slot frees.
+    pub slot_freed: Arc<Notify>,
+    /// Most steps per claim statement.
+    pub claim_batch: u32,
+    /// Lease length of a claim.
+    pub lease_ms: i64,
+    /// Fallback polling interval.
+    pub poll_interval: Duration,
+    /// Worker id.
+    pub worker_id: String,
+    /// Wake-ups per namespace.
+    pub wake: WakeHub,
+    /// Progress events.
+    pub events: EngineEvents,
+    /// Counters and held claims.
+    pub status: Arc<WorkerStatus>,
+}
+
+impl StepExecutor {
+    /// Claims and dispatches until shutdown.
+    pub async fn run(self, dispatch: mpsc::Sender<DispatchMessage>, shutdown: Shutdown) {
+        let notifiers: Vec<Arc<Notify>> = self.namespaces.iter().map(|ns| self.wake.notifier(ns)).collect();
+        let mut backoff_ms = 0u64;
+        while !shutdown.is_triggered() {
+            let mut claimed_any = false;
+            let mut filled_batch = false;
+            for ns in &self.namespaces {
+                let free = self.slots.available_permits().min(self.claim_batch as usize) as u32;
+                if free == 0 {
+                    break;
+                }
+                let params = StepClaimReadyManyParams {
+                    namespace: ns.clone(),
+                    limit: free,
+                    now: self.clock.now_ms(),
+                    lease_ms: self.lease_ms,
+                    worker_id: self.worker_id.clone(),
+                };
+                let steps = match self.store.step_claim_ready_many(params).await {
+                    Ok(s) => {
+                        backoff_ms = 0;
+                        s
+                    }
+                    Err(e) => {
+                        backoff_ms = (backoff_ms * 2).clamp(50, 5000);
+                        tracing::warn!(error = %e, namespace = %ns, retry_in_ms = backoff_ms, "claim failed");
+                        break;
+                    }
+                };
+                filled_batch |= steps.len() as u32 == free;
+                for step in steps {
+                    claimed_any = true;
+                    // Only this loop takes permits, and it asked for no more than were free.
+                    let Ok(permit) = self.slots.clone().try_acquire_owned() else {
+                        tracing::error!(step_uuid = %step.step_uuid, "no free slot for a claimed step; its lease will return it");
+                        continue;
+                    };
+                    self.status.claimed(step.step_uuid, HeldClaim { claim_seq: step.claim_seq, deadline_at: step.deadline_at });
+                    if self.events.has_subscribers() {
+                        self.events.publish(EngineEvent::StepStarted {
+                            task_uuid: step.task_uuid,
+                            step_uuid: step.step_uuid,
+                            name: step.name.clone(),
+                            attempt: step.attempt,
+                            handler: step.handler_callable.clone(),
+                        });
+                    }
+                    if dispatch.send(DispatchMessage { step, permit, claimed_at: Instant::now() }).await.is_err() {
+                        return; // dispatch side gone: shutting down
+                    }
+                }
+            }
+            if backoff_ms > 0 {
+                tokio::select! {
+                    _ = shutdown.wait() => break,
+                    _ = tokio::time::sleep(Duration::from_millis(backoff_ms)) => {}
+                }
+                continue;
+            }
+            if claimed_any && filled_batch {
+                continue;
+            }
+            let wakes = select_all(notifiers.iter().map(|n| Box::pin(n.notified())));
+            tokio::select! {
+                _ = shutdown.wait() => break,
+                _ = wakes => {}
+                _ = self.slot_freed.notified(), if self.slots.available_permits() == 0 => {}
+                _ = tokio::time::sleep(self.poll_interval) => {}
+            }
+        }
+    }
+}
