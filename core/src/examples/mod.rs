@@ -13,7 +13,9 @@ pub fn registry() -> HandlerRegistry {
 }
 
 /// Adds the example handlers to `r`: `square`, `multiply_square`, `sum`,
-/// `flaky_square` and `noop`.
+/// `flaky_square` and `noop`, plus handlers that show each failure mode:
+/// `fail_permanently`, `fail_retryable` (with `initialization.retry_after_ms`),
+/// `panic` and `sleep` (sleeps `initialization.ms`, for timeouts).
 pub fn register(r: &mut HandlerRegistry) {
     r.register_fn("square", |ctx| async move { square(&ctx) });
     r.register_fn("multiply_square", |ctx| async move {
@@ -36,6 +38,27 @@ pub fn register(r: &mut HandlerRegistry) {
         square(&ctx)
     });
     r.register_fn("noop", |_ctx| async move { StepResult::success(json!({})) });
+    r.register_fn("fail_permanently", |ctx| async move {
+        StepResult::permanent_failure(format!("{} always fails", ctx.step_name), "example_permanent")
+    });
+    r.register_fn("fail_retryable", |ctx| async move {
+        let r = StepResult::failure(format!("{} failed on attempt {}", ctx.step_name, ctx.attempt), "example_retryable");
+        match ctx.initialization.get("retry_after_ms").and_then(|v| v.as_u64()) {
+            Some(ms) => r.retry_after_ms(ms),
+            None => r,
+        }
+    });
+    r.register_fn("panic", |ctx| async move {
+        if ctx.attempt > 0 {
+            panic!("{} panicked on purpose", ctx.step_name);
+        }
+        StepResult::success(json!({}))
+    });
+    r.register_fn("sleep", |ctx| async move {
+        let ms = ctx.initialization.get("ms").and_then(|v| v.as_u64()).unwrap_or(1000);
+        tokio::time::sleep(std::time::Duration::from_millis(ms)).await;
+        StepResult::success(json!({ "slept_ms": ms }))
+    });
 }
 
 fn overflow() -> StepResult {

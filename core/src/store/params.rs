@@ -358,6 +358,8 @@ pub struct StepView {
     pub error: Option<Value>,
     /// When the step completed.
     pub completed_at: Option<EpochMillis>,
+    /// When an enqueued step became claimable, or when a retry delay ends.
+    pub ready_at: Option<EpochMillis>,
 }
 
 /// A task with its steps.

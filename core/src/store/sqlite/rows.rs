@@ -32,6 +32,7 @@ pub(super) fn step_view(r: &SqliteRow) -> Result<StepView, StoreError> {
         result: json_opt("steps", r.try_get("result")?)?,
         error: json_opt("steps", r.try_get("error")?)?,
         completed_at: r.try_get("completed_at")?,
+        ready_at: r.try_get("ready_at")?,
     })
 }
 
