@@ -303,8 +303,8 @@ pub struct ExpiredClaim {
     pub past_deadline: bool,
 }
 
-/// Parameters of `Store::task_list`.
-#[derive(Debug, Clone, Default)]
+/// Parameters of `Store::task_list`. The default lists the newest 100 tasks.
+#[derive(Debug, Clone)]
 pub struct TaskListParams {
     /// Only tasks in this state.
     pub state: Option<TaskState>,
@@ -314,6 +314,12 @@ pub struct TaskListParams {
     pub limit: u32,
     /// Rows to skip.
     pub offset: u32,
+}
+
+impl Default for TaskListParams {
+    fn default() -> Self {
+        Self { state: None, namespace: None, limit: 100, offset: 0 }
+    }
 }
 
 /// A task as listed.

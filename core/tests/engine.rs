@@ -1,0 +1,395 @@
+//! Behaviour of the embedded engine end to end: orchestration + worker + SQLite.
+//! Time-dependent behaviour (retry delays, leases) is driven by a ManualClock;
+//! the only real waiting is for the engine to do what it was asked.
+
+use serde_json::{json, Value};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+use tasker_core::clock::{self, ManualClock, SharedClock};
+use tasker_core::config::EngineConfig;
+use tasker_core::engine::Engine;
+use tasker_core::orchestration::task_request::TemplateRef;
+use tasker_core::orchestration::{CreateTaskError, TaskSubmission};
+use tasker_core::state::{StepState, TaskState};
+use tasker_core::store::{self, SharedStore, StepClaimReadyManyParams, StepView, TaskView};
+use tasker_core::template::{load_file, parse_str, LoadedTemplate, TemplateRegistry};
+use tasker_core::worker::{HandlerRegistry, StepResult};
+use uuid::Uuid;
+
+const T0: i64 = 1_700_000_000_000;
+
+struct Env {
+    _dir: tempfile::TempDir,
+    store: SharedStore,
+    url: String,
+}
+
+async fn env() -> Env {
+    let dir = tempfile::tempdir().unwrap();
+    let url = format!("sqlite://{}/engine.db", dir.path().display());
+    let store = store::open(&url).await.unwrap();
+    Env { _dir: dir, store, url }
+}
+
+fn config(url: &str) -> EngineConfig {
+    EngineConfig { database_url: url.to_string(), poll_interval_ms: 20, lease_sweep_interval_ms: 3_600_000, shutdown_grace_ms: 5_000, ..Default::default() }
+}
+
+fn start(env: &Env, clock: SharedClock, handlers: HandlerRegistry, namespaces: &[&str]) -> Engine {
+    start_cfg(env, clock, handlers, namespaces, config(&env.url))
+}
+
+fn start_cfg(env: &Env, clock: SharedClock, handlers: HandlerRegistry, namespaces: &[&str], cfg: EngineConfig) -> Engine {
+    Engine::start_with(env.store.clone(), clock, cfg, handlers, TemplateRegistry::new(), namespaces.iter().map(|s| s.to_string()).collect())
+}
+
+fn example(name: &str) -> Arc<LoadedTemplate> {
+    let path = format!("{}/../examples/{name}.yaml", env!("CARGO_MANIFEST_DIR"));
+    Arc::new(load_file(std::path::Path::new(&path), None).unwrap())
+}
+
+fn yaml(text: &str) -> Arc<LoadedTemplate> {
+    Arc::new(parse_str(text, "<test>", None).unwrap())
+}
+
+async fn submit(engine: &Engine, t: &Arc<LoadedTemplate>, ctx: Value) -> Uuid {
+    engine.submit(TaskSubmission::new(TemplateRef::Loaded(t.clone()), ctx)).await.unwrap().task_uuid
+}
+
+async fn run_to_end(engine: &Engine, t: &Arc<LoadedTemplate>, ctx: Value) -> TaskView {
+    let uuid = submit(engine, t, ctx).await;
+    engine.wait_for_task(uuid, Duration::from_secs(20)).await.unwrap()
+}
+
+fn step<'a>(task: &'a TaskView, name: &str) -> &'a StepView {
+    task.steps.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no step {name}"))
+}
+
+/// Polls the store until `check` holds for the task (the engine works in the background).
+async fn wait_for(store: &SharedStore, task: Uuid, what: &str, check: impl Fn(&TaskView) -> bool) -> TaskView {
+    for _ in 0..1000 {
+        let t = store.task_get(task).await.unwrap().unwrap();
+        if check(&t) {
+            return t;
+        }
+        tokio::time::sleep(Duration::from_millis(10)).await;
+    }
+    panic!("timed out waiting for: {what}");
+}
+
+fn one_step(callable: &str, extra: &str) -> String {
+    format!(
+        "namespace: t\nname: one\nversion: 1.0.0\nidentity_strategy: always_unique\nsteps:\n  - name: only\n    handler: {{ callable: {callable} }}\n{extra}"
+    )
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_example_computes_its_documented_value() {
+    let env = env().await;
+    let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["examples"]);
+    let cases = [
+        ("linear", json!({"n": 6}), "step_4", 2821109907456i64),
+        ("diamond", json!({"n": 3}), "end", 43046721),
+        ("tree", json!({"n": 2}), "converge", 1024),
+        ("mixed_dag", json!({"n": 2}), "g", 82944),
+        ("retry", json!({"n": 4}), "finish", 256),
+    ];
+    for (name, ctx, last, value) in cases {
+        let task = run_to_end(&engine, &example(name), ctx).await;
+        assert_eq!(task.state, TaskState::Complete, "{name}");
+        assert_eq!(step(&task, last).result.as_ref().unwrap()["value"], json!(value), "{name}");
+        assert!(task.steps.iter().all(|s| s.state == StepState::Complete), "{name}");
+    }
+    let retry = engine.store().task_list(Default::default()).await.unwrap();
+    assert_eq!(retry.len(), 5);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retry_delays_follow_the_policy_on_the_clock() {
+    let env = env().await;
+    let clock = ManualClock::new(T0);
+    let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["t"]);
+    let t = yaml(&one_step("flaky_square", "    retry: { max_attempts: 3, backoff: exponential, base_ms: 1000, multiplier: 2, jitter: 0 }\n"));
+    let uuid = submit(&engine, &t, json!({"n": 5})).await;
+
+    let first = wait_for(&env.store, uuid, "first failure", |t| t.steps[0].state == StepState::WaitingForRetry).await;
+    assert_eq!((first.steps[0].attempts, first.steps[0].ready_at), (1, Some(T0 + 1000)));
+    assert_eq!(first.steps[0].error.as_ref().unwrap()["error_type"], "flaky");
+    assert_eq!(first.state, TaskState::WaitingForRetry);
+    // Not claimable a millisecond early (the engine's own worker sees the same clock).
+    let early = env.store.step_claim_ready_many(StepClaimReadyManyParams { namespace: "t".into(), limit: 10, now: T0 + 999, lease_ms: 1000, worker_id: "probe".into() }).await.unwrap();
+    assert!(early.is_empty());
+
+    clock.set(T0 + 1000);
+    let second = wait_for(&env.store, uuid, "second failure", |t| t.steps[0].attempts == 2 && t.steps[0].state == StepState::WaitingForRetry).await;
+    assert_eq!(second.steps[0].ready_at, Some(T0 + 1000 + 2000), "the second delay doubles");
+
+    clock.set(T0 + 3000);
+    let done = engine.wait_for_task(uuid, Duration::from_secs(10)).await.unwrap();
+    assert_eq!(done.state, TaskState::Complete);
+    assert_eq!((done.steps[0].attempts, done.steps[0].result.clone()), (3, Some(json!({"value": 25}))));
+    let events: Vec<String> = env.store.task_transitions(uuid).await.unwrap().into_iter().map(|t| t.event).collect();
+    assert!(events.windows(2).any(|w| w == ["retry_ready", "steps_enqueued"]), "{events:?}");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_retry_after_hint_sets_the_delay() {
+    let env = env().await;
+    let clock = ManualClock::new(T0);
+    let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["t"]);
+    let t = yaml(&one_step("fail_retryable", "    retry: { base_ms: 10, jitter: 0 }\n").replace("callable: fail_retryable }", "callable: fail_retryable, initialization: { retry_after_ms: 5000 } }"));
+    let uuid = submit(&engine, &t, json!({})).await;
+    let task = wait_for(&env.store, uuid, "failure", |t| t.steps[0].state == StepState::WaitingForRetry).await;
+    assert_eq!(task.steps[0].ready_at, Some(T0 + 5000));
+    assert_eq!(task.steps[0].error.as_ref().unwrap()["retry_after_ms"], 5000);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retryable_failures_stop_at_max_attempts() {
+    let env = env().await;
+    let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
+    let t = yaml(&one_step("fail_retryable", "    retry: { max_attempts: 2, backoff: none }\n"));
+    let task = run_to_end(&engine, &t, json!({})).await;
+    assert_eq!(task.state, TaskState::Error);
+    let s = &task.steps[0];
+    assert_eq!((s.state, s.attempts), (StepState::Error, 2));
+    assert_eq!(s.error.as_ref().unwrap()["attempts_exhausted"], true);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_permanent_failure_fails_the_task_at_once_and_leaves_children_pending() {
+    let env = env().await;
+    let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
+    let t = yaml(&format!("{}  - name: after\n    dependencies: [only]\n    handler: {{ callable: noop }}\n", one_step("fail_permanently", "    retry: { max_attempts: 5 }\n")));
+    let task = run_to_end(&engine, &t, json!({})).await;
+    assert_eq!(task.state, TaskState::Error);
+    assert_eq!((step(&task, "only").state, step(&task, "only").attempts), (StepState::Error, 1));
+    assert_eq!(step(&task, "only").error.as_ref().unwrap()["retryable"], false);
+    assert_eq!(step(&task, "after").state, StepState::Pending);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_template_can_hold_failed_tasks_for_an_operator() {
+    let env = env().await;
+    let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
+    let t = yaml(&format!("lifecycle: {{ hold_failed_tasks: true }}\n{}", one_step("fail_permanently", "")));
+    let task = run_to_end(&engine, &t, json!({})).await;
+    assert_eq!(task.state, TaskState::BlockedByFailures);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_panicking_handler_becomes_a_failure_and_the_worker_keeps_working() {
+    let env = env().await;
+    let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t", "examples"]);
+    let task = run_to_end(&engine, &yaml(&one_step("panic", "    retry: { max_attempts: 1 }\n")), json!({})).await;
+    assert_eq!(task.state, TaskState::Error);
+    let err = task.steps[0].error.clone().unwrap();
+    assert_eq!(err["error_type"], "panic");
+    assert!(err["message"].as_str().unwrap().contains("panicked on purpose"), "{err}");
+    assert_eq!(err["retryable"], true, "a panic is retryable by the failure table");
+    let after = run_to_end(&engine, &example("linear"), json!({"n": 2})).await;
+    assert_eq!(after.state, TaskState::Complete);
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_handler_over_its_timeout_fails_as_a_timeout() {
+    let env = env().await;
+    let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
+    let t = yaml(&one_step("sleep", "    timeout_seconds: 1\n    retry: { max_attempts: 1 }\n").replace("callable: sleep }", "callable: sleep, initialization: { ms: 10000 } }"));
+    let task = run_to_end(&engine, &t, json!({})).await;
+    assert_eq!(task.state, TaskState::Error);
+    assert_eq!(task.steps[0].error.as_ref().unwrap()["error_type"], "timeout");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn an_unknown_handler_fails_the_step_permanently() {
+    let env = env().await;
+    let engine = start(&env, clock::system(), HandlerRegistry::new(), &["t"]);
+    let task = run_to_end(&engine, &yaml(&one_step("nobody_home", "")), json!({})).await;
+    assert_eq!(task.state, TaskState::Error);
+    let s = &task.steps[0];
+    assert_eq!((s.attempts, s.error.as_ref().unwrap()["error_type"].as_str()), (1, Some("handler_not_found")));
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn many_concurrent_diamonds_each_finalize_exactly_once() {
+    let env = env().await;
+    let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["examples"]);
+    let diamond = example("diamond");
+    let mut uuids = Vec::new();
+    for i in 0..60 {
+        uuids.push(submit(&engine, &diamond, json!({"n": i % 5})).await);
+    }
+    for uuid in uuids {
+        let task = engine.wait_for_task(uuid, Duration::from_secs(30)).await.unwrap();
+        assert_eq!(task.state, TaskState::Complete);
+        let transitions = env.store.task_transitions(uuid).await.unwrap();
+        assert_eq!(transitions.iter().filter(|t| t.to_state == "complete").count(), 1);
+        assert_eq!(transitions.iter().filter(|t| t.most_recent).count(), 1);
+    }
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_worker_never_runs_more_handlers_than_its_concurrency() {
+    let env = env().await;
+    let running = Arc::new(AtomicUsize::new(0));
+    let peak = Arc::new(AtomicUsize::new(0));
+    let mut handlers = HandlerRegistry::new();
+    let (r, p) = (running.clone(), peak.clone());
+    handlers.register_fn("busy", move |_ctx| {
+        let (r, p) = (r.clone(), p.clone());
+        async move {
+            let now = r.fetch_add(1, Ordering::SeqCst) + 1;
+            p.fetch_max(now, Ordering::SeqCst);
+            tokio::time::sleep(Duration::from_millis(30)).await;
+            r.fetch_sub(1, Ordering::SeqCst);
+            StepResult::success(json!({}))
+        }
+    });
+    let cfg = EngineConfig { concurrency: 3, ..config(&env.url) };
+    let engine = start_cfg(&env, clock::system(), handlers, &["t"], cfg);
+    let t = yaml(&one_step("busy", ""));
+    let mut uuids = Vec::new();
+    for _ in 0..12 {
+        uuids.push(submit(&engine, &t, json!({})).await);
+    }
+    for u in uuids {
+        assert_eq!(engine.wait_for_task(u, Duration::from_secs(20)).await.unwrap().state, TaskState::Complete);
+    }
+    let peak = peak.load(Ordering::SeqCst);
+    assert!(peak <= 3, "ran {peak} handlers at once with concurrency 3");
+    assert!(peak >= 2, "slots were not used in parallel (peak {peak})");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_workers_step_returns_after_its_lease_without_burning_an_attempt() {
+    let env = env().await;
+    let clock = ManualClock::new(T0);
+    // This engine's worker serves another namespace, so only the "ghost" below claims.
+    let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["elsewhere"]);
+    let uuid = submit(&engine, &example("linear"), json!({"n": 2})).await;
+    let claimed = env.store.step_claim_ready_many(StepClaimReadyManyParams { namespace: "examples".into(), limit: 1, now: T0, lease_ms: 1000, worker_id: "ghost".into() }).await.unwrap();
+    assert_eq!(claimed.len(), 1);
+    let step_uuid = claimed[0].step_uuid;
+
+    clock.advance(999);
+    assert_eq!(engine.enqueuer().sweep_expired_leases().await.unwrap().released, 0, "the lease still holds");
+    clock.advance(2);
+    let swept = engine.enqueuer().sweep_expired_leases().await.unwrap();
+    assert_eq!((swept.released, swept.timed_out), (1, 0));
+    let s = env.store.step_get(step_uuid).await.unwrap().unwrap();
+    assert_eq!((s.state, s.attempts), (StepState::Enqueued, 0));
+    let events: Vec<String> = env.store.step_transitions(step_uuid).await.unwrap().into_iter().map(|t| t.event).collect();
+    assert_eq!(events.last().unwrap(), "lease_expired");
+    engine.shutdown().await;
+
+    // A healthy worker picks it up and the task completes with one attempt per step.
+    let env2 = Env { _dir: tempfile::tempdir().unwrap(), store: store::open(&env.url).await.unwrap(), url: env.url.clone() };
+    let engine = start(&env2, clock.clone(), tasker_core::examples::registry(), &["examples"]);
+    let task = engine.wait_for_task(uuid, Duration::from_secs(20)).await.unwrap();
+    assert_eq!(task.state, TaskState::Complete);
+    assert!(task.steps.iter().all(|s| s.attempts == 1));
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_claim_past_its_deadline_fails_as_a_timeout() {
+    let env = env().await;
+    let clock = ManualClock::new(T0);
+    let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["elsewhere"]);
+    let t = yaml(&one_step("noop", "    timeout_seconds: 5\n    retry: { max_attempts: 1 }\n"));
+    let uuid = submit(&engine, &t, json!({})).await;
+    env.store.step_claim_ready_many(StepClaimReadyManyParams { namespace: "t".into(), limit: 1, now: T0, lease_ms: 60_000, worker_id: "ghost".into() }).await.unwrap();
+    clock.advance(5_001);
+    let swept = engine.enqueuer().sweep_expired_leases().await.unwrap();
+    assert_eq!((swept.released, swept.timed_out), (0, 1));
+    let task = env.store.task_get(uuid).await.unwrap().unwrap();
+    assert_eq!((task.state, task.steps[0].state), (TaskState::Error, StepState::Error));
+    assert_eq!(task.steps[0].error.as_ref().unwrap()["error_type"], "timeout");
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_lets_running_handlers_finish_and_records_their_results() {
+    let env = env().await;
+    let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
+    let t = yaml(&one_step("sleep", "").replace("callable: sleep }", "callable: sleep, initialization: { ms: 300 } }"));
+    let uuid = submit(&engine, &t, json!({})).await;
+    wait_for(&env.store, uuid, "step running", |t| t.steps[0].state == StepState::InProgress).await;
+    let report = engine.shutdown().await;
+    assert_eq!(report.released, 0);
+    let store = store::open(&env.url).await.unwrap();
+    let task = store.task_get(uuid).await.unwrap().unwrap();
+    assert_eq!((task.state, task.steps[0].state), (TaskState::Complete, StepState::Complete));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn shutdown_hands_back_steps_still_running_after_the_grace_period() {
+    let env = env().await;
+    let cfg = EngineConfig { shutdown_grace_ms: 100, ..config(&env.url) };
+    let engine = start_cfg(&env, clock::system(), tasker_core::examples::registry(), &["t"], cfg);
+    let t = yaml(&one_step("sleep", "").replace("callable: sleep }", "callable: sleep, initialization: { ms: 20000 } }"));
+    let uuid = submit(&engine, &t, json!({})).await;
+    wait_for(&env.store, uuid, "step running", |t| t.steps[0].state == StepState::InProgress).await;
+    let report = engine.shutdown().await;
+    assert_eq!(report.released, 1);
+    let store = store::open(&env.url).await.unwrap();
+    let s = &store.task_get(uuid).await.unwrap().unwrap().steps[0];
+    assert_eq!((s.state, s.attempts), (StepState::Enqueued, 0), "released without burning the attempt");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn declared_domain_events_are_published_after_success() {
+    let env = env().await;
+    let t = yaml(&one_step("square", "    publishes_events:\n      - { name: number.squared, condition: success, delivery_mode: fast }\n").replace("identity_strategy: always_unique\n", "identity_strategy: always_unique\n"));
+    let mut registry = TemplateRegistry::new();
+    registry.insert(parse_str(&one_step("square", "    publishes_events:\n      - { name: number.squared, condition: success, delivery_mode: fast }\n"), "<test>", None).unwrap());
+    let engine = Engine::start_with(env.store.clone(), clock::system(), config(&env.url), tasker_core::examples::registry(), registry, vec!["t".into()]);
+    let mut events = engine.domain_events().subscribe();
+    let task = run_to_end(&engine, &t, json!({"n": 7})).await;
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
+    assert_eq!((event.name.as_str(), event.task_uuid, event.payload.clone()), ("number.squared", task.task_uuid, json!({"value": 49})));
+    engine.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn submissions_are_validated_and_deduplicated() {
+    let env = env().await;
+    let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["examples"]);
+    let strict = yaml(&example("linear").template.clone().steps.iter().fold(String::from("namespace: examples\nname: strict\nversion: 1.0.0\ninput_schema: { type: object, required: [n], properties: { n: { type: integer } } }\nsteps:\n"), |acc, s| {
+        let deps = if s.dependencies.is_empty() { String::new() } else { format!(", dependencies: [{}]", s.dependencies.join(", ")) };
+        format!("{acc}  - {{ name: {}, handler: {{ callable: square }}{deps} }}\n", s.name)
+    }));
+    let bad = engine.submit(TaskSubmission::new(TemplateRef::Loaded(strict.clone()), json!({"n": "six"}))).await.unwrap_err();
+    assert!(matches!(&bad, CreateTaskError::InvalidContext { errors, .. } if errors.iter().any(|e| e.contains("/n"))), "{bad}");
+    assert!(env.store.task_list(Default::default()).await.unwrap().is_empty(), "nothing written for a rejected submission");
+
+    let first = engine.submit(TaskSubmission::new(TemplateRef::Loaded(strict.clone()), json!({"n": 3}))).await.unwrap();
+    let again = engine.submit(TaskSubmission::new(TemplateRef::Loaded(strict.clone()), json!({"n": 3}))).await.unwrap();
+    assert!(first.created && !again.created);
+    assert_eq!(first.task_uuid, again.task_uuid);
+    let other = engine.submit(TaskSubmission::new(TemplateRef::Loaded(strict.clone()), json!({"n": 4}))).await.unwrap();
+    assert!(other.created && other.task_uuid != first.task_uuid);
+
+    let keyed = yaml("namespace: examples\nname: keyed\nversion: 1.0.0\nidentity_strategy: caller_provided\nsteps: []\n");
+    let missing = engine.submit(TaskSubmission::new(TemplateRef::Loaded(keyed.clone()), json!({}))).await.unwrap_err();
+    assert!(matches!(missing, CreateTaskError::IdempotencyKeyRequired { .. }));
+    let mut with_key = TaskSubmission::new(TemplateRef::Loaded(keyed), json!({}));
+    with_key.idempotency_key = Some("order-42".into());
+    let a = engine.submit(with_key.clone()).await.unwrap();
+    let b = engine.submit(with_key).await.unwrap();
+    assert_eq!((a.task_uuid, a.state, b.created), (b.task_uuid, TaskState::Complete, false), "no steps: complete at once");
+    engine.shutdown().await;
+}
