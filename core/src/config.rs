@@ -13,7 +13,7 @@ pub const DEFAULT_DATABASE_FILE: &str = "tasker.db";
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(default, deny_unknown_fields)]
 pub struct EngineConfig {
-    /// Database URL (`sqlite://PATH`, a path, or `postgres://…`).
+    /// Database URL (`sqlite://PATH` or a path; `postgres://…` once that backend lands).
     pub database_url: String,
     /// Handlers that may run at once in this process.
     pub concurrency: usize,

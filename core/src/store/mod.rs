@@ -98,8 +98,9 @@ pub type SharedStore = Arc<dyn Store>;
 
 /// Opens the store a URL names and brings its schema up to date.
 ///
-/// `sqlite://PATH`, `sqlite:PATH` or a bare path open (and create) an SQLite file;
-/// `sqlite::memory:` an in-memory database (tests).
+/// `sqlite://PATH`, `sqlite:PATH` or a bare path open (and create) an SQLite file.
+/// (In-memory SQLite is not supported: the store keeps separate read and write
+/// connections, which would each see their own empty database.)
 pub async fn open(url: &str) -> Result<SharedStore, StoreError> {
     if let Some(path) = sqlite::path_from_url(url) {
         return Ok(Arc::new(sqlite::SqliteStore::open(&path).await?));

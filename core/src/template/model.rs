@@ -240,7 +240,8 @@ pub enum EventCondition {
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryMode {
-    /// Written in the same transaction as the step result; at least once.
+    /// Meant to be written in the same transaction as the step result and consumed
+    /// at least once; until the durable events table lands, delivered in-process.
     #[default]
     Durable,
     /// In-process subscribers only, best effort.
