@@ -91,6 +91,17 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Closes connections (a clean WAL checkpoint on SQLite).
     async fn close(&self);
+
+    /// Creates one task: a wrapper over [`Store::task_create_many`].
+    async fn task_create(&self, task: NewTask, now: i64, processor: String) -> Result<TaskCreated, StoreError> {
+        let mut created = self.task_create_many(TaskCreateManyParams { tasks: vec![task], now, processor }).await?;
+        created.pop().ok_or_else(|| StoreError::Corrupt { table: "tasks", reason: "creation returned no row".into() })
+    }
+
+    /// Applies one result: a wrapper over [`Store::step_complete_many`].
+    async fn step_complete(&self, completion: StepCompletion, now: i64, processor: String) -> Result<CompletionReport, StoreError> {
+        self.step_complete_many(StepCompleteManyParams { completions: vec![completion], now, processor }).await
+    }
 }
 
 /// A shared store handle.
