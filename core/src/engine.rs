@@ -217,7 +217,14 @@ impl Engine {
     /// Stops claiming, drains running handlers (up to the configured grace), stops
     /// the actors and closes the store.
     pub async fn shutdown(self) -> DrainReport {
-        let report = self.worker.shutdown(self.grace).await;
+        let grace = self.grace;
+        self.shutdown_with_grace(grace).await
+    }
+
+    /// Like [`Engine::shutdown`] with an explicit grace period; `Duration::ZERO`
+    /// hands every running step back to the queue at once.
+    pub async fn shutdown_with_grace(self, grace: Duration) -> DrainReport {
+        let report = self.worker.shutdown(grace).await;
         self.shutdown.trigger();
         self.store.close().await;
         report

@@ -80,6 +80,9 @@ pub fn main() -> i32 {
         }
     };
     init_logging();
+    // Handler panics are caught and recorded as failures; log them as one line
+    // instead of the default multi-line report on stderr.
+    std::panic::set_hook(Box::new(|info| tracing::warn!("panic: {info}")));
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {

@@ -73,10 +73,19 @@ impl From<TaskView> for TaskOutput {
     }
 }
 
-/// Pretty JSON for people and tools alike.
+/// Pretty JSON for people and tools alike. A closed stdout (e.g. `| head`) is not an error.
 pub fn print_json(value: &impl Serialize) {
+    use std::io::Write;
     match serde_json::to_string_pretty(value) {
-        Ok(s) => println!("{s}"),
+        Ok(s) => {
+            let _ = writeln!(std::io::stdout().lock(), "{s}");
+        }
         Err(e) => eprintln!("error: cannot render JSON: {e}"),
     }
+}
+
+/// Writes one line to stdout; a closed stdout is not an error.
+pub fn line(text: impl std::fmt::Display) {
+    use std::io::Write;
+    let _ = writeln!(std::io::stdout().lock(), "{text}");
 }

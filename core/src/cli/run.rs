@@ -38,14 +38,14 @@ pub async fn run(config: EngineConfig, args: RunArgs) -> Result<i32, CliError> {
     let context: serde_json::Value = serde_json::from_str(&args.context)
         .map_err(|e| CliError::BadInput(format!("--context is not valid JSON: {e}")))?;
     let handlers = crate::examples::registry();
-    let (template, registry) = resolve_template(&args, &handlers)?;
+    let (template, registry) = resolve_template(&args)?;
     let namespace = template.template.namespace.clone();
     let unknown: Vec<String> = template
         .template
         .steps
         .iter()
         .filter(|s| handlers.get(&s.handler.callable).is_none())
-        .map(|s| format!("step `{}` uses handler `{}`", s.name, s.handler.callable))
+        .map(|s| format!("step `{}` (handler `{}`)", s.name, s.handler.callable))
         .collect();
     if !unknown.is_empty() {
         return Err(CliError::BadInput(format!(
@@ -89,7 +89,16 @@ pub async fn run(config: EngineConfig, args: RunArgs) -> Result<i32, CliError> {
     // Let the progress printer catch up with the final events before printing the result.
     tokio::time::sleep(Duration::from_millis(20)).await;
     progress.abort();
-    engine.shutdown().await;
+    if let Err(EngineError::WaitTimedOut { .. }) = &waited {
+        // Do not wait for running handlers: hand their steps back to the queue so the
+        // stored task matches what we report (unfinished; a later run can resume it).
+        let drained = engine.shutdown_with_grace(Duration::ZERO).await;
+        if drained.released > 0 {
+            eprintln!("{} running step(s) handed back to the queue", drained.released);
+        }
+    } else {
+        engine.shutdown().await;
+    }
     match waited {
         Ok(task) => {
             let state = task.state;
@@ -107,7 +116,6 @@ pub async fn run(config: EngineConfig, args: RunArgs) -> Result<i32, CliError> {
 /// The template to run and the registry to run it with.
 fn resolve_template(
     args: &RunArgs,
-    handlers: &crate::worker::HandlerRegistry,
 ) -> Result<(Arc<crate::template::LoadedTemplate>, TemplateRegistry), CliError> {
     let path = Path::new(&args.template);
     if path.is_file() {
@@ -116,8 +124,8 @@ fn resolve_template(
         let loaded = registry.insert(loaded);
         return Ok((loaded, registry));
     }
-    let looks_like_file = args.template.ends_with(".yaml") || args.template.ends_with(".yml") || args.template.contains(std::path::MAIN_SEPARATOR);
-    if looks_like_file && !args.template.contains('@') {
+    // Not an existing file: a YAML file name that is missing, or a template key.
+    if args.template.ends_with(".yaml") || args.template.ends_with(".yml") {
         return Err(CliError::BadInput(format!("template file `{}` not found", args.template)));
     }
     let Some(dir) = &args.templates else {
@@ -128,6 +136,5 @@ fn resolve_template(
     };
     let registry = TemplateRegistry::load_dir(dir, None).map_err(|e| CliError::BadInput(e.to_string()))?;
     let loaded = registry.resolve(&args.template).map_err(|e| CliError::BadInput(e.to_string()))?;
-    let _ = handlers;
     Ok((loaded, registry))
 }

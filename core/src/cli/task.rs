@@ -53,10 +53,10 @@ pub async fn run(config: EngineConfig, cmd: TaskCommand) -> Result<i32, CliError
             if json {
                 print_json(&tasks);
             } else {
-                println!("{:<36}  {:<24}  {:<28}  {:>5}  CREATED_AT_MS", "TASK", "STATUS", "TEMPLATE", "STEPS");
+                super::output::line(format!("{:<36}  {:<24}  {:<28}  {:>5}  CREATED_AT_MS", "TASK", "STATUS", "TEMPLATE", "STEPS"));
                 for t in &tasks {
                     let template = format!("{}/{}@{}", t.namespace, t.name, t.version);
-                    println!("{:<36}  {:<24}  {:<28}  {:>5}  {}", t.task_uuid, t.state.as_str(), template, t.step_count, t.created_at);
+                    super::output::line(format!("{:<36}  {:<24}  {:<28}  {:>5}  {}", t.task_uuid, t.state.as_str(), template, t.step_count, t.created_at));
                 }
             }
             Ok(EXIT_OK)

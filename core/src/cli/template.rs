@@ -33,12 +33,12 @@ pub fn run(cmd: TemplateCommand) -> Result<i32, CliError> {
             if path.is_dir() {
                 let registry = TemplateRegistry::load_dir(&path, lookup).map_err(|e| CliError::BadInput(e.to_string()))?;
                 for t in registry.list() {
-                    println!("ok  {}/{}@{}  ({})", t.template.namespace, t.template.name, t.template.version, t.origin);
+                    super::output::line(format!("ok  {}/{}@{}  ({})", t.template.namespace, t.template.name, t.template.version, t.origin));
                 }
-                println!("{} template(s) valid", registry.list().len());
+                super::output::line(format!("{} template(s) valid", registry.list().len()));
             } else if path.is_file() {
                 let t = load_file(&path, lookup).map_err(|e| CliError::BadInput(e.to_string()))?;
-                println!("ok  {}/{}@{}  ({})", t.template.namespace, t.template.name, t.template.version, t.origin);
+                super::output::line(format!("ok  {}/{}@{}  ({})", t.template.namespace, t.template.name, t.template.version, t.origin));
             } else {
                 return Err(CliError::BadInput(format!("`{}` is neither a file nor a folder", path.display())));
             }
@@ -46,7 +46,7 @@ pub fn run(cmd: TemplateCommand) -> Result<i32, CliError> {
         }
         TemplateCommand::Visualize { path } => {
             let t = load_file(&path, None).map_err(|e| CliError::BadInput(e.to_string()))?;
-            print!("{}", to_mermaid(&t.template));
+            super::output::line(to_mermaid(&t.template).trim_end());
             Ok(EXIT_OK)
         }
     }
