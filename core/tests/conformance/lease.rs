@@ -217,3 +217,41 @@ pub async fn releasing_a_stale_claim_changes_nothing(h: Harness) {
     assert_eq!(h.store.step_transitions(p1.step_uuid).await.unwrap(), audit_p1);
     assert_audit_consistent(&h.store, task.task_uuid).await;
 }
+
+pub async fn a_release_racing_a_result_lets_exactly_one_win(h: Harness) {
+    // The sweeper returns expired claims while their late results arrive: for each
+    // step exactly one of the two takes effect.
+    let task = parallel(NS, 20);
+    h.create_one(task.clone()).await;
+    let claimed = h.claim(NS, 100).await;
+    h.clock.advance(LEASE_MS + 1);
+    let barrier = Arc::new(tokio::sync::Barrier::new(2 * claimed.len()));
+    let mut releases = Vec::new();
+    let mut results = Vec::new();
+    for c in &claimed {
+        let (store, gate, now, claim) = (h.store.clone(), barrier.clone(), h.now(), (c.step_uuid, c.claim_seq));
+        releases.push(tokio::spawn(async move {
+            gate.wait().await;
+            let p = StepReleaseManyParams { claims: vec![claim], reason: ReleaseReason::LeaseExpired, now, processor: "sweeper".into() };
+            store.step_release_many(p).await.expect("release")
+        }));
+        let (store, gate, now, done) = (h.store.clone(), barrier.clone(), h.now(), success(c, json!("late")));
+        results.push(tokio::spawn(async move {
+            gate.wait().await;
+            let p = StepCompleteManyParams { completions: vec![done], now, processor: "results".into() };
+            store.step_complete_many(p).await.expect("complete")
+        }));
+    }
+    for (c, (r, s)) in claimed.iter().zip(releases.into_iter().zip(results)) {
+        let released = !r.await.unwrap().is_empty();
+        let applied = !s.await.unwrap().applied.is_empty();
+        assert!(released != applied, "step {}: released {released}, result applied {applied}", c.name);
+        let view = h.step(c.step_uuid).await;
+        if released {
+            assert_eq!((view.state, view.attempts, view.result), (StepState::Enqueued, 0, None));
+        } else {
+            assert_eq!((view.state, view.result), (StepState::Complete, Some(json!("late"))));
+        }
+    }
+    assert_audit_consistent(&h.store, task.task_uuid).await;
+}

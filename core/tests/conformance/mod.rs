@@ -318,6 +318,8 @@ macro_rules! conformance_suite {
                 tasks_of_the_same_template_share_its_row,
                 two_hundred_tasks_in_one_call_are_all_created,
                 an_empty_batch_creates_nothing,
+                a_duplicate_reports_the_existing_tasks_state_and_namespace,
+                concurrent_creations_of_one_identity_create_one_task,
             ],
             step_claim: [
                 claims_only_enqueued_steps_of_the_given_namespace,
@@ -329,6 +331,7 @@ macro_rules! conformance_suite {
                 a_claimed_step_carries_its_task_context_and_definition,
                 a_step_waiting_for_retry_is_claimed_only_once_its_delay_has_passed,
                 claiming_a_retried_step_resumes_its_waiting_task,
+                a_retried_step_of_a_running_task_leaves_the_task_running,
                 steps_of_a_finished_task_are_never_claimed,
                 concurrent_claims_never_return_the_same_step,
             ],
@@ -358,6 +361,7 @@ macro_rules! conformance_suite {
                 an_expired_lease_returns_the_step_without_burning_an_attempt,
                 a_result_after_a_release_is_rejected,
                 releasing_a_stale_claim_changes_nothing,
+                a_release_racing_a_result_lets_exactly_one_win,
             ],
             audit: [
                 every_entity_ends_with_one_most_recent_row_matching_its_state,

@@ -276,3 +276,23 @@ pub async fn concurrent_claims_never_return_the_same_step(h: Harness) {
         assert_audit_consistent(&h.store, t.task_uuid).await;
     }
 }
+
+pub async fn a_retried_step_of_a_running_task_leaves_the_task_running(h: Harness) {
+    let task = parallel(NS, 2);
+    h.create_one(task.clone()).await;
+    let claimed = h.claim(NS, 10).await;
+    let report = h.complete(vec![retry_at(named(&claimed, "p0"), h.now() + 1_000)]).await;
+    assert!(report.tasks.is_empty(), "p1 still runs: {report:?}");
+    assert_eq!(h.task_state(task.task_uuid).await, TaskState::StepsInProcess);
+    let audit = h.task_path(task.task_uuid).await;
+
+    h.clock.advance(1_000);
+    let again = h.claim(NS, 10).await;
+    assert_eq!(again.len(), 1);
+    assert_eq!((again[0].name.as_str(), again[0].attempt), ("p0", 2));
+    assert_eq!(h.task_state(task.task_uuid).await, TaskState::StepsInProcess);
+    assert_eq!(h.task_path(task.task_uuid).await, audit, "a running task is not resumed");
+    let report = h.complete(vec![success(&again[0], json!(0)), success(named(&claimed, "p1"), json!(1))]).await;
+    assert_eq!(report.tasks.last().map(|t| t.to), Some(TaskState::Complete));
+    assert_audit_consistent(&h.store, task.task_uuid).await;
+}

@@ -328,8 +328,9 @@ pub async fn concurrent_last_results_finalize_each_task_exactly_once(h: Harness)
     let claimed = h.claim(NS, 100).await;
     assert_eq!(claimed.len(), 2 * TASKS);
 
-    // Both last results of every task are applied by separate, simultaneous calls.
-    let barrier = Arc::new(tokio::sync::Barrier::new(claimed.len()));
+    // Both last results of every task are applied by separate, simultaneous calls,
+    // while a finalizer re-evaluates every task at the same moment.
+    let barrier = Arc::new(tokio::sync::Barrier::new(claimed.len() + TASKS));
     let mut calls = Vec::new();
     for c in &claimed {
         let store = h.store.clone();
@@ -338,17 +339,26 @@ pub async fn concurrent_last_results_finalize_each_task_exactly_once(h: Harness)
         let now = h.now();
         calls.push(tokio::spawn(async move {
             barrier.wait().await;
-            store
+            let report = store
                 .step_complete_many(StepCompleteManyParams { completions: vec![completion], now, processor: "racer".into() })
                 .await
-                .expect("step_complete_many")
+                .expect("step_complete_many");
+            assert_eq!(report.applied.len(), 1, "{report:?}");
+            report.tasks
+        }));
+    }
+    for t in &tasks {
+        let store = h.store.clone();
+        let barrier = barrier.clone();
+        let (task_uuid, now) = (t.task_uuid, h.now());
+        calls.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store.task_evaluate_many(vec![task_uuid], now, "finalizer".into()).await.expect("task_evaluate_many")
         }));
     }
     let mut finalized: HashMap<Uuid, usize> = HashMap::new();
     for call in calls {
-        let report = call.await.unwrap();
-        assert_eq!(report.applied.len(), 1, "{report:?}");
-        for t in report.tasks.iter().filter(|t| t.to == TaskState::Complete) {
+        for t in call.await.unwrap().iter().filter(|t| t.to == TaskState::Complete) {
             *finalized.entry(t.task_uuid).or_default() += 1;
         }
     }

@@ -222,3 +222,56 @@ pub async fn an_empty_batch_creates_nothing(h: Harness) {
     assert!(h.create(vec![]).await.is_empty());
     assert!(h.store.task_list(TaskListParams { limit: 10, ..Default::default() }).await.unwrap().is_empty());
 }
+
+pub async fn a_duplicate_reports_the_existing_tasks_state_and_namespace(h: Harness) {
+    // The answer for a duplicate describes the task that exists, not the request.
+    let mut original = single(NS);
+    original.identity_hash = "shared-key".into();
+    h.create_one(original.clone()).await;
+    h.run_all(NS).await;
+    assert_eq!(h.task_state(original.task_uuid).await, TaskState::Complete);
+
+    let mut dup = single("another-namespace");
+    dup.identity_hash = "shared-key".into();
+    let answer = h.create(vec![dup]).await.remove(0);
+    assert_eq!(answer.task_uuid, original.task_uuid);
+    assert!(!answer.created);
+    assert_eq!(answer.state, TaskState::Complete, "the existing task's current state");
+    assert_eq!(answer.enqueued_steps, 0);
+    assert_eq!(answer.namespace, NS, "the existing task's namespace");
+    assert!(h.store.task_list(TaskListParams { namespace: Some("another-namespace".into()), limit: 10, ..Default::default() })
+        .await
+        .unwrap()
+        .is_empty());
+}
+
+pub async fn concurrent_creations_of_one_identity_create_one_task(h: Harness) {
+    let mut calls = Vec::new();
+    let barrier = Arc::new(tokio::sync::Barrier::new(4));
+    for _ in 0..4 {
+        let mut task = diamond(NS);
+        task.identity_hash = "raced-identity".into();
+        let store = h.store.clone();
+        let barrier = barrier.clone();
+        let now = h.now();
+        calls.push(tokio::spawn(async move {
+            barrier.wait().await;
+            store
+                .task_create_many(TaskCreateManyParams { tasks: vec![task], now, processor: "racer".into() })
+                .await
+                .expect("a duplicate is an answer, not an error")
+                .remove(0)
+        }));
+    }
+    let mut answers = Vec::new();
+    for c in calls {
+        answers.push(c.await.unwrap());
+    }
+    assert_eq!(answers.iter().filter(|a| a.created).count(), 1, "{answers:?}");
+    let winner = answers.iter().find(|a| a.created).unwrap().task_uuid;
+    assert!(answers.iter().all(|a| a.task_uuid == winner), "{answers:?}");
+    assert_eq!(h.store.task_list(TaskListParams { limit: 10, ..Default::default() }).await.unwrap().len(), 1);
+    assert_eq!(h.claim(NS, 10).await.len(), 1, "one root, of the one task");
+    assert_eq!(h.task(winner).await.steps.len(), 4);
+    assert_audit_consistent(&h.store, winner).await;
+}
