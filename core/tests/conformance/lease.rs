@@ -255,3 +255,16 @@ pub async fn a_release_racing_a_result_lets_exactly_one_win(h: Harness) {
     }
     assert_audit_consistent(&h.store, task.task_uuid).await;
 }
+
+pub async fn extending_never_shortens_a_lease(h: Harness) {
+    // A heartbeat computed from a lagging clock asks for an earlier end than the
+    // lease already has: the lease stays where it was.
+    let task = single(NS);
+    h.create_one(task.clone()).await;
+    let c = h.claim(NS, 1).await.remove(0);
+    assert_eq!(c.lease_expires_at, T0 + LEASE_MS);
+    h.clock.advance(1_000);
+    extend(&h, vec![(c.step_uuid, c.claim_seq)], T0 + 5_000).await;
+    assert!(expired_at(&h, T0 + LEASE_MS).await.is_empty(), "the lease was moved backwards");
+    assert_eq!(expired_at(&h, T0 + LEASE_MS + 1).await.len(), 1);
+}

@@ -355,6 +355,7 @@ macro_rules! conformance_suite {
             lease: [
                 extending_moves_the_lease_but_never_past_the_deadline,
                 extending_ignores_stale_claims,
+                extending_never_shortens_a_lease,
                 the_expired_list_holds_only_in_progress_steps_whose_lease_ended,
                 the_expired_list_flags_claims_past_their_deadline,
                 a_released_step_is_enqueued_again_without_burning_an_attempt,
