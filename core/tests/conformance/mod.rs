@@ -21,9 +21,9 @@ use std::sync::Arc;
 use tasker_core::clock::{Clock, ManualClock};
 use tasker_core::state::{StepState, TaskState};
 use tasker_core::store::{
-    ClaimedStep, CompletionReport, NewStep, NewTask, SharedStore, StepClaimReadyManyParams, StepCompleteManyParams,
-    StepCompletion, StepOutcome, StepView, TaskChange, TaskCreateManyParams, TaskCreated, TaskView, TemplateRecord,
-    TransitionRecord,
+    ClaimedStep, CompletionReport, NewStep, NewTask, SharedStore, StepClaimReadyManyParams,
+    StepCompleteManyParams, StepCompletion, StepOutcome, StepView, TaskChange,
+    TaskCreateManyParams, TaskCreated, TaskView, TemplateRecord, TransitionRecord,
 };
 use tasker_core::template::RetryPolicy;
 use uuid::Uuid;
@@ -53,7 +53,11 @@ pub struct Harness {
 impl Harness {
     /// A harness over `store`; `guard` is dropped with the harness.
     pub fn new(store: SharedStore, clock: Arc<ManualClock>, guard: Box<dyn Any + Send>) -> Self {
-        Self { store, clock, _guard: guard }
+        Self {
+            store,
+            clock,
+            _guard: guard,
+        }
     }
 
     /// The clock's reading.
@@ -64,7 +68,11 @@ impl Harness {
     /// Creates tasks at the clock's time.
     pub async fn create(&self, tasks: Vec<NewTask>) -> Vec<TaskCreated> {
         self.store
-            .task_create_many(TaskCreateManyParams { tasks, now: self.now(), processor: "conformance".into() })
+            .task_create_many(TaskCreateManyParams {
+                tasks,
+                now: self.now(),
+                processor: "conformance".into(),
+            })
             .await
             .expect("task_create_many")
     }
@@ -73,7 +81,11 @@ impl Harness {
     pub async fn create_one(&self, task: NewTask) -> TaskCreated {
         let created = self.create(vec![task]).await;
         assert_eq!(created.len(), 1);
-        assert!(created[0].created, "fixture task should be new: {:?}", created[0]);
+        assert!(
+            created[0].created,
+            "fixture task should be new: {:?}",
+            created[0]
+        );
         created.into_iter().next().unwrap()
     }
 
@@ -99,14 +111,22 @@ impl Harness {
     /// Applies results at the clock's time.
     pub async fn complete(&self, completions: Vec<StepCompletion>) -> CompletionReport {
         self.store
-            .step_complete_many(StepCompleteManyParams { completions, now: self.now(), processor: "conformance".into() })
+            .step_complete_many(StepCompleteManyParams {
+                completions,
+                now: self.now(),
+                processor: "conformance".into(),
+            })
             .await
             .expect("step_complete_many")
     }
 
     /// A task's view (it must exist).
     pub async fn task(&self, task_uuid: Uuid) -> TaskView {
-        self.store.task_get(task_uuid).await.expect("task_get").expect("task exists")
+        self.store
+            .task_get(task_uuid)
+            .await
+            .expect("task_get")
+            .expect("task exists")
     }
 
     /// A task's state.
@@ -116,7 +136,11 @@ impl Harness {
 
     /// A step's view (it must exist).
     pub async fn step(&self, step_uuid: Uuid) -> StepView {
-        self.store.step_get(step_uuid).await.expect("step_get").expect("step exists")
+        self.store
+            .step_get(step_uuid)
+            .await
+            .expect("step_get")
+            .expect("step exists")
     }
 
     /// A step's state.
@@ -126,12 +150,24 @@ impl Harness {
 
     /// The audit of a step as (from, to, event) triples.
     pub async fn step_path(&self, step_uuid: Uuid) -> Vec<(Option<String>, String, String)> {
-        path(&self.store.step_transitions(step_uuid).await.expect("step_transitions"))
+        path(
+            &self
+                .store
+                .step_transitions(step_uuid)
+                .await
+                .expect("step_transitions"),
+        )
     }
 
     /// The audit of a task as (from, to, event) triples.
     pub async fn task_path(&self, task_uuid: Uuid) -> Vec<(Option<String>, String, String)> {
-        path(&self.store.task_transitions(task_uuid).await.expect("task_transitions"))
+        path(
+            &self
+                .store
+                .task_transitions(task_uuid)
+                .await
+                .expect("task_transitions"),
+        )
     }
 
     /// Claims and succeeds every step of `ns` until nothing is claimable; returns
@@ -144,14 +180,19 @@ impl Harness {
                 return ran;
             }
             ran += claimed.len();
-            let done: Vec<StepCompletion> = claimed.iter().map(|c| success(c, json!({"step": c.name}))).collect();
+            let done: Vec<StepCompletion> = claimed
+                .iter()
+                .map(|c| success(c, json!({"step": c.name})))
+                .collect();
             self.complete(done).await;
         }
     }
 }
 
 fn path(rows: &[TransitionRecord]) -> Vec<(Option<String>, String, String)> {
-    rows.iter().map(|r| (r.from_state.clone(), r.to_state.clone(), r.event.clone())).collect()
+    rows.iter()
+        .map(|r| (r.from_state.clone(), r.to_state.clone(), r.event.clone()))
+        .collect()
 }
 
 /// One expected audit hop: `hop(Some("pending"), "enqueued", "enqueue")`.
@@ -174,7 +215,10 @@ pub fn retry_at(c: &ClaimedStep, ready_at: i64) -> StepCompletion {
     StepCompletion {
         step_uuid: c.step_uuid,
         claim_seq: c.claim_seq,
-        outcome: StepOutcome::RetryAt { error: json!({"message": "try again", "attempt": c.attempt}), ready_at },
+        outcome: StepOutcome::RetryAt {
+            error: json!({"message": "try again", "attempt": c.attempt}),
+            ready_at,
+        },
         metadata: json!({}),
     }
 }
@@ -184,29 +228,41 @@ pub fn fail(c: &ClaimedStep) -> StepCompletion {
     StepCompletion {
         step_uuid: c.step_uuid,
         claim_seq: c.claim_seq,
-        outcome: StepOutcome::Fail { error: json!({"message": "boom", "type": "PermanentError"}) },
+        outcome: StepOutcome::Fail {
+            error: json!({"message": "boom", "type": "PermanentError"}),
+        },
         metadata: json!({}),
     }
 }
 
 /// The claimed step called `name` (it must be there).
 pub fn named<'a>(claimed: &'a [ClaimedStep], name: &str) -> &'a ClaimedStep {
-    claimed
-        .iter()
-        .find(|c| c.name == name)
-        .unwrap_or_else(|| panic!("step `{name}` not among claimed {:?}", claimed.iter().map(|c| &c.name).collect::<Vec<_>>()))
+    claimed.iter().find(|c| c.name == name).unwrap_or_else(|| {
+        panic!(
+            "step `{name}` not among claimed {:?}",
+            claimed.iter().map(|c| &c.name).collect::<Vec<_>>()
+        )
+    })
 }
 
 /// Steps of a fixture task by name.
 pub fn step_uuid(task: &NewTask, name: &str) -> Uuid {
-    task.steps.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no step `{name}`")).step_uuid
+    task.steps
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no step `{name}`"))
+        .step_uuid
 }
 
 /// A task of template `ns/template@1.0.0` with `steps` given as (name, parents).
 /// Its identity is unique (the task uuid); tests change fields as they need.
 pub fn new_task(ns: &str, template: &str, steps: &[(&str, &[&str])]) -> NewTask {
     let task_uuid = Uuid::now_v7();
-    let index: BTreeMap<&str, usize> = steps.iter().enumerate().map(|(i, (n, _))| (*n, i)).collect();
+    let index: BTreeMap<&str, usize> = steps
+        .iter()
+        .enumerate()
+        .map(|(i, (n, _))| (*n, i))
+        .collect();
     let definition = json!({
         "namespace": ns, "name": template, "version": "1.0.0",
         "steps": steps.iter().map(|(n, p)| json!({"name": n, "dependencies": p})).collect::<Vec<_>>(),
@@ -235,9 +291,15 @@ pub fn new_task(ns: &str, template: &str, steps: &[(&str, &[&str])]) -> NewTask 
                 handler_callable: format!("handlers.{name}"),
                 handler_method: "call".into(),
                 handler_initialization: json!({"step": name}),
-                retry: RetryPolicy { max_attempts: 3, ..RetryPolicy::default() },
+                retry: RetryPolicy {
+                    max_attempts: 3,
+                    ..RetryPolicy::default()
+                },
                 timeout_ms: TIMEOUT_MS,
-                parents: parents.iter().map(|p| *index.get(p).unwrap_or_else(|| panic!("no parent `{p}`"))).collect(),
+                parents: parents
+                    .iter()
+                    .map(|p| *index.get(p).unwrap_or_else(|| panic!("no parent `{p}`")))
+                    .collect(),
             })
             .collect(),
     }
@@ -255,7 +317,11 @@ pub fn linear(ns: &str) -> NewTask {
 
 /// a → (b, c) → d.
 pub fn diamond(ns: &str) -> NewTask {
-    new_task(ns, "diamond", &[("a", &[]), ("b", &["a"]), ("c", &["a"]), ("d", &["b", "c"])])
+    new_task(
+        ns,
+        "diamond",
+        &[("a", &[]), ("b", &["a"]), ("c", &["a"]), ("d", &["b", "c"])],
+    )
 }
 
 /// `n` independent root steps `p0..pn`.
@@ -272,24 +338,54 @@ pub fn parallel(ns: &str, n: usize) -> NewTask {
 /// - the first row comes from nowhere (`from_state` None) and every later row starts
 ///   where the previous one ended (a chain with no gaps).
 pub async fn assert_audit_consistent(store: &SharedStore, task_uuid: Uuid) {
-    let task = store.task_get(task_uuid).await.expect("task_get").expect("task exists");
-    let rows = store.task_transitions(task_uuid).await.expect("task_transitions");
+    let task = store
+        .task_get(task_uuid)
+        .await
+        .expect("task_get")
+        .expect("task exists");
+    let rows = store
+        .task_transitions(task_uuid)
+        .await
+        .expect("task_transitions");
     check_chain(&format!("task {task_uuid}"), task.state.as_str(), &rows);
     for s in &task.steps {
-        let rows = store.step_transitions(s.step_uuid).await.expect("step_transitions");
-        check_chain(&format!("step {} ({})", s.name, s.step_uuid), s.state.as_str(), &rows);
+        let rows = store
+            .step_transitions(s.step_uuid)
+            .await
+            .expect("step_transitions");
+        check_chain(
+            &format!("step {} ({})", s.name, s.step_uuid),
+            s.state.as_str(),
+            &rows,
+        );
     }
 }
 
 fn check_chain(what: &str, state: &str, rows: &[TransitionRecord]) {
     assert!(!rows.is_empty(), "{what}: no audit rows");
     let recent: Vec<&TransitionRecord> = rows.iter().filter(|r| r.most_recent).collect();
-    assert_eq!(recent.len(), 1, "{what}: expected exactly one most_recent row, got {rows:#?}");
-    assert!(rows.last().unwrap().most_recent, "{what}: the newest row is not the most_recent one: {rows:#?}");
-    assert_eq!(recent[0].to_state, state, "{what}: state column disagrees with the most_recent audit row: {rows:#?}");
-    assert_eq!(rows[0].from_state, None, "{what}: the first audit row must be the creation row: {rows:#?}");
+    assert_eq!(
+        recent.len(),
+        1,
+        "{what}: expected exactly one most_recent row, got {rows:#?}"
+    );
+    assert!(
+        rows.last().unwrap().most_recent,
+        "{what}: the newest row is not the most_recent one: {rows:#?}"
+    );
+    assert_eq!(
+        recent[0].to_state, state,
+        "{what}: state column disagrees with the most_recent audit row: {rows:#?}"
+    );
+    assert_eq!(
+        rows[0].from_state, None,
+        "{what}: the first audit row must be the creation row: {rows:#?}"
+    );
     for w in rows.windows(2) {
-        assert!(w[0].transition_id < w[1].transition_id, "{what}: transition ids not ascending: {rows:#?}");
+        assert!(
+            w[0].transition_id < w[1].transition_id,
+            "{what}: transition ids not ascending: {rows:#?}"
+        );
         assert_eq!(
             w[1].from_state.as_deref(),
             Some(w[0].to_state.as_str()),
@@ -297,7 +393,10 @@ fn check_chain(what: &str, state: &str, rows: &[TransitionRecord]) {
             w[0].transition_id,
             w[1].transition_id
         );
-        assert!(w[0].created_at <= w[1].created_at, "{what}: audit rows go back in time: {rows:#?}");
+        assert!(
+            w[0].created_at <= w[1].created_at,
+            "{what}: audit rows go back in time: {rows:#?}"
+        );
     }
 }
 
@@ -394,7 +493,7 @@ macro_rules! conformance_cases {
                     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
                     async fn $case() {
                         let h = super::$factory().await;
-                        crate::conformance::$area::$case(h).await;
+                        $crate::conformance::$area::$case(h).await;
                     }
                 )*
             }

@@ -10,11 +10,22 @@ pub async fn success_completes_the_step_through_orchestration(h: Harness) {
     let a = h.claim(NS, 1).await.remove(0);
     h.clock.advance(250);
     let report = h.complete(vec![success(&a, json!({"value": 7}))]).await;
-    assert_eq!(report.applied, [AppliedStep { step_uuid: a.step_uuid, task_uuid: task.task_uuid, state: StepState::Complete }]);
+    assert_eq!(
+        report.applied,
+        [AppliedStep {
+            step_uuid: a.step_uuid,
+            task_uuid: task.task_uuid,
+            state: StepState::Complete
+        }]
+    );
     assert!(report.rejected.is_empty());
     assert_eq!(
         report.enqueued,
-        [EnqueuedStep { step_uuid: step_uuid(&task, "b"), task_uuid: task.task_uuid, namespace: NS.into() }]
+        [EnqueuedStep {
+            step_uuid: step_uuid(&task, "b"),
+            task_uuid: task.task_uuid,
+            namespace: NS.into()
+        }]
     );
     let view = h.step(a.step_uuid).await;
     assert_eq!(view.state, StepState::Complete);
@@ -30,17 +41,38 @@ pub async fn success_completes_the_step_through_orchestration(h: Harness) {
             hop(Some("enqueued_for_orchestration"), "complete", "complete"),
         ]
     );
-    assert_eq!(h.step_state(step_uuid(&task, "b")).await, StepState::Enqueued);
-    assert_eq!(h.step_state(step_uuid(&task, "c")).await, StepState::Pending);
+    assert_eq!(
+        h.step_state(step_uuid(&task, "b")).await,
+        StepState::Enqueued
+    );
+    assert_eq!(
+        h.step_state(step_uuid(&task, "c")).await,
+        StepState::Pending
+    );
     // The task went round through enqueuing_steps for the new step.
-    assert_eq!(h.task_state(task.task_uuid).await, TaskState::StepsInProcess);
+    assert_eq!(
+        h.task_state(task.task_uuid).await,
+        TaskState::StepsInProcess
+    );
     let tpath = h.task_path(task.task_uuid).await;
     assert_eq!(
         tpath[tpath.len() - 3..],
         [
-            hop(Some("steps_in_process"), "evaluating_results", "results_received"),
-            hop(Some("evaluating_results"), "enqueuing_steps", "ready_steps_found"),
-            hop(Some("enqueuing_steps"), "steps_in_process", "steps_enqueued"),
+            hop(
+                Some("steps_in_process"),
+                "evaluating_results",
+                "results_received"
+            ),
+            hop(
+                Some("evaluating_results"),
+                "enqueuing_steps",
+                "ready_steps_found"
+            ),
+            hop(
+                Some("enqueuing_steps"),
+                "steps_in_process",
+                "steps_enqueued"
+            ),
         ]
     );
     assert_audit_consistent(&h.store, task.task_uuid).await;
@@ -60,17 +92,31 @@ pub async fn a_child_is_enqueued_only_when_all_its_parents_completed(h: Harness)
 
     let mid = h.claim(NS, 10).await;
     assert_eq!(mid.len(), 2);
-    let report = h.complete(vec![success(named(&mid, "b"), json!("b"))]).await;
+    let report = h
+        .complete(vec![success(named(&mid, "b"), json!("b"))])
+        .await;
     assert!(report.enqueued.is_empty(), "d must wait for c: {report:?}");
     assert_eq!(h.step_state(d).await, StepState::Pending);
     assert!(h.claim(NS, 10).await.is_empty());
 
-    let report = h.complete(vec![success(named(&mid, "c"), json!("c"))]).await;
-    assert_eq!(report.enqueued, [EnqueuedStep { step_uuid: d, task_uuid: task.task_uuid, namespace: NS.into() }]);
+    let report = h
+        .complete(vec![success(named(&mid, "c"), json!("c"))])
+        .await;
+    assert_eq!(
+        report.enqueued,
+        [EnqueuedStep {
+            step_uuid: d,
+            task_uuid: task.task_uuid,
+            namespace: NS.into()
+        }]
+    );
     assert_eq!(h.step_state(d).await, StepState::Enqueued);
     assert_eq!(
         h.step_path(d).await,
-        [hop(None, "pending", "create"), hop(Some("pending"), "enqueued", "enqueue")],
+        [
+            hop(None, "pending", "create"),
+            hop(Some("pending"), "enqueued", "enqueue")
+        ],
         "one enqueue, no audit row for the first parent's completion"
     );
     assert_audit_consistent(&h.store, task.task_uuid).await;
@@ -83,15 +129,28 @@ pub async fn parents_completed_in_one_batch_enqueue_their_join_once(h: Harness) 
     let a = h.claim(NS, 10).await.remove(0);
     h.complete(vec![success(&a, json!("a"))]).await;
     let mid = h.claim(NS, 10).await;
-    let report = h.complete(mid.iter().map(|c| success(c, json!(c.name))).collect()).await;
+    let report = h
+        .complete(mid.iter().map(|c| success(c, json!(c.name))).collect())
+        .await;
     assert_eq!(report.applied.len(), 2);
-    assert_eq!(report.enqueued, [EnqueuedStep { step_uuid: d, task_uuid: task.task_uuid, namespace: NS.into() }]);
+    assert_eq!(
+        report.enqueued,
+        [EnqueuedStep {
+            step_uuid: d,
+            task_uuid: task.task_uuid,
+            namespace: NS.into()
+        }]
+    );
     let join = h.claim(NS, 10).await;
     assert_eq!(join.len(), 1);
     assert_eq!(join[0].step_uuid, d);
     assert_eq!(join[0].dependency_results.get("b"), Some(&json!("b")));
     assert_eq!(join[0].dependency_results.get("c"), Some(&json!("c")));
-    assert_eq!(h.step_path(d).await.len(), 3, "created, enqueued once, started");
+    assert_eq!(
+        h.step_path(d).await.len(),
+        3,
+        "created, enqueued once, started"
+    );
     assert_audit_consistent(&h.store, task.task_uuid).await;
 }
 
@@ -101,11 +160,21 @@ pub async fn retry_at_moves_the_step_to_waiting_for_retry(h: Harness) {
     let c = h.claim(NS, 1).await.remove(0);
     let ready_at = h.now() + 3_000;
     let report = h.complete(vec![retry_at(&c, ready_at)]).await;
-    assert_eq!(report.applied, [AppliedStep { step_uuid: c.step_uuid, task_uuid: task.task_uuid, state: StepState::WaitingForRetry }]);
+    assert_eq!(
+        report.applied,
+        [AppliedStep {
+            step_uuid: c.step_uuid,
+            task_uuid: task.task_uuid,
+            state: StepState::WaitingForRetry
+        }]
+    );
     assert!(report.enqueued.is_empty());
     let view = h.step(c.step_uuid).await;
     assert_eq!(view.state, StepState::WaitingForRetry);
-    assert_eq!(view.error, Some(json!({"message": "try again", "attempt": 1})));
+    assert_eq!(
+        view.error,
+        Some(json!({"message": "try again", "attempt": 1}))
+    );
     assert_eq!(view.result, None);
     assert_eq!(view.completed_at, None);
     assert_eq!(view.attempts, 1);
@@ -113,17 +182,36 @@ pub async fn retry_at_moves_the_step_to_waiting_for_retry(h: Harness) {
     assert_eq!(
         path[path.len() - 2..],
         [
-            hop(Some("in_progress"), "enqueued_as_error_for_orchestration", "fail"),
-            hop(Some("enqueued_as_error_for_orchestration"), "waiting_for_retry", "wait_for_retry"),
+            hop(
+                Some("in_progress"),
+                "enqueued_as_error_for_orchestration",
+                "fail"
+            ),
+            hop(
+                Some("enqueued_as_error_for_orchestration"),
+                "waiting_for_retry",
+                "wait_for_retry"
+            ),
         ]
     );
-    assert_eq!(h.task_state(task.task_uuid).await, TaskState::WaitingForRetry);
+    assert_eq!(
+        h.task_state(task.task_uuid).await,
+        TaskState::WaitingForRetry
+    );
     let tpath = h.task_path(task.task_uuid).await;
     assert_eq!(
         tpath[tpath.len() - 2..],
         [
-            hop(Some("steps_in_process"), "evaluating_results", "results_received"),
-            hop(Some("evaluating_results"), "waiting_for_retry", "awaiting_retry"),
+            hop(
+                Some("steps_in_process"),
+                "evaluating_results",
+                "results_received"
+            ),
+            hop(
+                Some("evaluating_results"),
+                "waiting_for_retry",
+                "awaiting_retry"
+            ),
         ]
     );
     // The delay is the ready_at given: claimable at it, not before.
@@ -140,21 +228,42 @@ pub async fn fail_moves_the_step_to_error(h: Harness) {
     let claimed = h.claim(NS, 10).await;
     let p0 = named(&claimed, "p0");
     let report = h.complete(vec![fail(p0)]).await;
-    assert_eq!(report.applied, [AppliedStep { step_uuid: p0.step_uuid, task_uuid: task.task_uuid, state: StepState::Error }]);
+    assert_eq!(
+        report.applied,
+        [AppliedStep {
+            step_uuid: p0.step_uuid,
+            task_uuid: task.task_uuid,
+            state: StepState::Error
+        }]
+    );
     let view = h.step(p0.step_uuid).await;
     assert_eq!(view.state, StepState::Error);
-    assert_eq!(view.error, Some(json!({"message": "boom", "type": "PermanentError"})));
+    assert_eq!(
+        view.error,
+        Some(json!({"message": "boom", "type": "PermanentError"}))
+    );
     assert_eq!(view.completed_at, None);
     let path = h.step_path(p0.step_uuid).await;
     assert_eq!(
         path[path.len() - 2..],
         [
-            hop(Some("in_progress"), "enqueued_as_error_for_orchestration", "fail"),
-            hop(Some("enqueued_as_error_for_orchestration"), "error", "give_up"),
+            hop(
+                Some("in_progress"),
+                "enqueued_as_error_for_orchestration",
+                "fail"
+            ),
+            hop(
+                Some("enqueued_as_error_for_orchestration"),
+                "error",
+                "give_up"
+            ),
         ]
     );
     h.clock.advance(3_600_000);
-    assert!(h.claim(NS, 10).await.is_empty(), "a failed step is never claimed again");
+    assert!(
+        h.claim(NS, 10).await.is_empty(),
+        "a failed step is never claimed again"
+    );
     assert_audit_consistent(&h.store, task.task_uuid).await;
 }
 
@@ -175,8 +284,14 @@ pub async fn a_result_for_a_stale_claim_is_rejected(h: Harness) {
     let view = h.step(c.step_uuid).await;
     assert_eq!(view.state, StepState::InProgress);
     assert_eq!(view.result, None);
-    assert_eq!(h.store.step_transitions(c.step_uuid).await.unwrap(), audit_before);
-    assert_eq!(h.store.task_transitions(task.task_uuid).await.unwrap(), task_audit_before);
+    assert_eq!(
+        h.store.step_transitions(c.step_uuid).await.unwrap(),
+        audit_before
+    );
+    assert_eq!(
+        h.store.task_transitions(task.task_uuid).await.unwrap(),
+        task_audit_before
+    );
     // The current claim still holds the step.
     let report = h.complete(vec![success(&c, json!("fresh"))]).await;
     assert_eq!(report.applied.len(), 1);
@@ -192,14 +307,19 @@ pub async fn a_result_for_a_step_not_in_progress_is_rejected(h: Harness) {
     let audit_before = h.store.step_transitions(a.step_uuid).await.unwrap();
 
     // A second result for a completed step (a redelivery, a different verdict).
-    let report = h.complete(vec![success(&a, json!("second")), fail(&a)]).await;
+    let report = h
+        .complete(vec![success(&a, json!("second")), fail(&a)])
+        .await;
     assert!(report.applied.is_empty(), "{report:?}");
     assert_eq!(report.rejected, [a.step_uuid, a.step_uuid]);
     let view = h.step(a.step_uuid).await;
     assert_eq!(view.state, StepState::Complete);
     assert_eq!(view.result, Some(json!("first")));
     assert_eq!(view.error, None);
-    assert_eq!(h.store.step_transitions(a.step_uuid).await.unwrap(), audit_before);
+    assert_eq!(
+        h.store.step_transitions(a.step_uuid).await.unwrap(),
+        audit_before
+    );
 
     // A result for an enqueued step nobody claimed, and for a step that does not exist.
     let b = step_uuid(&task, "b");
@@ -207,7 +327,9 @@ pub async fn a_result_for_a_step_not_in_progress_is_rejected(h: Harness) {
     let forged = |step_uuid| StepCompletion {
         step_uuid,
         claim_seq: 0,
-        outcome: StepOutcome::Complete { result: json!("forged") },
+        outcome: StepOutcome::Complete {
+            result: json!("forged"),
+        },
         metadata: json!({}),
     };
     let report = h.complete(vec![forged(b), forged(unknown)]).await;
@@ -224,10 +346,21 @@ pub async fn a_duplicate_result_in_one_batch_is_applied_once(h: Harness) {
     let task = single(NS);
     h.create_one(task.clone()).await;
     let c = h.claim(NS, 1).await.remove(0);
-    let report = h.complete(vec![success(&c, json!("once")), success(&c, json!("once"))]).await;
+    let report = h
+        .complete(vec![success(&c, json!("once")), success(&c, json!("once"))])
+        .await;
     assert_eq!(report.applied.len(), 1, "{report:?}");
-    assert_eq!(report.rejected, [c.step_uuid], "every result is either applied or rejected: {report:?}");
-    let completes = h.step_path(c.step_uuid).await.into_iter().filter(|(_, to, _)| to == "complete").count();
+    assert_eq!(
+        report.rejected,
+        [c.step_uuid],
+        "every result is either applied or rejected: {report:?}"
+    );
+    let completes = h
+        .step_path(c.step_uuid)
+        .await
+        .into_iter()
+        .filter(|(_, to, _)| to == "complete")
+        .count();
     assert_eq!(completes, 1);
     assert_eq!(report.tasks.len(), 1);
     assert_audit_consistent(&h.store, task.task_uuid).await;
@@ -240,12 +373,25 @@ pub async fn the_last_success_completes_the_task(h: Harness) {
         let c = h.claim(NS, 10).await.remove(0);
         assert_eq!(c.name, name);
         let report = h.complete(vec![success(&c, json!(name))]).await;
-        assert!(report.tasks.iter().all(|t| t.to == TaskState::StepsInProcess), "{report:?}");
+        assert!(
+            report
+                .tasks
+                .iter()
+                .all(|t| t.to == TaskState::StepsInProcess),
+            "{report:?}"
+        );
     }
     let c = h.claim(NS, 10).await.remove(0);
     h.clock.advance(500);
     let report = h.complete(vec![success(&c, json!("c"))]).await;
-    assert_eq!(report.tasks, [TaskChange { task_uuid: task.task_uuid, from: TaskState::StepsInProcess, to: TaskState::Complete }]);
+    assert_eq!(
+        report.tasks,
+        [TaskChange {
+            task_uuid: task.task_uuid,
+            from: TaskState::StepsInProcess,
+            to: TaskState::Complete
+        }]
+    );
     assert!(report.enqueued.is_empty());
     let view = h.task(task.task_uuid).await;
     assert_eq!(view.state, TaskState::Complete);
@@ -255,8 +401,16 @@ pub async fn the_last_success_completes_the_task(h: Harness) {
     assert_eq!(
         path[path.len() - 2..],
         [
-            hop(Some("steps_in_process"), "evaluating_results", "results_received"),
-            hop(Some("evaluating_results"), "complete", "all_steps_successful"),
+            hop(
+                Some("steps_in_process"),
+                "evaluating_results",
+                "results_received"
+            ),
+            hop(
+                Some("evaluating_results"),
+                "complete",
+                "all_steps_successful"
+            ),
         ]
     );
     assert_eq!(path.iter().filter(|(_, to, _)| to == "complete").count(), 1);
@@ -268,17 +422,35 @@ pub async fn a_permanent_failure_with_nothing_in_flight_fails_the_task(h: Harnes
     h.create_one(task.clone()).await;
     let a = h.claim(NS, 10).await.remove(0);
     let report = h.complete(vec![fail(&a)]).await;
-    assert_eq!(report.tasks, [TaskChange { task_uuid: task.task_uuid, from: TaskState::StepsInProcess, to: TaskState::Error }]);
+    assert_eq!(
+        report.tasks,
+        [TaskChange {
+            task_uuid: task.task_uuid,
+            from: TaskState::StepsInProcess,
+            to: TaskState::Error
+        }]
+    );
     let view = h.task(task.task_uuid).await;
     assert_eq!(view.state, TaskState::Error);
     assert_eq!(view.completed_at, Some(h.now()));
-    assert_eq!(view.steps.iter().map(|s| s.state).collect::<Vec<_>>(), [StepState::Error, StepState::Pending, StepState::Pending]);
+    assert_eq!(
+        view.steps.iter().map(|s| s.state).collect::<Vec<_>>(),
+        [StepState::Error, StepState::Pending, StepState::Pending]
+    );
     let path = h.task_path(task.task_uuid).await;
     assert_eq!(
         path[path.len() - 3..],
         [
-            hop(Some("steps_in_process"), "evaluating_results", "results_received"),
-            hop(Some("evaluating_results"), "blocked_by_failures", "permanent_failure"),
+            hop(
+                Some("steps_in_process"),
+                "evaluating_results",
+                "results_received"
+            ),
+            hop(
+                Some("evaluating_results"),
+                "blocked_by_failures",
+                "permanent_failure"
+            ),
             hop(Some("blocked_by_failures"), "error", "give_up"),
         ]
     );
@@ -294,15 +466,31 @@ pub async fn a_permanent_failure_of_a_held_task_blocks_it(h: Harness) {
     let report = h.complete(vec![fail(&a)]).await;
     assert_eq!(
         report.tasks,
-        [TaskChange { task_uuid: task.task_uuid, from: TaskState::StepsInProcess, to: TaskState::BlockedByFailures }]
+        [TaskChange {
+            task_uuid: task.task_uuid,
+            from: TaskState::StepsInProcess,
+            to: TaskState::BlockedByFailures
+        }]
     );
     let view = h.task(task.task_uuid).await;
     assert_eq!(view.state, TaskState::BlockedByFailures);
     assert_eq!(view.completed_at, None, "a held task is not finished");
     let path = h.task_path(task.task_uuid).await;
-    assert_eq!(path.last().unwrap(), &hop(Some("evaluating_results"), "blocked_by_failures", "permanent_failure"));
+    assert_eq!(
+        path.last().unwrap(),
+        &hop(
+            Some("evaluating_results"),
+            "blocked_by_failures",
+            "permanent_failure"
+        )
+    );
     // Re-evaluating a held task leaves it where it is, silently.
-    assert!(h.store.task_evaluate_many(vec![task.task_uuid], h.now(), "conformance".into()).await.unwrap().is_empty());
+    assert!(h
+        .store
+        .task_evaluate_many(vec![task.task_uuid], h.now(), "conformance".into())
+        .await
+        .unwrap()
+        .is_empty());
     assert_eq!(h.task_path(task.task_uuid).await, path);
     assert_audit_consistent(&h.store, task.task_uuid).await;
 }
@@ -314,10 +502,26 @@ pub async fn a_failure_with_other_steps_in_flight_keeps_the_task_running(h: Harn
     let audit_before = h.task_path(task.task_uuid).await;
     let report = h.complete(vec![fail(named(&claimed, "p0"))]).await;
     assert!(report.tasks.is_empty(), "p1 still runs: {report:?}");
-    assert_eq!(h.task_state(task.task_uuid).await, TaskState::StepsInProcess);
-    assert_eq!(h.task_path(task.task_uuid).await, audit_before, "no audit rows for an evaluation that changes nothing");
-    let report = h.complete(vec![success(named(&claimed, "p1"), json!(1))]).await;
-    assert_eq!(report.tasks, [TaskChange { task_uuid: task.task_uuid, from: TaskState::StepsInProcess, to: TaskState::Error }]);
+    assert_eq!(
+        h.task_state(task.task_uuid).await,
+        TaskState::StepsInProcess
+    );
+    assert_eq!(
+        h.task_path(task.task_uuid).await,
+        audit_before,
+        "no audit rows for an evaluation that changes nothing"
+    );
+    let report = h
+        .complete(vec![success(named(&claimed, "p1"), json!(1))])
+        .await;
+    assert_eq!(
+        report.tasks,
+        [TaskChange {
+            task_uuid: task.task_uuid,
+            from: TaskState::StepsInProcess,
+            to: TaskState::Error
+        }]
+    );
     assert_audit_consistent(&h.store, task.task_uuid).await;
 }
 
@@ -340,7 +544,11 @@ pub async fn concurrent_last_results_finalize_each_task_exactly_once(h: Harness)
         calls.push(tokio::spawn(async move {
             barrier.wait().await;
             let report = store
-                .step_complete_many(StepCompleteManyParams { completions: vec![completion], now, processor: "racer".into() })
+                .step_complete_many(StepCompleteManyParams {
+                    completions: vec![completion],
+                    now,
+                    processor: "racer".into(),
+                })
                 .await
                 .expect("step_complete_many");
             assert_eq!(report.applied.len(), 1, "{report:?}");
@@ -353,20 +561,43 @@ pub async fn concurrent_last_results_finalize_each_task_exactly_once(h: Harness)
         let (task_uuid, now) = (t.task_uuid, h.now());
         calls.push(tokio::spawn(async move {
             barrier.wait().await;
-            store.task_evaluate_many(vec![task_uuid], now, "finalizer".into()).await.expect("task_evaluate_many")
+            store
+                .task_evaluate_many(vec![task_uuid], now, "finalizer".into())
+                .await
+                .expect("task_evaluate_many")
         }));
     }
     let mut finalized: HashMap<Uuid, usize> = HashMap::new();
     for call in calls {
-        for t in call.await.unwrap().iter().filter(|t| t.to == TaskState::Complete) {
+        for t in call
+            .await
+            .unwrap()
+            .iter()
+            .filter(|t| t.to == TaskState::Complete)
+        {
             *finalized.entry(t.task_uuid).or_default() += 1;
         }
     }
     for t in &tasks {
-        assert_eq!(finalized.get(&t.task_uuid), Some(&1), "task {} reported complete {:?} times", t.task_uuid, finalized.get(&t.task_uuid));
+        assert_eq!(
+            finalized.get(&t.task_uuid),
+            Some(&1),
+            "task {} reported complete {:?} times",
+            t.task_uuid,
+            finalized.get(&t.task_uuid)
+        );
         assert_eq!(h.task_state(t.task_uuid).await, TaskState::Complete);
-        let into_complete = h.task_path(t.task_uuid).await.into_iter().filter(|(_, to, _)| to == "complete").count();
-        assert_eq!(into_complete, 1, "task {} entered complete {into_complete} times", t.task_uuid);
+        let into_complete = h
+            .task_path(t.task_uuid)
+            .await
+            .into_iter()
+            .filter(|(_, to, _)| to == "complete")
+            .count();
+        assert_eq!(
+            into_complete, 1,
+            "task {} entered complete {into_complete} times",
+            t.task_uuid
+        );
         assert_audit_consistent(&h.store, t.task_uuid).await;
     }
 }
@@ -384,20 +615,53 @@ pub async fn a_batch_spanning_several_tasks_applies_all(h: Harness) {
     let p0 = by_step(step_uuid(&par, "p0"));
     let p1 = by_step(step_uuid(&par, "p1"));
     let report = h
-        .complete(vec![success(lin_a, json!("a")), success(only, json!("only")), fail(p0), retry_at(p1, h.now() + 1_000)])
+        .complete(vec![
+            success(lin_a, json!("a")),
+            success(only, json!("only")),
+            fail(p0),
+            retry_at(p1, h.now() + 1_000),
+        ])
         .await;
     assert_eq!(report.applied.len(), 4, "{report:?}");
     assert!(report.rejected.is_empty());
-    let state_of = |u: Uuid| report.applied.iter().find(|a| a.step_uuid == u).map(|a| a.state);
+    let state_of = |u: Uuid| {
+        report
+            .applied
+            .iter()
+            .find(|a| a.step_uuid == u)
+            .map(|a| a.state)
+    };
     assert_eq!(state_of(lin_a.step_uuid), Some(StepState::Complete));
     assert_eq!(state_of(only.step_uuid), Some(StepState::Complete));
     assert_eq!(state_of(p0.step_uuid), Some(StepState::Error));
     assert_eq!(state_of(p1.step_uuid), Some(StepState::WaitingForRetry));
-    assert_eq!(report.enqueued, [EnqueuedStep { step_uuid: step_uuid(&lin, "b"), task_uuid: lin.task_uuid, namespace: NS.into() }]);
-    let change = |u: Uuid| report.tasks.iter().find(|t| t.task_uuid == u).map(|t| (t.from, t.to));
-    assert_eq!(change(lin.task_uuid), Some((TaskState::StepsInProcess, TaskState::StepsInProcess)));
-    assert_eq!(change(one.task_uuid), Some((TaskState::StepsInProcess, TaskState::Complete)));
-    assert_eq!(change(par.task_uuid), Some((TaskState::StepsInProcess, TaskState::Error)));
+    assert_eq!(
+        report.enqueued,
+        [EnqueuedStep {
+            step_uuid: step_uuid(&lin, "b"),
+            task_uuid: lin.task_uuid,
+            namespace: NS.into()
+        }]
+    );
+    let change = |u: Uuid| {
+        report
+            .tasks
+            .iter()
+            .find(|t| t.task_uuid == u)
+            .map(|t| (t.from, t.to))
+    };
+    assert_eq!(
+        change(lin.task_uuid),
+        Some((TaskState::StepsInProcess, TaskState::StepsInProcess))
+    );
+    assert_eq!(
+        change(one.task_uuid),
+        Some((TaskState::StepsInProcess, TaskState::Complete))
+    );
+    assert_eq!(
+        change(par.task_uuid),
+        Some((TaskState::StepsInProcess, TaskState::Error))
+    );
     assert_eq!(report.tasks.len(), 3);
     assert_eq!(h.task_state(lin.task_uuid).await, TaskState::StepsInProcess);
     assert_eq!(h.task_state(one.task_uuid).await, TaskState::Complete);
@@ -412,18 +676,42 @@ pub async fn evaluating_a_settled_task_changes_nothing(h: Harness) {
     let done = single(NS);
     h.create(vec![running.clone(), done.clone()]).await;
     let claimed = h.claim(NS, 10).await;
-    h.complete(vec![success(claimed.iter().find(|c| c.task_uuid == done.task_uuid).unwrap(), json!(1))]).await;
+    h.complete(vec![success(
+        claimed
+            .iter()
+            .find(|c| c.task_uuid == done.task_uuid)
+            .unwrap(),
+        json!(1),
+    )])
+    .await;
     assert_eq!(h.task_state(done.task_uuid).await, TaskState::Complete);
-    let before = (h.task_path(running.task_uuid).await, h.task_path(done.task_uuid).await);
+    let before = (
+        h.task_path(running.task_uuid).await,
+        h.task_path(done.task_uuid).await,
+    );
     let changes = h
         .store
-        .task_evaluate_many(vec![running.task_uuid, done.task_uuid, Uuid::now_v7()], h.now(), "conformance".into())
+        .task_evaluate_many(
+            vec![running.task_uuid, done.task_uuid, Uuid::now_v7()],
+            h.now(),
+            "conformance".into(),
+        )
         .await
         .unwrap();
     assert!(changes.is_empty(), "{changes:?}");
-    let again = h.store.task_evaluate_many(vec![done.task_uuid], h.now(), "conformance".into()).await.unwrap();
+    let again = h
+        .store
+        .task_evaluate_many(vec![done.task_uuid], h.now(), "conformance".into())
+        .await
+        .unwrap();
     assert!(again.is_empty());
-    assert_eq!((h.task_path(running.task_uuid).await, h.task_path(done.task_uuid).await), before);
+    assert_eq!(
+        (
+            h.task_path(running.task_uuid).await,
+            h.task_path(done.task_uuid).await
+        ),
+        before
+    );
     assert_audit_consistent(&h.store, running.task_uuid).await;
     assert_audit_consistent(&h.store, done.task_uuid).await;
 }

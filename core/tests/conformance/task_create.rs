@@ -8,7 +8,11 @@ pub async fn creates_the_task_its_steps_and_edges_in_one_call(h: Harness) {
     let (a, d) = (step_uuid(&task, "a"), step_uuid(&task, "d"));
     let tx_before = h.store.transaction_count();
     let created = h.create_one(task.clone()).await;
-    assert_eq!(h.store.transaction_count() - tx_before, 1, "creation is one transaction");
+    assert_eq!(
+        h.store.transaction_count() - tx_before,
+        1,
+        "creation is one transaction"
+    );
 
     let view = h.task(created.task_uuid).await;
     assert_eq!(view.task_uuid, task.task_uuid);
@@ -19,7 +23,13 @@ pub async fn creates_the_task_its_steps_and_edges_in_one_call(h: Harness) {
     assert_eq!(view.correlation_id, task.correlation_id);
     assert_eq!(view.created_at, h.now());
     assert_eq!(view.completed_at, None);
-    assert_eq!(view.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(), ["a", "b", "c", "d"]);
+    assert_eq!(
+        view.steps
+            .iter()
+            .map(|s| s.name.as_str())
+            .collect::<Vec<_>>(),
+        ["a", "b", "c", "d"]
+    );
     for (v, s) in view.steps.iter().zip(&task.steps) {
         assert_eq!(v.step_uuid, s.step_uuid);
         assert_eq!(v.handler, s.handler_callable);
@@ -37,28 +47,63 @@ pub async fn creates_the_task_its_steps_and_edges_in_one_call(h: Harness) {
     names.sort();
     assert_eq!(names, ["b", "c"]);
     h.complete(vec![success(named(&mid, "b"), json!(2))]).await;
-    assert_eq!(h.step_state(d).await, StepState::Pending, "d still waits for c");
+    assert_eq!(
+        h.step_state(d).await,
+        StepState::Pending,
+        "d still waits for c"
+    );
     assert!(h.claim(NS, 10).await.is_empty());
     h.complete(vec![success(named(&mid, "c"), json!(3))]).await;
     let last = h.claim(NS, 10).await;
     assert_eq!(last.len(), 1);
     assert_eq!(last[0].step_uuid, d);
-    assert_eq!(last[0].dependency_results.keys().collect::<Vec<_>>(), ["b", "c"]);
+    assert_eq!(
+        last[0].dependency_results.keys().collect::<Vec<_>>(),
+        ["b", "c"]
+    );
     assert_audit_consistent(&h.store, created.task_uuid).await;
 }
 
 pub async fn enqueues_roots_and_leaves_children_pending(h: Harness) {
-    let task = new_task(NS, "two_roots", &[("r1", &[]), ("r2", &[]), ("child", &["r1"]), ("join", &["r2", "child"])]);
+    let task = new_task(
+        NS,
+        "two_roots",
+        &[
+            ("r1", &[]),
+            ("r2", &[]),
+            ("child", &["r1"]),
+            ("join", &["r2", "child"]),
+        ],
+    );
     let created = h.create_one(task.clone()).await;
     assert_eq!(created.state, TaskState::StepsInProcess);
     let view = h.task(created.task_uuid).await;
-    let states: Vec<(&str, StepState)> = view.steps.iter().map(|s| (s.name.as_str(), s.state)).collect();
+    let states: Vec<(&str, StepState)> = view
+        .steps
+        .iter()
+        .map(|s| (s.name.as_str(), s.state))
+        .collect();
     assert_eq!(
         states,
-        [("r1", StepState::Enqueued), ("r2", StepState::Enqueued), ("child", StepState::Pending), ("join", StepState::Pending)]
+        [
+            ("r1", StepState::Enqueued),
+            ("r2", StepState::Enqueued),
+            ("child", StepState::Pending),
+            ("join", StepState::Pending)
+        ]
     );
-    assert_eq!(h.task_state(created.task_uuid).await, TaskState::StepsInProcess);
-    let listed = h.store.task_list(TaskListParams { limit: 10, ..Default::default() }).await.unwrap();
+    assert_eq!(
+        h.task_state(created.task_uuid).await,
+        TaskState::StepsInProcess
+    );
+    let listed = h
+        .store
+        .task_list(TaskListParams {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 1);
     assert_eq!(listed[0].step_count, 4);
     assert_eq!(listed[0].state, TaskState::StepsInProcess);
@@ -104,20 +149,49 @@ pub async fn a_duplicate_identity_returns_the_existing_task_and_creates_nothing(
     again.identity_hash = "same-identity".into();
     let dup = h.create(vec![again.clone()]).await;
     assert_eq!(dup.len(), 1);
-    assert_eq!(dup[0].task_uuid, original.task_uuid, "the existing task is returned");
+    assert_eq!(
+        dup[0].task_uuid, original.task_uuid,
+        "the existing task is returned"
+    );
     assert!(!dup[0].created);
     assert_eq!(dup[0].state, TaskState::StepsInProcess);
     assert_eq!(dup[0].namespace, NS);
 
-    assert!(h.store.task_get(again.task_uuid).await.unwrap().is_none(), "no second task row");
+    assert!(
+        h.store.task_get(again.task_uuid).await.unwrap().is_none(),
+        "no second task row"
+    );
     for s in &again.steps {
-        assert!(h.store.step_get(s.step_uuid).await.unwrap().is_none(), "no steps of the duplicate");
-        assert!(h.store.step_transitions(s.step_uuid).await.unwrap().is_empty());
+        assert!(
+            h.store.step_get(s.step_uuid).await.unwrap().is_none(),
+            "no steps of the duplicate"
+        );
+        assert!(h
+            .store
+            .step_transitions(s.step_uuid)
+            .await
+            .unwrap()
+            .is_empty());
     }
-    let all = h.store.task_list(TaskListParams { limit: 10, ..Default::default() }).await.unwrap();
+    let all = h
+        .store
+        .task_list(TaskListParams {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.len(), 1);
-    assert_eq!(h.claim(NS, 10).await.len(), 1, "only the original task's root is claimable");
-    assert_eq!(h.task(original.task_uuid).await.created_at, T0, "the original is untouched");
+    assert_eq!(
+        h.claim(NS, 10).await.len(),
+        1,
+        "only the original task's root is claimable"
+    );
+    assert_eq!(
+        h.task(original.task_uuid).await.created_at,
+        T0,
+        "the original is untouched"
+    );
     assert_audit_consistent(&h.store, original.task_uuid).await;
 }
 
@@ -131,14 +205,29 @@ pub async fn two_duplicates_in_one_batch_create_one_task(h: Harness) {
     assert_eq!(created.len(), 3, "one answer per requested task, in order");
     assert_eq!(created[0].task_uuid, x.task_uuid);
     assert!(created[0].created);
-    assert_eq!(created[1].task_uuid, x.task_uuid, "the duplicate points at the task created first");
+    assert_eq!(
+        created[1].task_uuid, x.task_uuid,
+        "the duplicate points at the task created first"
+    );
     assert!(!created[1].created);
     assert_eq!(created[2].task_uuid, z.task_uuid);
     assert!(created[2].created);
 
     assert!(h.store.task_get(y.task_uuid).await.unwrap().is_none());
-    assert!(h.store.step_get(y.steps[0].step_uuid).await.unwrap().is_none());
-    let all = h.store.task_list(TaskListParams { limit: 10, ..Default::default() }).await.unwrap();
+    assert!(h
+        .store
+        .step_get(y.steps[0].step_uuid)
+        .await
+        .unwrap()
+        .is_none());
+    let all = h
+        .store
+        .task_list(TaskListParams {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(all.len(), 2);
     assert_eq!(h.claim(NS, 10).await.len(), 2);
 
@@ -148,8 +237,23 @@ pub async fn two_duplicates_in_one_batch_create_one_task(h: Harness) {
     let mut x3 = single(NS);
     x3.identity_hash = "batch-identity".into();
     let again = h.create(vec![x2, x3]).await;
-    assert!(again.iter().all(|c| !c.created && c.task_uuid == x.task_uuid), "{again:?}");
-    assert_eq!(h.store.task_list(TaskListParams { limit: 10, ..Default::default() }).await.unwrap().len(), 2);
+    assert!(
+        again
+            .iter()
+            .all(|c| !c.created && c.task_uuid == x.task_uuid),
+        "{again:?}"
+    );
+    assert_eq!(
+        h.store
+            .task_list(TaskListParams {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        2
+    );
     assert_audit_consistent(&h.store, x.task_uuid).await;
     assert_audit_consistent(&h.store, z.task_uuid).await;
 }
@@ -180,7 +284,10 @@ pub async fn tasks_of_the_same_template_share_its_row(h: Harness) {
     // row is written once and reused: the same template (same content hash) in one
     // batch and again in later batches never conflicts, and every task names it.
     let batch = vec![linear(NS), linear(NS), linear(NS)];
-    assert_eq!(batch[0].template.content_hash, batch[1].template.content_hash);
+    assert_eq!(
+        batch[0].template.content_hash,
+        batch[1].template.content_hash
+    );
     let created = h.create(batch).await;
     assert!(created.iter().all(|c| c.created), "{created:?}");
     h.clock.advance(10);
@@ -189,27 +296,54 @@ pub async fn tasks_of_the_same_template_share_its_row(h: Harness) {
     all.push(later.task_uuid);
     for t in all {
         let v = h.task(t).await;
-        assert_eq!((v.namespace.as_str(), v.name.as_str(), v.version.as_str()), (NS, "linear", "1.0.0"));
+        assert_eq!(
+            (v.namespace.as_str(), v.name.as_str(), v.version.as_str()),
+            (NS, "linear", "1.0.0")
+        );
     }
     assert_eq!(h.run_all(NS).await, 12);
-    let listed = h.store.task_list(TaskListParams { state: Some(TaskState::Complete), limit: 10, ..Default::default() }).await.unwrap();
+    let listed = h
+        .store
+        .task_list(TaskListParams {
+            state: Some(TaskState::Complete),
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 4);
 }
 
 pub async fn two_hundred_tasks_in_one_call_are_all_created(h: Harness) {
-    let tasks: Vec<NewTask> = (0..200).map(|i| if i % 2 == 0 { linear(NS) } else { diamond(NS) }).collect();
+    let tasks: Vec<NewTask> = (0..200)
+        .map(|i| if i % 2 == 0 { linear(NS) } else { diamond(NS) })
+        .collect();
     let tx_before = h.store.transaction_count();
     let created = h.create(tasks.clone()).await;
-    assert_eq!(h.store.transaction_count() - tx_before, 1, "one transaction for the whole batch");
+    assert_eq!(
+        h.store.transaction_count() - tx_before,
+        1,
+        "one transaction for the whole batch"
+    );
     assert_eq!(created.len(), 200);
     for (c, t) in created.iter().zip(&tasks) {
         assert_eq!(c.task_uuid, t.task_uuid);
         assert!(c.created);
         assert_eq!(c.enqueued_steps, 1);
     }
-    let listed = h.store.task_list(TaskListParams { limit: 1_000, ..Default::default() }).await.unwrap();
+    let listed = h
+        .store
+        .task_list(TaskListParams {
+            limit: 1_000,
+            ..Default::default()
+        })
+        .await
+        .unwrap();
     assert_eq!(listed.len(), 200);
-    assert_eq!(listed.iter().map(|t| t.step_count as usize).sum::<usize>(), 100 * 3 + 100 * 4);
+    assert_eq!(
+        listed.iter().map(|t| t.step_count as usize).sum::<usize>(),
+        100 * 3 + 100 * 4
+    );
     let roots = h.claim(NS, 1_000).await;
     assert_eq!(roots.len(), 200, "every task's root is enqueued");
     assert!(roots.iter().all(|c| c.name == "a"));
@@ -220,7 +354,15 @@ pub async fn two_hundred_tasks_in_one_call_are_all_created(h: Harness) {
 
 pub async fn an_empty_batch_creates_nothing(h: Harness) {
     assert!(h.create(vec![]).await.is_empty());
-    assert!(h.store.task_list(TaskListParams { limit: 10, ..Default::default() }).await.unwrap().is_empty());
+    assert!(h
+        .store
+        .task_list(TaskListParams {
+            limit: 10,
+            ..Default::default()
+        })
+        .await
+        .unwrap()
+        .is_empty());
 }
 
 pub async fn a_duplicate_reports_the_existing_tasks_state_and_namespace(h: Harness) {
@@ -236,10 +378,20 @@ pub async fn a_duplicate_reports_the_existing_tasks_state_and_namespace(h: Harne
     let answer = h.create(vec![dup]).await.remove(0);
     assert_eq!(answer.task_uuid, original.task_uuid);
     assert!(!answer.created);
-    assert_eq!(answer.state, TaskState::Complete, "the existing task's current state");
+    assert_eq!(
+        answer.state,
+        TaskState::Complete,
+        "the existing task's current state"
+    );
     assert_eq!(answer.enqueued_steps, 0);
     assert_eq!(answer.namespace, NS, "the existing task's namespace");
-    assert!(h.store.task_list(TaskListParams { namespace: Some("another-namespace".into()), limit: 10, ..Default::default() })
+    assert!(h
+        .store
+        .task_list(TaskListParams {
+            namespace: Some("another-namespace".into()),
+            limit: 10,
+            ..Default::default()
+        })
         .await
         .unwrap()
         .is_empty());
@@ -257,7 +409,11 @@ pub async fn concurrent_creations_of_one_identity_create_one_task(h: Harness) {
         calls.push(tokio::spawn(async move {
             barrier.wait().await;
             store
-                .task_create_many(TaskCreateManyParams { tasks: vec![task], now, processor: "racer".into() })
+                .task_create_many(TaskCreateManyParams {
+                    tasks: vec![task],
+                    now,
+                    processor: "racer".into(),
+                })
                 .await
                 .expect("a duplicate is an answer, not an error")
                 .remove(0)
@@ -267,10 +423,24 @@ pub async fn concurrent_creations_of_one_identity_create_one_task(h: Harness) {
     for c in calls {
         answers.push(c.await.unwrap());
     }
-    assert_eq!(answers.iter().filter(|a| a.created).count(), 1, "{answers:?}");
+    assert_eq!(
+        answers.iter().filter(|a| a.created).count(),
+        1,
+        "{answers:?}"
+    );
     let winner = answers.iter().find(|a| a.created).unwrap().task_uuid;
     assert!(answers.iter().all(|a| a.task_uuid == winner), "{answers:?}");
-    assert_eq!(h.store.task_list(TaskListParams { limit: 10, ..Default::default() }).await.unwrap().len(), 1);
+    assert_eq!(
+        h.store
+            .task_list(TaskListParams {
+                limit: 10,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .len(),
+        1
+    );
     assert_eq!(h.claim(NS, 10).await.len(), 1, "one root, of the one task");
     assert_eq!(h.task(winner).await.steps.len(), 4);
     assert_audit_consistent(&h.store, winner).await;
