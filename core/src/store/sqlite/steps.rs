@@ -140,8 +140,11 @@ pub(super) async fn complete_many(store: &SqliteStore, p: StepCompleteManyParams
     if p.completions.is_empty() {
         return Ok(report);
     }
-    let rows: Vec<Value> = p
-        .completions
+    // A step may appear once per batch: later duplicates are rejected, not raced.
+    let mut seen = HashSet::new();
+    let (unique, duplicates): (Vec<&StepCompletion>, Vec<&StepCompletion>) =
+        p.completions.iter().partition(|c| seen.insert(c.step_uuid));
+    let rows: Vec<Value> = unique
         .iter()
         .map(|c| {
             let plan = completion_plan(&c.outcome);
@@ -174,7 +177,8 @@ pub(super) async fn complete_many(store: &SqliteStore, p: StepCompleteManyParams
         });
     }
     let applied: HashSet<uuid::Uuid> = report.applied.iter().map(|a| a.step_uuid).collect();
-    report.rejected = p.completions.iter().map(|c| c.step_uuid).filter(|u| !applied.contains(u)).collect();
+    report.rejected = unique.iter().map(|c| c.step_uuid).filter(|u| !applied.contains(u)).collect();
+    report.rejected.extend(duplicates.iter().map(|c| c.step_uuid));
 
     let completed: Vec<String> =
         report.applied.iter().filter(|a| a.state == StepState::Complete).map(|a| a.step_uuid.to_string()).collect();

@@ -107,7 +107,8 @@ pub(super) async fn create_many(store: &SqliteStore, p: TaskCreateManyParams) ->
         {
             let hash: String = r.try_get("identity_hash")?;
             let uuid = parse_uuid("tasks", &r.try_get::<String, _>("task_uuid")?)?;
-            existing.insert(hash, (uuid, task_state(&r.try_get::<String, _>("state")?)?));
+            let namespace: String = r.try_get("namespace")?;
+            existing.insert(hash, (uuid, task_state(&r.try_get::<String, _>("state")?)?, namespace));
         }
     }
     store.commit(tx).await?;
@@ -124,11 +125,11 @@ pub(super) async fn create_many(store: &SqliteStore, p: TaskCreateManyParams) ->
                 namespace: t.template.namespace.clone(),
             });
         } else {
-            let (uuid, state) = existing.get(&t.identity_hash).cloned().ok_or_else(|| StoreError::Conflict {
+            let (uuid, state, namespace) = existing.get(&t.identity_hash).cloned().ok_or_else(|| StoreError::Conflict {
                 constraint: "tasks_identity_unique".into(),
                 message: "a task with the same identity was created in the same batch".into(),
             })?;
-            out.push(TaskCreated { task_uuid: uuid, created: false, state, enqueued_steps: 0, namespace: t.template.namespace.clone() });
+            out.push(TaskCreated { task_uuid: uuid, created: false, state, enqueued_steps: 0, namespace });
         }
     }
     Ok(out)
