@@ -71,6 +71,10 @@ CREATE TABLE steps (
     -- bumped by every claim; a result must carry the claim it belongs to
     claim_seq              INTEGER NOT NULL DEFAULT 0,
     claimed_by             TEXT,
+    -- the claim call (a UUID) that last claimed the step, and the result batch that
+    -- last wrote it: later statements of the same script find their rows by these
+    claim_token            TEXT,
+    result_token           TEXT,
     lease_expires_at       INTEGER,
     deadline_at            INTEGER,
     result                 TEXT,
@@ -89,6 +93,7 @@ CREATE TABLE steps (
 -- The claim scans this: only claimable rows are indexed (state literals must match the queries).
 CREATE INDEX steps_ready_idx ON steps (namespace, ready_at) WHERE state IN ('enqueued', 'waiting_for_retry');
 CREATE INDEX steps_lease_idx ON steps (lease_expires_at) WHERE state = 'in_progress';
+CREATE INDEX steps_claim_token_idx ON steps (claim_token);
 
 CREATE TABLE step_edges (
     task_uuid        TEXT NOT NULL,

@@ -37,6 +37,9 @@ pub enum StoreError {
         /// What was wrong.
         reason: String,
     },
+    /// The store was closed; open a new one.
+    #[error("the store is closed")]
+    Closed,
     /// The database failed; retrying later may work.
     #[error("database error: {0}")]
     Backend(#[source] sqlx::Error),
@@ -51,6 +54,7 @@ impl StoreError {
             Self::Migrate(_) => "store.migrate",
             Self::Conflict { .. } => "store.conflict",
             Self::Corrupt { .. } => "store.corrupt",
+            Self::Closed => "store.closed",
             Self::Backend(_) => "store.backend",
         }
     }

@@ -46,6 +46,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Transactions committed so far.
     fn transaction_count(&self) -> u64;
 
+    /// Round trips to the database so far (a script of several statements is one).
+    fn round_trip_count(&self) -> u64;
+
     /// Claims up to `limit` ready steps of one namespace in one statement, moving them
     /// to `in_progress` with a lease, and returns them hydrated with their task
     /// context and dependency results.

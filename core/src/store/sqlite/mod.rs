@@ -10,6 +10,17 @@
 //! - There is no `FOR UPDATE SKIP LOCKED`: a claim is one
 //!   `UPDATE … WHERE step_uuid IN (SELECT … LIMIT n) RETURNING …`, which is atomic
 //!   because writers are serialised.
+//! - Round trips, not statements, are what cost: every call crosses to sqlx's
+//!   connection thread and back. So each hot transaction is one *script* (several
+//!   statements, `BEGIN IMMEDIATE … COMMIT`, one round trip): a claim with its
+//!   hydration is one, a task creation one, a result batch two (the TaskFinalizer's
+//!   rule runs in Rust between them). Later statements of a script find the rows
+//!   earlier ones touched through per-call tokens (`claim_token`, `result_token`).
+//! - A quirk of sqlx's SQLite driver shapes those scripts: it binds a parameter
+//!   number a statement does not use *positionally*, continuing from the previous
+//!   statement, which shifts or drops later values. So every statement names every
+//!   parameter from ?1 to its highest, if need be through a leading
+//!   `WITH unused_parameters AS (SELECT …)`; a test checks each query file.
 //! - Durability: WAL with `synchronous = NORMAL`. A process crash loses nothing
 //!   committed; a power loss or OS crash can lose the last commits (not corrupt the
 //!   file). Set `TASKER_SQLITE_SYNCHRONOUS=FULL` for full durability at a cost.
@@ -20,27 +31,50 @@ mod steps;
 mod tasks;
 
 use super::*;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteSynchronous};
-use sqlx::Sqlite;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
+use sqlx::{ConnectOptions, Connection, Sqlite};
 use std::path::{Path, PathBuf};
 use std::str::FromStr;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+use tokio::sync::{Mutex, MutexGuard};
 
 /// How long a writer waits for another process's write transaction.
 pub const BUSY_TIMEOUT: Duration = Duration::from_secs(10);
 
 /// Read connections per process (writes always use one connection).
-pub const READ_POOL_SIZE: u32 = 4;
+pub const READ_CONNECTIONS: usize = 3;
 
 /// The SQLite implementation of [`Store`].
+///
+/// Connections are held directly behind async mutexes rather than in sqlx's pool:
+/// there is exactly one writer anyway, and a pool checkout (with its ping on
+/// release) costs more than the statements themselves on the hot path.
 #[derive(Debug)]
 pub struct SqliteStore {
-    writer: SqlitePool,
-    reader: SqlitePool,
+    writer: Mutex<Option<SqliteConnection>>,
+    readers: Vec<Mutex<Option<SqliteConnection>>>,
+    next_reader: AtomicUsize,
     location: String,
     statements: AtomicU64,
+    round_trips: AtomicU64,
     transactions: AtomicU64,
+}
+
+/// A checked-out connection (the store's writer or one of its readers).
+pub(super) struct Conn<'a>(MutexGuard<'a, Option<SqliteConnection>>);
+
+impl std::ops::Deref for Conn<'_> {
+    type Target = SqliteConnection;
+    fn deref(&self) -> &SqliteConnection {
+        self.0.as_ref().expect("checked at checkout")
+    }
+}
+
+impl std::ops::DerefMut for Conn<'_> {
+    fn deref_mut(&mut self) -> &mut SqliteConnection {
+        self.0.as_mut().expect("checked at checkout")
+    }
 }
 
 /// The file path an SQLite URL names, or None when the URL is not SQLite.
@@ -70,6 +104,7 @@ impl SqliteStore {
         }
         let synchronous = match std::env::var("TASKER_SQLITE_SYNCHRONOUS").as_deref() {
             Ok("FULL") | Ok("full") => SqliteSynchronous::Full,
+            Ok("OFF") => SqliteSynchronous::Off,
             _ => SqliteSynchronous::Normal,
         };
         let options = SqliteConnectOptions::new()
@@ -80,25 +115,25 @@ impl SqliteStore {
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
             .pragma("temp_store", "memory");
-        let writer = SqlitePoolOptions::new()
-            .max_connections(1)
-            .min_connections(1)
-            .idle_timeout(None)
-            .max_lifetime(None)
-            .connect_with(options.clone())
-            .await
-            .map_err(|e| open_err(&e))?;
-        super::migrate::SQLITE.run(&writer).await.map_err(|e| match e {
+        let mut writer = options.connect().await.map_err(|e| open_err(&e))?;
+        super::migrate::SQLITE.run(&mut writer).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(inner) => open_err(&inner),
             other => StoreError::Migrate(other.to_string()),
         })?;
-        let reader = SqlitePoolOptions::new()
-            .max_connections(READ_POOL_SIZE)
-            .idle_timeout(None)
-            .connect_with(options.read_only(true))
-            .await
-            .map_err(|e| open_err(&e))?;
-        Ok(Self { writer, reader, location, statements: AtomicU64::new(0), transactions: AtomicU64::new(0) })
+        let mut readers = Vec::with_capacity(READ_CONNECTIONS);
+        for _ in 0..READ_CONNECTIONS {
+            let reader = options.clone().read_only(true).connect().await.map_err(|e| open_err(&e))?;
+            readers.push(Mutex::new(Some(reader)));
+        }
+        Ok(Self {
+            writer: Mutex::new(Some(writer)),
+            readers,
+            next_reader: AtomicUsize::new(0),
+            location,
+            statements: AtomicU64::new(0),
+            round_trips: AtomicU64::new(0),
+            transactions: AtomicU64::new(0),
+        })
     }
 
     /// Where the database file is.
@@ -106,22 +141,72 @@ impl SqliteStore {
         &self.location
     }
 
-    /// Every statement is built here, so that it is counted.
+    /// Every single statement is built here, so that it is counted.
     fn query(&self, sql: &'static str) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
         self.statements.fetch_add(1, Ordering::Relaxed);
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
         sqlx::query(sql)
     }
 
-    /// A write transaction that holds the write lock from its first statement.
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, Sqlite>, StoreError> {
-        Ok(self.writer.begin_with("BEGIN IMMEDIATE").await?)
+    /// A script: several statements (often a whole `BEGIN IMMEDIATE … COMMIT`
+    /// transaction) sent in one round trip. Counted by its statements, BEGIN and
+    /// COMMIT excluded.
+    fn script(&self, sql: &'static str) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
+        self.statements.fetch_add(statements_in(sql), Ordering::Relaxed);
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        if sql.contains("COMMIT;") {
+            self.transactions.fetch_add(1, Ordering::Relaxed);
+        }
+        sqlx::query(sql)
     }
 
-    async fn commit(&self, tx: sqlx::Transaction<'static, Sqlite>) -> Result<(), StoreError> {
-        tx.commit().await?;
-        self.transactions.fetch_add(1, Ordering::Relaxed);
-        Ok(())
+    /// The writer connection (one per process).
+    pub(super) async fn writer(&self) -> Result<Conn<'_>, StoreError> {
+        let guard = self.writer.lock().await;
+        if guard.is_none() {
+            return Err(StoreError::Closed);
+        }
+        Ok(Conn(guard))
     }
+
+    /// A read connection: a free one if any, else the next in turn.
+    pub(super) async fn reader(&self) -> Result<Conn<'_>, StoreError> {
+        let guard = match self.readers.iter().find_map(|r| r.try_lock().ok()) {
+            Some(g) => g,
+            None => {
+                let i = self.next_reader.fetch_add(1, Ordering::Relaxed) % self.readers.len();
+                self.readers[i].lock().await
+            }
+        };
+        if guard.is_none() {
+            return Err(StoreError::Closed);
+        }
+        Ok(Conn(guard))
+    }
+}
+
+/// Runs a script on the writer. A failure can leave the connection inside the
+/// script's transaction, so it is rolled back before the error is returned.
+pub(super) async fn run_script(
+    conn: &mut SqliteConnection,
+    query: sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments>,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
+    match query.fetch_all(&mut *conn).await {
+        Ok(rows) => Ok(rows),
+        Err(e) => {
+            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            Err(e.into())
+        }
+    }
+}
+
+/// Statements in a script, BEGIN and COMMIT excluded (comments ignored).
+fn statements_in(sql: &str) -> u64 {
+    let code: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    code.split(';')
+        .map(str::trim)
+        .filter(|s| !s.is_empty() && !s.starts_with("BEGIN") && !s.starts_with("COMMIT"))
+        .count() as u64
 }
 
 #[async_trait]
@@ -138,6 +223,10 @@ impl Store for SqliteStore {
         self.transactions.load(Ordering::Relaxed)
     }
 
+    fn round_trip_count(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
     async fn step_claim_ready_many(&self, p: StepClaimReadyManyParams) -> Result<Vec<ClaimedStep>, StoreError> {
         steps::claim_ready_many(self, p).await
     }
@@ -147,7 +236,7 @@ impl Store for SqliteStore {
     }
 
     async fn step_get(&self, step_uuid: Uuid) -> Result<Option<StepView>, StoreError> {
-        let row = self.query(include_str!("queries/step/get.sql")).bind(step_uuid.to_string()).fetch_optional(&self.reader).await?;
+        let row = self.query(include_str!("queries/step/get.sql")).bind(step_uuid.to_string()).fetch_optional(&mut *self.reader().await?).await?;
         row.map(|r| rows::step_view(&r)).transpose()
     }
 
@@ -164,7 +253,7 @@ impl Store for SqliteStore {
     }
 
     async fn step_transitions(&self, step_uuid: Uuid) -> Result<Vec<TransitionRecord>, StoreError> {
-        let rows = self.query(include_str!("queries/step/transitions.sql")).bind(step_uuid.to_string()).fetch_all(&self.reader).await?;
+        let rows = self.query(include_str!("queries/step/transitions.sql")).bind(step_uuid.to_string()).fetch_all(&mut *self.reader().await?).await?;
         rows.iter().map(rows::transition).collect()
     }
 
@@ -173,10 +262,7 @@ impl Store for SqliteStore {
     }
 
     async fn task_evaluate_many(&self, task_uuids: Vec<Uuid>, now: i64, processor: String) -> Result<Vec<TaskChange>, StoreError> {
-        let mut tx = self.begin().await?;
-        let changes = tasks::evaluate_many(self, &mut tx, &task_uuids, &Default::default(), now, &processor).await?;
-        self.commit(tx).await?;
-        Ok(changes)
+        tasks::evaluate_many(self, task_uuids, now, &processor).await
     }
 
     async fn task_get(&self, task_uuid: Uuid) -> Result<Option<TaskView>, StoreError> {
@@ -188,17 +274,88 @@ impl Store for SqliteStore {
     }
 
     async fn task_transitions(&self, task_uuid: Uuid) -> Result<Vec<TransitionRecord>, StoreError> {
-        let rows = self.query(include_str!("queries/task/transitions.sql")).bind(task_uuid.to_string()).fetch_all(&self.reader).await?;
+        let rows = self.query(include_str!("queries/task/transitions.sql")).bind(task_uuid.to_string()).fetch_all(&mut *self.reader().await?).await?;
         rows.iter().map(rows::transition).collect()
     }
 
     async fn close(&self) {
-        self.reader.close().await;
-        self.writer.close().await;
+        for reader in &self.readers {
+            if let Some(conn) = reader.lock().await.take() {
+                let _ = conn.close().await;
+            }
+        }
+        if let Some(conn) = self.writer.lock().await.take() {
+            let _ = conn.close().await;
+        }
     }
 }
 
 /// Parses a UUID read from a TEXT column.
 fn parse_uuid(table: &'static str, s: &str) -> Result<Uuid, StoreError> {
     Uuid::from_str(s).map_err(|e| StoreError::Corrupt { table, reason: format!("bad uuid `{s}`: {e}") })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::statements_in;
+    use std::path::Path;
+
+    /// Every query file, with its statements (comments dropped).
+    fn query_files() -> Vec<(String, Vec<String>)> {
+        fn walk(dir: &Path, out: &mut Vec<(String, Vec<String>)>) {
+            for entry in std::fs::read_dir(dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    walk(&path, out);
+                } else if path.extension().is_some_and(|e| e == "sql") {
+                    let text = std::fs::read_to_string(&path).unwrap();
+                    let code: Vec<&str> = text.lines().filter(|l| !l.trim_start().starts_with("--")).collect();
+                    let statements = code.join("\n").split(';').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                    out.push((path.display().to_string(), statements));
+                }
+            }
+        }
+        let mut out = Vec::new();
+        walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/sqlite/queries"), &mut out);
+        assert!(out.len() >= 10, "query files not found");
+        out
+    }
+
+    #[test]
+    fn every_statement_names_each_parameter_up_to_its_highest() {
+        for (file, statements) in query_files() {
+            for stmt in statements {
+                let mut numbers: Vec<usize> = stmt
+                    .match_indices('?')
+                    .filter_map(|(i, _)| {
+                        let digits: String = stmt[i + 1..].chars().take_while(|c| c.is_ascii_digit()).collect();
+                        digits.parse().ok()
+                    })
+                    .collect();
+                numbers.sort();
+                numbers.dedup();
+                let expected: Vec<usize> = (1..=numbers.last().copied().unwrap_or(0)).collect();
+                assert_eq!(numbers, expected, "{file}: a statement skips a parameter number:\n{stmt}");
+            }
+        }
+    }
+
+    #[test]
+    fn every_state_change_also_sets_its_audit_columns() {
+        for (file, statements) in query_files() {
+            for stmt in statements.iter().filter(|s| s.contains("UPDATE steps") || s.contains("UPDATE tasks")) {
+                if stmt.contains("SET state =") || stmt.contains("    state =") {
+                    for column in ["transition_event =", "transition_path =", "transition_metadata =", "transition_processor ="] {
+                        assert!(stmt.contains(column), "{file}: a state change does not set {column}\n{stmt}");
+                    }
+                }
+            }
+        }
+    }
+
+    #[test]
+    fn scripts_are_counted_by_their_statements() {
+        assert_eq!(statements_in("-- a; b\nBEGIN IMMEDIATE;\nSELECT 1;\nUPDATE t SET a = 1;\nCOMMIT;\n"), 2);
+        assert_eq!(statements_in("COMMIT;"), 0);
+    }
 }

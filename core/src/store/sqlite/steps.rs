@@ -1,7 +1,7 @@
 //! Step rows on SQLite: claims, results, leases and releases.
 
 use super::rows::{json_opt, step_state};
-use super::{parse_uuid, tasks, SqliteStore};
+use super::{parse_uuid, run_script, tasks, SqliteStore};
 use crate::state::{StepEvent, StepState, TaskEvent, TaskState};
 use crate::store::plan::TransitionPlan;
 use crate::store::*;
@@ -17,53 +17,30 @@ pub(super) async fn claim_ready_many(store: &SqliteStore, p: StepClaimReadyManyP
     let retry_path = TransitionPlan::step(StepState::WaitingForRetry, &[StepEvent::Retry, StepEvent::Enqueue, StepEvent::Start])
         .expect("retry claim path is legal")
         .path_json();
+    let resume = TransitionPlan::task(TaskState::WaitingForRetry, &[TaskEvent::RetryReady, TaskEvent::StepsEnqueued])
+        .expect("retry resume path is legal");
     let metadata = json!({ "worker_id": p.worker_id }).to_string();
-    let mut tx = store.begin().await?;
-    let rows = store
-        .query(include_str!("queries/step/claim_ready_many.sql"))
-        .bind(&p.namespace)
-        .bind(p.now)
-        .bind(p.limit as i64)
-        .bind(p.now + p.lease_ms)
-        .bind(&p.worker_id)
-        .bind(&metadata)
-        .bind(retry_path)
-        .fetch_all(&mut *tx)
-        .await?;
-    if rows.is_empty() {
-        tx.rollback().await?;
-        return Ok(vec![]);
-    }
-    let retried_tasks: HashSet<String> = rows
-        .iter()
-        .filter(|r| r.try_get::<i64, _>("was_retry").unwrap_or(0) == 1)
-        .filter_map(|r| r.try_get::<String, _>("task_uuid").ok())
-        .collect();
-    if !retried_tasks.is_empty() {
-        let plan = TransitionPlan::task(TaskState::WaitingForRetry, &[TaskEvent::RetryReady, TaskEvent::StepsEnqueued])
-            .expect("retry resume path is legal");
+    let token = uuid::Uuid::now_v7().to_string();
+    let mut conn = store.writer().await?;
+    let all_rows = run_script(
+        &mut conn,
         store
-            .query(include_str!("queries/task/resume_for_retry_many.sql"))
-            .bind(serde_json::to_string(&retried_tasks)?)
+            .script(include_str!("queries/step/claim_ready_many.sql"))
+            .bind(&p.namespace)
             .bind(p.now)
+            .bind(p.limit as i64)
+            .bind(p.now + p.lease_ms)
             .bind(&p.worker_id)
-            .bind(plan.path_json())
-            .bind(plan.final_event())
-            .execute(&mut *tx)
-            .await?;
-    }
-    store.commit(tx).await?;
-
-    // Hydrate after the commit, on a read connection: parents' results and task
-    // contexts do not change while their children run.
-    let task_ids: HashSet<String> = rows.iter().filter_map(|r| r.try_get::<String, _>("task_uuid").ok()).collect();
-    let step_ids: Vec<String> = rows.iter().filter_map(|r| r.try_get::<String, _>("step_uuid").ok()).collect();
-    let context_rows = store
-        .query(include_str!("queries/step/claim_context.sql"))
-        .bind(serde_json::to_string(&task_ids)?)
-        .bind(serde_json::to_string(&step_ids)?)
-        .fetch_all(&store.reader)
-        .await?;
+            .bind(&metadata)
+            .bind(retry_path)
+            .bind(&token)
+            .bind(resume.path_json())
+            .bind(resume.final_event()),
+    )
+    .await?;
+    drop(conn);
+    let (rows, context_rows): (Vec<_>, Vec<_>) =
+        all_rows.into_iter().partition(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "step"));
     struct TaskInfo {
         name: String,
         version: String,
@@ -161,38 +138,27 @@ pub(super) async fn complete_many(store: &SqliteStore, p: StepCompleteManyParams
         })
         .collect();
 
-    let mut tx = store.begin().await?;
-    let applied_rows = store
-        .query(include_str!("queries/step/complete_many.sql"))
-        .bind(Value::Array(rows).to_string())
-        .bind(p.now)
-        .bind(&p.processor)
-        .fetch_all(&mut *tx)
-        .await?;
-    for r in &applied_rows {
-        report.applied.push(AppliedStep {
-            step_uuid: parse_uuid("steps", &r.try_get::<String, _>("step_uuid")?)?,
-            task_uuid: parse_uuid("steps", &r.try_get::<String, _>("task_uuid")?)?,
-            state: step_state(&r.try_get::<String, _>("state")?)?,
-        });
-    }
-    let applied: HashSet<uuid::Uuid> = report.applied.iter().map(|a| a.step_uuid).collect();
-    report.rejected = unique.iter().map(|c| c.step_uuid).filter(|u| !applied.contains(u)).collect();
-    report.rejected.extend(duplicates.iter().map(|c| c.step_uuid));
-
-    let completed: Vec<String> =
-        report.applied.iter().filter(|a| a.state == StepState::Complete).map(|a| a.step_uuid.to_string()).collect();
-    let mut newly_enqueued = HashSet::new();
-    if !completed.is_empty() {
-        let rows = store
-            .query(include_str!("queries/step/enqueue_successors.sql"))
-            .bind(serde_json::to_string(&completed)?)
+    let token = uuid::Uuid::now_v7().to_string();
+    let mut conn = store.writer().await?;
+    let rows = run_script(
+        &mut conn,
+        store
+            .script(include_str!("queries/step/complete_many_begin.sql"))
+            .bind(Value::Array(rows).to_string())
             .bind(p.now)
             .bind(&p.processor)
-            .fetch_all(&mut *tx)
-            .await?;
-        for r in &rows {
-            if r.try_get::<String, _>("state")? == StepState::Enqueued.as_str() {
+            .bind(&token),
+    )
+    .await?;
+    let mut newly_enqueued = HashSet::new();
+    for r in &rows {
+        match r.try_get::<String, _>("kind")?.as_str() {
+            "applied" => report.applied.push(AppliedStep {
+                step_uuid: parse_uuid("steps", &r.try_get::<String, _>("step_uuid")?)?,
+                task_uuid: parse_uuid("steps", &r.try_get::<String, _>("task_uuid")?)?,
+                state: step_state(&r.try_get::<String, _>("state")?)?,
+            }),
+            "successor" if r.try_get::<String, _>("state")? == StepState::Enqueued.as_str() => {
                 let step = EnqueuedStep {
                     step_uuid: parse_uuid("steps", &r.try_get::<String, _>("step_uuid")?)?,
                     task_uuid: parse_uuid("steps", &r.try_get::<String, _>("task_uuid")?)?,
@@ -201,13 +167,14 @@ pub(super) async fn complete_many(store: &SqliteStore, p: StepCompleteManyParams
                 newly_enqueued.insert(step.task_uuid);
                 report.enqueued.push(step);
             }
+            _ => {}
         }
     }
-    let mut touched: Vec<uuid::Uuid> = report.applied.iter().map(|a| a.task_uuid).collect();
-    touched.sort();
-    touched.dedup();
-    report.tasks = tasks::evaluate_many(store, &mut tx, &touched, &newly_enqueued, p.now, &p.processor).await?;
-    store.commit(tx).await?;
+    let applied: HashSet<uuid::Uuid> = report.applied.iter().map(|a| a.step_uuid).collect();
+    report.rejected = unique.iter().map(|c| c.step_uuid).filter(|u| !applied.contains(u)).collect();
+    report.rejected.extend(duplicates.iter().map(|c| c.step_uuid));
+    let (plans, expected) = tasks::plans_from_counts(&rows, &newly_enqueued)?;
+    report.tasks = tasks::transition_and_commit(store, &mut conn, plans, &expected, p.now, &p.processor).await?;
     Ok(report)
 }
 
@@ -216,7 +183,7 @@ pub(super) async fn lease_expired_list(store: &SqliteStore, now: i64, limit: u32
         .query(include_str!("queries/step/lease_expired_list.sql"))
         .bind(now)
         .bind(limit as i64)
-        .fetch_all(&store.reader)
+        .fetch_all(&mut *store.reader().await?)
         .await?;
     rows.iter()
         .map(|r| {
@@ -246,7 +213,7 @@ pub(super) async fn lease_extend_many(store: &SqliteStore, p: StepLeaseExtendMan
         .bind(claims_json(&p.claims))
         .bind(p.lease_expires_at)
         .bind(p.now)
-        .execute(&store.writer)
+        .execute(&mut *store.writer().await?)
         .await?;
     Ok(done.rows_affected())
 }
@@ -267,8 +234,7 @@ pub(super) async fn release_many(store: &SqliteStore, p: StepReleaseManyParams) 
         .bind(&p.processor)
         .bind(plan.final_event())
         .bind(json!({ "reason": reason }).to_string())
-        .fetch_all(&store.writer)
+        .fetch_all(&mut *store.writer().await?)
         .await?;
-    store.transactions.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     rows.iter().map(|r| parse_uuid("steps", &r.try_get::<String, _>("step_uuid")?)).collect()
 }

@@ -2,13 +2,14 @@
 //! edges), evaluation after results, reads.
 
 use super::rows::{self, json_opt, task_state};
-use super::{parse_uuid, SqliteStore};
+use super::{parse_uuid, run_script, SqliteStore};
 use crate::orchestration::task_finalizer;
 use crate::state::{StepCounts, StepEvent, TaskState};
 use crate::store::plan::TransitionPlan;
 use crate::store::*;
 use serde_json::{json, Value};
-use sqlx::{Row, Sqlite, Transaction};
+use sqlx::sqlite::{SqliteConnection, SqliteRow};
+use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
 use std::str::FromStr;
 
@@ -40,27 +41,9 @@ pub(super) async fn create_many(store: &SqliteStore, p: TaskCreateManyParams) ->
         }));
     }
 
-    let mut tx = store.begin().await?;
-    store
-        .query(include_str!("queries/template/insert_many.sql"))
-        .bind(Value::Array(templates.into_values().collect()).to_string())
-        .bind(p.now)
-        .execute(&mut *tx)
-        .await?;
-    let inserted: HashSet<String> = store
-        .query(include_str!("queries/task/insert_many.sql"))
-        .bind(Value::Array(task_rows).to_string())
-        .bind(p.now)
-        .bind(&p.processor)
-        .fetch_all(&mut *tx)
-        .await?
-        .iter()
-        .map(|r| r.try_get::<String, _>("task_uuid"))
-        .collect::<Result<_, _>>()?;
-
     let mut step_rows = Vec::new();
     let mut edge_rows = Vec::new();
-    for t in p.tasks.iter().filter(|t| inserted.contains(&t.task_uuid.to_string())) {
+    for t in &p.tasks {
         for s in &t.steps {
             let plan = if s.parents.is_empty() { &root_plan } else { &child_plan };
             step_rows.push(json!({
@@ -81,37 +64,37 @@ pub(super) async fn create_many(store: &SqliteStore, p: TaskCreateManyParams) ->
             }
         }
     }
-    if !step_rows.is_empty() {
+    let hashes: Vec<&str> = p.tasks.iter().map(|t| t.identity_hash.as_str()).collect();
+    let mut conn = store.writer().await?;
+    let rows = run_script(
+        &mut conn,
         store
-            .query(include_str!("queries/step/insert_many.sql"))
-            .bind(Value::Array(step_rows).to_string())
+            .script(include_str!("queries/task/create_many.sql"))
+            .bind(Value::Array(templates.into_values().collect()).to_string())
             .bind(p.now)
+            .bind(Value::Array(task_rows).to_string())
             .bind(&p.processor)
-            .execute(&mut *tx)
-            .await?;
-    }
-    if !edge_rows.is_empty() {
-        store.query(include_str!("queries/step_edge/insert_many.sql")).bind(Value::Array(edge_rows).to_string()).execute(&mut *tx).await?;
-    }
-
-    // Duplicates: report the task that already holds the identity.
-    let duplicates: Vec<&NewTask> = p.tasks.iter().filter(|t| !inserted.contains(&t.task_uuid.to_string())).collect();
+            .bind(Value::Array(step_rows).to_string())
+            .bind(Value::Array(edge_rows).to_string())
+            .bind(serde_json::to_string(&hashes)?),
+    )
+    .await?;
+    drop(conn);
+    let mut inserted = HashSet::new();
     let mut existing = HashMap::new();
-    if !duplicates.is_empty() {
-        let hashes: Vec<&str> = duplicates.iter().map(|t| t.identity_hash.as_str()).collect();
-        for r in store
-            .query(include_str!("queries/task/find_by_identity_many.sql"))
-            .bind(serde_json::to_string(&hashes)?)
-            .fetch_all(&mut *tx)
-            .await?
-        {
-            let hash: String = r.try_get("identity_hash")?;
-            let uuid = parse_uuid("tasks", &r.try_get::<String, _>("task_uuid")?)?;
-            let namespace: String = r.try_get("namespace")?;
-            existing.insert(hash, (uuid, task_state(&r.try_get::<String, _>("state")?)?, namespace));
+    for r in &rows {
+        match r.try_get::<String, _>("kind")?.as_str() {
+            "created" => {
+                inserted.insert(r.try_get::<String, _>("task_uuid")?);
+            }
+            _ => {
+                let hash: String = r.try_get("identity_hash")?;
+                let uuid = parse_uuid("tasks", &r.try_get::<String, _>("task_uuid")?)?;
+                let namespace: String = r.try_get("namespace")?;
+                existing.insert(hash, (uuid, task_state(&r.try_get::<String, _>("state")?)?, namespace));
+            }
         }
     }
-    store.commit(tx).await?;
 
     let mut out = Vec::with_capacity(p.tasks.len());
     for t in &p.tasks {
@@ -135,23 +118,15 @@ pub(super) async fn create_many(store: &SqliteStore, p: TaskCreateManyParams) ->
     Ok(out)
 }
 
-/// Evaluates tasks inside a write transaction and applies the finalizer's plans.
-/// `newly_enqueued` holds tasks that just had successors enqueued.
-pub(super) async fn evaluate_many(
-    store: &SqliteStore,
-    tx: &mut Transaction<'static, Sqlite>,
-    task_uuids: &[uuid::Uuid],
+/// Plans from `count` rows (one per task and step state): the TaskFinalizer's rule
+/// applied to each task. Returns the plan JSON for `transition_many_commit.sql` and
+/// each planned task's expected state.
+pub(super) fn plans_from_counts(
+    rows: &[SqliteRow],
     newly_enqueued: &HashSet<uuid::Uuid>,
-    now: i64,
-    processor: &str,
-) -> Result<Vec<TaskChange>, StoreError> {
-    if task_uuids.is_empty() {
-        return Ok(vec![]);
-    }
-    let ids: Vec<String> = task_uuids.iter().map(|u| u.to_string()).collect();
-    let rows = store.query(include_str!("queries/task/step_counts_many.sql")).bind(serde_json::to_string(&ids)?).fetch_all(&mut **tx).await?;
+) -> Result<(Vec<Value>, HashMap<String, TaskState>), StoreError> {
     let mut per_task: BTreeMap<String, (TaskState, bool, StepCounts)> = BTreeMap::new();
-    for r in &rows {
+    for r in rows.iter().filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "count")) {
         let uuid: String = r.try_get("task_uuid")?;
         let task_state = task_state(&r.try_get::<String, _>("task_state")?)?;
         let hold: i64 = r.try_get("hold_failed")?;
@@ -172,16 +147,27 @@ pub(super) async fn evaluate_many(
             expected.insert(uuid.clone(), *state);
         }
     }
+    Ok((plans, expected))
+}
+
+/// Applies plans and commits the transaction a `_begin` script opened on `conn`.
+pub(super) async fn transition_and_commit(
+    store: &SqliteStore,
+    conn: &mut SqliteConnection,
+    plans: Vec<Value>,
+    expected: &HashMap<String, TaskState>,
+    now: i64,
+    processor: &str,
+) -> Result<Vec<TaskChange>, StoreError> {
     if plans.is_empty() {
+        run_script(conn, store.script("COMMIT;")).await?;
         return Ok(vec![]);
     }
-    let rows = store
-        .query(include_str!("queries/task/transition_many.sql"))
-        .bind(Value::Array(plans).to_string())
-        .bind(now)
-        .bind(processor)
-        .fetch_all(&mut **tx)
-        .await?;
+    let rows = run_script(
+        conn,
+        store.script(include_str!("queries/task/transition_many_commit.sql")).bind(Value::Array(plans).to_string()).bind(now).bind(processor),
+    )
+    .await?;
     rows.iter()
         .map(|r| {
             let uuid: String = r.try_get("task_uuid")?;
@@ -194,12 +180,25 @@ pub(super) async fn evaluate_many(
         .collect()
 }
 
+/// The TaskFinalizer's entry point: evaluates tasks and moves them on.
+pub(super) async fn evaluate_many(store: &SqliteStore, task_uuids: Vec<uuid::Uuid>, now: i64, processor: &str) -> Result<Vec<TaskChange>, StoreError> {
+    if task_uuids.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<String> = task_uuids.iter().map(|u| u.to_string()).collect();
+    let mut conn = store.writer().await?;
+    let rows = run_script(&mut conn, store.script(include_str!("queries/task/step_counts_many_begin.sql")).bind(serde_json::to_string(&ids)?)).await?;
+    let (plans, expected) = plans_from_counts(&rows, &HashSet::new())?;
+    transition_and_commit(store, &mut conn, plans, &expected, now, processor).await
+}
+
 pub(super) async fn get(store: &SqliteStore, task_uuid: uuid::Uuid) -> Result<Option<TaskView>, StoreError> {
     let id = task_uuid.to_string();
-    let Some(r) = store.query(include_str!("queries/task/get.sql")).bind(&id).fetch_optional(&store.reader).await? else {
+    let mut conn = store.reader().await?;
+    let Some(r) = store.query(include_str!("queries/task/get.sql")).bind(&id).fetch_optional(&mut *conn).await? else {
         return Ok(None);
     };
-    let steps = store.query(include_str!("queries/step/list_by_task.sql")).bind(&id).fetch_all(&store.reader).await?;
+    let steps = store.query(include_str!("queries/step/list_by_task.sql")).bind(&id).fetch_all(&mut *conn).await?;
     Ok(Some(TaskView {
         task_uuid,
         namespace: r.try_get("namespace")?,
@@ -221,7 +220,7 @@ pub(super) async fn list(store: &SqliteStore, p: TaskListParams) -> Result<Vec<T
         .bind(p.namespace)
         .bind(p.limit as i64)
         .bind(p.offset as i64)
-        .fetch_all(&store.reader)
+        .fetch_all(&mut *store.reader().await?)
         .await?;
     rows.iter()
         .map(|r| {

@@ -1,4 +1,5 @@
--- Move tasks on, each only from the state its plan expects (compare-and-swap).
+-- Move tasks on, each only from the state its plan expects (compare-and-swap), and
+-- commit the transaction a `_begin` script opened.
 -- ?1: JSON array of {task_uuid, expected, state, event, path}; ?2: now; ?3: processor
 UPDATE tasks
 SET state = p.state,
@@ -14,4 +15,6 @@ FROM (SELECT x.value ->> '$.task_uuid' AS task_uuid, x.value ->> '$.expected' AS
       FROM json_each(?1) AS x) AS p
 WHERE tasks.task_uuid = p.task_uuid
   AND tasks.state = p.expected
-RETURNING tasks.task_uuid, tasks.state
+RETURNING tasks.task_uuid, tasks.state;
+
+COMMIT;
