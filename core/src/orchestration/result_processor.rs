@@ -9,7 +9,7 @@
 
 use super::backoff;
 use crate::clock::{EpochMillis, SharedClock};
-use crate::store::{CompletionReport, SharedStore, StepCompleteManyParams, StepCompletion, StepOutcome, StoreError};
+use crate::store::{CompletionReport, EagerClaim, SharedStore, StepCompleteManyParams, StepCompletion, StepOutcome, StoreError};
 use crate::template::RetryPolicy;
 use crate::worker::handler::StepResult;
 use rand::rngs::StdRng;
@@ -107,8 +107,9 @@ impl ResultProcessor {
         }
     }
 
-    /// Decides and applies a batch of outcomes in one transaction.
-    pub async fn process(&self, outcomes: &[HandlerOutcome]) -> Result<ProcessedBatch, StoreError> {
+    /// Decides and applies a batch of outcomes in one transaction; with `eager`, the
+    /// same transaction claims successors the batch made ready (eager dispatch).
+    pub async fn process(&self, outcomes: &[HandlerOutcome], eager: Option<EagerClaim>) -> Result<ProcessedBatch, StoreError> {
         let now = self.clock.now_ms();
         let mut retries = Vec::new();
         let completions = outcomes
@@ -127,7 +128,7 @@ impl ResultProcessor {
             .collect();
         let report = self
             .store
-            .step_complete_many(StepCompleteManyParams { completions, now, processor: self.processor.clone() })
+            .step_complete_many(StepCompleteManyParams { completions, now, processor: self.processor.clone(), eager })
             .await?;
         for rejected in &report.rejected {
             tracing::warn!(step_uuid = %rejected, "late result ignored: the step is no longer held by that claim");

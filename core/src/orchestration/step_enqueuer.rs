@@ -101,7 +101,7 @@ impl StepEnqueuer {
                         worker_id: self.processor.clone(),
                     })
                     .collect();
-                let batch = self.results.process(&outcomes).await?;
+                let batch = self.results.process(&outcomes, None).await?;
                 report.timed_out += batch.report.applied.len();
                 for s in &batch.report.enqueued {
                     self.wake.wake(&s.namespace);

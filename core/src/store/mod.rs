@@ -103,7 +103,7 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Applies one result: a wrapper over [`Store::step_complete_many`].
     async fn step_complete(&self, completion: StepCompletion, now: i64, processor: String) -> Result<CompletionReport, StoreError> {
-        self.step_complete_many(StepCompleteManyParams { completions: vec![completion], now, processor }).await
+        self.step_complete_many(StepCompleteManyParams { completions: vec![completion], now, processor, eager: None }).await
     }
 }
 

@@ -202,6 +202,22 @@ pub struct StepCompleteManyParams {
     pub now: EpochMillis,
     /// Who applies them (audit only).
     pub processor: String,
+    /// Claim successors this batch enqueues, in the same transaction (eager dispatch).
+    pub eager: Option<EagerClaim>,
+}
+
+/// Eager dispatch: the worker that wrote the results claims the successors they
+/// made ready, in the same transaction, up to the handler slots the results free.
+#[derive(Debug, Clone)]
+pub struct EagerClaim {
+    /// Namespaces the worker serves.
+    pub namespaces: Vec<String>,
+    /// Most steps to claim.
+    pub limit: u32,
+    /// Lease length.
+    pub lease_ms: i64,
+    /// The claiming worker.
+    pub worker_id: String,
 }
 
 /// A step that became claimable.
@@ -249,6 +265,8 @@ pub struct CompletionReport {
     pub enqueued: Vec<EnqueuedStep>,
     /// Task state changes (finalizations included).
     pub tasks: Vec<TaskChange>,
+    /// Successors claimed by eager dispatch (already `in_progress`, hydrated).
+    pub claimed: Vec<ClaimedStep>,
 }
 
 /// Parameters of `Store::step_lease_extend_many`.

@@ -3,22 +3,27 @@
 //! `batch_size`, in one transaction. The results of Rust handlers and of foreign
 //! (FFI) handlers take the same path.
 //!
-//! After a write it frees the handler slots, wakes the namespaces that got new
-//! steps, schedules wake-ups for retries, publishes domain and progress events.
+//! Eager dispatch: the write's transaction also claims successors the results made
+//! ready (in this worker's namespaces, up to the slots the results free), and they
+//! go straight to the dispatch channel carrying those slots; a chain of steps
+//! costs one transaction per step. After a write it frees the remaining slots,
+//! wakes the namespaces that got new steps, schedules wake-ups for retries, and
+//! publishes domain and progress events.
 //! A write that fails is retried with backoff; after `MAX_WRITE_ATTEMPTS` the
 //! batch is given up and its steps return to the queue when their leases expire
 //! (nothing is lost, the attempt is not counted).
 
-use super::channels::CompletionMessage;
+use super::channels::{CompletionMessage, DispatchMessage};
 use super::domain_event::{DomainEventPublisher, WrittenResult};
-use super::worker_status::WorkerStatus;
+use super::worker_status::{HeldClaim, WorkerStatus};
 use crate::clock::SharedClock;
 use crate::events::{EngineEvent, EngineEvents, WakeHub};
 use crate::orchestration::step_enqueuer::WakeScheduler;
 use crate::orchestration::ResultProcessor;
+use crate::store::EagerClaim;
 use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
 
 /// Attempts to write one batch before giving up on it.
@@ -45,6 +50,15 @@ pub struct FfiCompletion {
     pub status: Arc<WorkerStatus>,
     /// Notified when slots free.
     pub slot_freed: Arc<Notify>,
+    /// The dispatch channel, for eager dispatch; weak, so that it closes when the
+    /// StepExecutor stops (no eager claims during a drain).
+    pub dispatch: mpsc::WeakSender<DispatchMessage>,
+    /// Namespaces this worker serves.
+    pub namespaces: Vec<String>,
+    /// Lease length of a claim.
+    pub lease_ms: i64,
+    /// Worker id.
+    pub worker_id: String,
 }
 
 impl FfiCompletion {
@@ -65,10 +79,17 @@ impl FfiCompletion {
 
     async fn write(&self, batch: Vec<CompletionMessage>) {
         let outcomes: Vec<_> = batch.iter().map(|m| m.outcome.clone()).collect();
+        let dispatch = self.dispatch.upgrade();
+        let eager = dispatch.as_ref().map(|_| EagerClaim {
+            namespaces: self.namespaces.clone(),
+            limit: batch.len() as u32,
+            lease_ms: self.lease_ms,
+            worker_id: self.worker_id.clone(),
+        });
         let mut delay = Duration::from_millis(20);
         let mut written = None;
         for attempt in 1..=MAX_WRITE_ATTEMPTS {
-            match self.results.process(&outcomes).await {
+            match self.results.process(&outcomes, eager.clone()).await {
                 Ok(done) => {
                     written = Some(done);
                     break;
@@ -127,8 +148,31 @@ impl FfiCompletion {
                 }
             }
         }
-        // Free the slots before waking, so the woken executor finds them free.
-        drop(batch);
+        // Eagerly claimed successors take over slots of the results just written.
+        let mut permits: Vec<_> = batch.into_iter().map(|m| m.permit).collect();
+        if let Some(dispatch) = dispatch {
+            for step in done.report.claimed {
+                let Some(permit) = permits.pop() else {
+                    tracing::error!(step_uuid = %step.step_uuid, "eager claim exceeded the freed slots; its lease will return it");
+                    continue;
+                };
+                self.status.claimed(step.step_uuid, HeldClaim { claim_seq: step.claim_seq, deadline_at: step.deadline_at });
+                if self.events.has_subscribers() {
+                    self.events.publish(EngineEvent::StepStarted {
+                        task_uuid: step.task_uuid,
+                        step_uuid: step.step_uuid,
+                        name: step.name.clone(),
+                        attempt: step.attempt,
+                        handler: step.handler_callable.clone(),
+                    });
+                }
+                if dispatch.send(DispatchMessage { step, permit, claimed_at: Instant::now() }).await.is_err() {
+                    break; // shutting down: the lease returns the step
+                }
+            }
+        }
+        // Free the other slots before waking, so the woken executor finds them free.
+        drop(permits);
         self.slot_freed.notify_one();
         let mut woken = HashSet::new();
         for s in &done.report.enqueued {

@@ -146,6 +146,10 @@ impl Worker {
             domain: domain_event::DomainEventPublisher::new(deps.domain_bus.clone(), deps.templates.clone()),
             status: status.clone(),
             slot_freed,
+            dispatch: dispatch_tx.downgrade(),
+            namespaces: config.namespaces.clone(),
+            lease_ms: config.lease_ms,
+            worker_id: config.worker_id.clone(),
         };
         Self {
             executor: tokio::spawn(executor.run(dispatch_tx, stop_claiming.clone())),

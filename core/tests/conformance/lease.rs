@@ -368,6 +368,7 @@ pub async fn a_release_racing_a_result_lets_exactly_one_win(h: Harness) {
         results.push(tokio::spawn(async move {
             gate.wait().await;
             let p = StepCompleteManyParams {
+                eager: None,
                 completions: vec![done],
                 now,
                 processor: "results".into(),

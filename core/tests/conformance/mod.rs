@@ -20,7 +20,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tasker_core::clock::{Clock, ManualClock};
 use tasker_core::state::{StepState, TaskState};
-use tasker_core::store::{
+use tasker_core::store::{EagerClaim, 
     ClaimedStep, CompletionReport, NewStep, NewTask, SharedStore, StepClaimReadyManyParams,
     StepCompleteManyParams, StepCompletion, StepOutcome, StepView, TaskChange,
     TaskCreateManyParams, TaskCreated, TaskView, TemplateRecord, TransitionRecord,
@@ -112,6 +112,25 @@ impl Harness {
     pub async fn complete(&self, completions: Vec<StepCompletion>) -> CompletionReport {
         self.store
             .step_complete_many(StepCompleteManyParams {
+                eager: None,
+                completions,
+                now: self.now(),
+                processor: "conformance".into(),
+            })
+            .await
+            .expect("step_complete_many")
+    }
+
+    /// Applies results and eagerly claims up to `limit` successors in `namespaces`.
+    pub async fn complete_eager(&self, completions: Vec<StepCompletion>, namespaces: &[&str], limit: u32) -> CompletionReport {
+        self.store
+            .step_complete_many(StepCompleteManyParams {
+                eager: Some(EagerClaim {
+                    namespaces: namespaces.iter().map(|s| s.to_string()).collect(),
+                    limit,
+                    lease_ms: LEASE_MS,
+                    worker_id: "eager".into(),
+                }),
                 completions,
                 now: self.now(),
                 processor: "conformance".into(),
@@ -450,6 +469,8 @@ macro_rules! conformance_suite {
                 concurrent_last_results_finalize_each_task_exactly_once,
                 a_batch_spanning_several_tasks_applies_all,
                 evaluating_a_settled_task_changes_nothing,
+                eager_dispatch_claims_the_successor_in_the_same_transaction,
+                eager_dispatch_respects_its_limit_and_namespaces,
             ],
             lease: [
                 extending_moves_the_lease_but_never_past_the_deadline,

@@ -545,6 +545,7 @@ pub async fn concurrent_last_results_finalize_each_task_exactly_once(h: Harness)
             barrier.wait().await;
             let report = store
                 .step_complete_many(StepCompleteManyParams {
+                    eager: None,
                     completions: vec![completion],
                     now,
                     processor: "racer".into(),
@@ -714,4 +715,47 @@ pub async fn evaluating_a_settled_task_changes_nothing(h: Harness) {
     );
     assert_audit_consistent(&h.store, running.task_uuid).await;
     assert_audit_consistent(&h.store, done.task_uuid).await;
+}
+
+pub async fn eager_dispatch_claims_the_successor_in_the_same_transaction(h: Harness) {
+    let task = linear(NS);
+    h.create_one(task.clone()).await;
+    let a = h.claim(NS, 1).await.remove(0);
+    let trips = h.store.round_trip_count();
+    let report = h.complete_eager(vec![success(&a, json!({"value": 3, "nested": {"k": [1, 2]}}))], &[NS], 1).await;
+    assert!(h.store.round_trip_count() - trips <= 3, "eager dispatch adds no round trip on its own");
+    assert_eq!(report.claimed.len(), 1);
+    let b = &report.claimed[0];
+    assert_eq!((b.name.as_str(), b.attempt, b.claim_seq), ("b", 1, 1));
+    assert_eq!(b.dependency_results["a"], json!({"value": 3, "nested": {"k": [1, 2]}}));
+    assert_eq!(b.context, task.context);
+    assert!(report.enqueued.is_empty(), "a claimed successor is not reported as merely enqueued");
+    assert_eq!(h.step_state(b.step_uuid).await, StepState::InProgress);
+    assert_eq!(
+        h.step_path(b.step_uuid).await,
+        [hop(None, "pending", "create"), hop(Some("pending"), "enqueued", "enqueue"), hop(Some("enqueued"), "in_progress", "start")]
+    );
+    // The eager claim is a real claim: a second claim does not see it, its result applies.
+    assert!(h.claim(NS, 10).await.is_empty());
+    let report = h.complete(vec![success(b, json!(2))]).await;
+    assert_eq!(report.applied.len(), 1);
+    assert_audit_consistent(&h.store, task.task_uuid).await;
+}
+
+pub async fn eager_dispatch_respects_its_limit_and_namespaces(h: Harness) {
+    let task = diamond(NS);
+    h.create_one(task.clone()).await;
+    let a = h.claim(NS, 1).await.remove(0);
+    let report = h.complete_eager(vec![success(&a, json!(1))], &[NS], 1).await;
+    assert_eq!((report.claimed.len(), report.enqueued.len()), (1, 1), "one claimed, one left for others");
+    assert_eq!(h.claim(NS, 10).await.len(), 1);
+
+    let other = diamond(NS);
+    h.create_one(other.clone()).await;
+    let a = h.claim(NS, 1).await.remove(0);
+    let report = h.complete_eager(vec![success(&a, json!(1))], &["elsewhere"], 8).await;
+    assert!(report.claimed.is_empty(), "successors of another namespace are not claimed");
+    assert_eq!(report.enqueued.len(), 2);
+    assert_audit_consistent(&h.store, task.task_uuid).await;
+    assert_audit_consistent(&h.store, other.task_uuid).await;
 }

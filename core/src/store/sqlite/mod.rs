@@ -114,7 +114,9 @@ impl SqliteStore {
             .synchronous(synchronous)
             .busy_timeout(BUSY_TIMEOUT)
             .foreign_keys(true)
-            .pragma("temp_store", "memory");
+            .pragma("temp_store", "memory")
+            .pragma("mmap_size", "268435456")
+            .pragma("cache_size", "-32768");
         let mut writer = options.connect().await.map_err(|e| open_err(&e))?;
         super::migrate::SQLITE.run(&mut writer).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(inner) => open_err(&inner),

@@ -1,12 +1,13 @@
 //! Step rows on SQLite: claims, results, leases and releases.
 
-use super::rows::{json_opt, step_state};
+use super::rows::{self, json_opt, step_state};
 use super::{parse_uuid, run_script, tasks, SqliteStore};
 use crate::state::{StepEvent, StepState, TaskEvent, TaskState};
 use crate::store::plan::TransitionPlan;
 use crate::store::*;
 use crate::template::RetryPolicy;
 use serde_json::{json, Value};
+use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
@@ -39,8 +40,21 @@ pub(super) async fn claim_ready_many(store: &SqliteStore, p: StepClaimReadyManyP
     )
     .await?;
     drop(conn);
-    let (rows, context_rows): (Vec<_>, Vec<_>) =
-        all_rows.into_iter().partition(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "step"));
+    claimed_from_rows(all_rows)
+}
+
+/// Decodes the rows of a claim script: `step` rows (the claimed steps) and their
+/// hydration (`task_context` and `dep` rows); other kinds are ignored.
+pub(super) fn claimed_from_rows(all_rows: Vec<SqliteRow>) -> Result<Vec<ClaimedStep>, StoreError> {
+    let mut rows = Vec::new();
+    let mut context_rows = Vec::new();
+    for r in all_rows {
+        match r.try_get::<String, _>("kind")?.as_str() {
+            "step" => rows.push(r),
+            "task_context" | "dep" => context_rows.push(r),
+            _ => {}
+        }
+    }
     struct TaskInfo {
         name: String,
         version: String,
@@ -53,7 +67,7 @@ pub(super) async fn claim_ready_many(store: &SqliteStore, p: StepClaimReadyManyP
         let kind: String = r.try_get("kind")?;
         let owner: String = r.try_get("owner")?;
         let payload = json_opt("tasks", r.try_get("payload")?)?.unwrap_or(Value::Null);
-        if kind == "task" {
+        if kind == "task_context" {
             task_info.insert(
                 owner,
                 TaskInfo {
@@ -174,7 +188,44 @@ pub(super) async fn complete_many(store: &SqliteStore, p: StepCompleteManyParams
     report.rejected = unique.iter().map(|c| c.step_uuid).filter(|u| !applied.contains(u)).collect();
     report.rejected.extend(duplicates.iter().map(|c| c.step_uuid));
     let (plans, expected) = tasks::plans_from_counts(&rows, &newly_enqueued)?;
-    report.tasks = tasks::transition_and_commit(store, &mut conn, plans, &expected, p.now, &p.processor).await?;
+    let eager_limit = p.eager.as_ref().map(|e| e.limit.min(report.enqueued.len() as u32)).unwrap_or(0);
+    if eager_limit == 0 {
+        report.tasks = tasks::transition_and_commit(store, &mut conn, plans, &expected, p.now, &p.processor).await?;
+        return Ok(report);
+    }
+    let successors: Vec<String> = report.enqueued.iter().map(|s| s.step_uuid.to_string()).collect();
+    let (namespaces, lease_ms, worker_id) = match &p.eager {
+        Some(e) => (e.namespaces.clone(), e.lease_ms, e.worker_id.clone()),
+        None => (vec![], 0, p.processor.clone()),
+    };
+    let rows = run_script(
+        &mut conn,
+        store
+            .script(include_str!("queries/step/complete_many_finish.sql"))
+            .bind(Value::Array(plans).to_string())
+            .bind(p.now)
+            .bind(&p.processor)
+            .bind(serde_json::to_string(&successors)?)
+            .bind(serde_json::to_string(&namespaces)?)
+            .bind(eager_limit as i64)
+            .bind(p.now + lease_ms)
+            .bind(&worker_id)
+            .bind(json!({ "worker_id": worker_id, "eager": true }).to_string())
+            .bind(uuid::Uuid::now_v7().to_string()),
+    )
+    .await?;
+    drop(conn);
+    for r in rows.iter().filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "task")) {
+        let uuid: String = r.try_get("task_uuid")?;
+        report.tasks.push(TaskChange {
+            task_uuid: parse_uuid("tasks", &uuid)?,
+            from: expected[&uuid],
+            to: rows::task_state(&r.try_get::<String, _>("state")?)?,
+        });
+    }
+    report.claimed = claimed_from_rows(rows)?;
+    let claimed: HashSet<uuid::Uuid> = report.claimed.iter().map(|c| c.step_uuid).collect();
+    report.enqueued.retain(|s| !claimed.contains(&s.step_uuid));
     Ok(report)
 }
 

@@ -53,7 +53,7 @@ WHERE state = 'waiting_for_retry'
                     WHERE s.claim_token = ?8 AND s.transition_path IS NOT NULL);
 
 WITH unused_parameters AS (SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7)
-SELECT 'task' AS kind, t.task_uuid AS owner, t.name AS name, t.version AS version,
+SELECT 'task_context' AS kind, t.task_uuid AS owner, t.name AS name, t.version AS version,
        t.context AS payload, t.correlation_id AS correlation_id
 FROM tasks AS t
 WHERE t.task_uuid IN (SELECT s.task_uuid FROM steps AS s WHERE s.claim_token = ?8)
