@@ -152,11 +152,15 @@ impl Engine {
             if task.state.is_terminal() || task.state == TaskState::BlockedByFailures {
                 return Ok(task);
             }
-            // Wait for a change of this task, or re-check every second (another process may finish it).
+            // Wait until this task ends, or re-check every second (another process may finish it).
             let changed = async {
                 loop {
                     match events.recv().await {
-                        Ok(EngineEvent::TaskChanged { task_uuid: t, .. }) if t == task_uuid => return,
+                        Ok(EngineEvent::TaskChanged { task_uuid: t, to, .. })
+                            if t == task_uuid && (to.is_terminal() || to == TaskState::BlockedByFailures) =>
+                        {
+                            return
+                        }
                         Ok(_) => {}
                         Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
                         Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,

@@ -5,9 +5,10 @@
 //!   linear example, tasks run one after another;
 //! - `throughput_steps_per_s`: independent one-step tasks (trivial Rust handler),
 //!   created up front, then run to the end by one engine;
-//! - `statements_per_step`: SQL statements per step lifecycle (create, claim,
-//!   complete, finalize), amortised over the throughput run; also the same for the
-//!   linear runs, where nothing can be batched.
+//! - `statements_per_step` / `round_trips_per_step`: SQL statements and database
+//!   round trips per step lifecycle (create, claim, complete, finalize), amortised
+//!   over the throughput run; also the same for the linear runs, where little can
+//!   be batched.
 //!
 //! `--quick` runs small sizes (a smoke run for the test suite; its figures are
 //! not meaningful). Run the real thing with `cargo make bench` (release build).
@@ -77,8 +78,10 @@ async fn run(sizes: Sizes, quick: bool) -> Result<(), Box<dyn std::error::Error>
     let linear = template(LINEAR_YAML);
     let mut latencies = Vec::with_capacity(sizes.linear_tasks);
     let mut linear_statements = 0;
+    let mut linear_trips = 0;
     for i in 0..sizes.linear_warmup + sizes.linear_tasks {
         let before = store.statement_count();
+        let trips_before = store.round_trip_count();
         let t0 = Instant::now();
         let created = engine.submit(TaskSubmission::new(TemplateRef::Loaded(linear.clone()), json!({ "n": (i % 7) + 2 }))).await?;
         let task = engine.wait_for_task(created.task_uuid, Duration::from_secs(30)).await?;
@@ -89,6 +92,7 @@ async fn run(sizes: Sizes, quick: bool) -> Result<(), Box<dyn std::error::Error>
         if i >= sizes.linear_warmup {
             latencies.push(ms);
             linear_statements += store.statement_count() - before;
+            linear_trips += store.round_trip_count() - trips_before;
         }
     }
     engine.shutdown().await;
@@ -96,6 +100,7 @@ async fn run(sizes: Sizes, quick: bool) -> Result<(), Box<dyn std::error::Error>
     let p50 = percentile(&latencies, 0.50);
     let p95 = percentile(&latencies, 0.95);
     let linear_stmt_per_step = linear_statements as f64 / (sizes.linear_tasks * 4) as f64;
+    let linear_trips_per_step = linear_trips as f64 / (sizes.linear_tasks * 4) as f64;
 
     // 2. Throughput: create N one-step tasks up front, then run them all.
     let dir = tempfile::tempdir()?;
@@ -104,6 +109,7 @@ async fn run(sizes: Sizes, quick: bool) -> Result<(), Box<dyn std::error::Error>
     let one_step = template(ONE_STEP_YAML);
     let requests = TaskRequest::new(store.clone(), clock::system(), Default::default(), "bench".into());
     let statements_before_create = store.statement_count();
+    let trips_before_create = store.round_trip_count();
     let t_create = Instant::now();
     for chunk in (0..sizes.throughput_tasks).collect::<Vec<_>>().chunks(500) {
         let subs: Vec<TaskSubmission> = chunk.iter().map(|i| TaskSubmission::new(TemplateRef::Loaded(one_step.clone()), json!({ "i": i }))).collect();
@@ -123,6 +129,7 @@ async fn run(sizes: Sizes, quick: bool) -> Result<(), Box<dyn std::error::Error>
     }
     let run_s = t_run.elapsed().as_secs_f64();
     let statements = store.statement_count() - statements_before_create;
+    let trips = store.round_trip_count() - trips_before_create;
     let status = engine.worker_status();
     engine.shutdown().await;
     let steps_per_s = sizes.throughput_tasks as f64 / run_s;
@@ -133,11 +140,13 @@ async fn run(sizes: Sizes, quick: bool) -> Result<(), Box<dyn std::error::Error>
     println!("linear_p95_ms={p95:.3}");
     println!("linear_per_step_p50_ms={:.3}", p50 / 4.0);
     println!("linear_statements_per_step={linear_stmt_per_step:.2}");
+    println!("linear_round_trips_per_step={linear_trips_per_step:.2}");
     println!("throughput_tasks={}", sizes.throughput_tasks);
     println!("throughput_steps_per_s={steps_per_s:.0}");
     println!("throughput_per_step_us={:.1}", 1e6 / steps_per_s);
     println!("create_tasks_per_s={:.0}", sizes.throughput_tasks as f64 / create_s);
     println!("statements_per_step={stmt_per_step:.2}");
+    println!("round_trips_per_step={:.3}", trips as f64 / sizes.throughput_tasks as f64);
     println!("throughput_failed_steps={}", status.failed);
     println!();
     println!("# against the targets (2 cores)");

@@ -156,7 +156,8 @@ impl SqliteStore {
     fn script(&self, sql: &'static str) -> sqlx::query::Query<'static, Sqlite, sqlx::sqlite::SqliteArguments> {
         self.statements.fetch_add(statements_in(sql), Ordering::Relaxed);
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        if sql.contains("COMMIT;") {
+        // Write transactions end in a script with COMMIT; read snapshots open with a plain BEGIN.
+        if sql.contains("COMMIT;") && !sql.contains("BEGIN;") {
             self.transactions.fetch_add(1, Ordering::Relaxed);
         }
         sqlx::query(sql)

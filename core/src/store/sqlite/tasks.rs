@@ -193,12 +193,12 @@ pub(super) async fn evaluate_many(store: &SqliteStore, task_uuids: Vec<uuid::Uui
 }
 
 pub(super) async fn get(store: &SqliteStore, task_uuid: uuid::Uuid) -> Result<Option<TaskView>, StoreError> {
-    let id = task_uuid.to_string();
     let mut conn = store.reader().await?;
-    let Some(r) = store.query(include_str!("queries/task/get.sql")).bind(&id).fetch_optional(&mut *conn).await? else {
+    let rows = run_script(&mut conn, store.script(include_str!("queries/task/get_with_steps.sql")).bind(task_uuid.to_string())).await?;
+    let Some(r) = rows.iter().find(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "task")) else {
         return Ok(None);
     };
-    let steps = store.query(include_str!("queries/step/list_by_task.sql")).bind(&id).fetch_all(&mut *conn).await?;
+    let steps = rows.iter().filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "step"));
     Ok(Some(TaskView {
         task_uuid,
         namespace: r.try_get("namespace")?,
@@ -209,7 +209,7 @@ pub(super) async fn get(store: &SqliteStore, task_uuid: uuid::Uuid) -> Result<Op
         correlation_id: parse_uuid("tasks", &r.try_get::<String, _>("correlation_id")?)?,
         created_at: r.try_get("created_at")?,
         completed_at: r.try_get("completed_at")?,
-        steps: steps.iter().map(rows::step_view).collect::<Result<_, _>>()?,
+        steps: steps.map(rows::step_view).collect::<Result<_, _>>()?,
     }))
 }
 
