@@ -83,6 +83,22 @@ impl Engine {
         let domain = DomainEventBus::default();
         let wake = WakeHub::default();
         let templates = TemplateCache::new(templates);
+        if let Some(mut ready) = store.ready_notifications() {
+            // Other processes' commits wake this process's workers at once.
+            let (wake, shutdown) = (wake.clone(), shutdown.clone());
+            tokio::spawn(async move {
+                loop {
+                    tokio::select! {
+                        _ = shutdown.wait() => break,
+                        msg = ready.recv() => match msg {
+                            Ok(namespace) => wake.wake(&namespace),
+                            Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => continue,
+                            Err(tokio::sync::broadcast::error::RecvError::Closed) => break,
+                        },
+                    }
+                }
+            });
+        }
         let results = Arc::new(ResultProcessor::new(store.clone(), clock.clone(), processor.clone()));
         let enqueuer = StepEnqueuer::new(store.clone(), clock.clone(), results.clone(), wake.clone(), processor.clone());
         let scheduler: WakeScheduler = enqueuer.clone().spawn(

@@ -95,6 +95,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Closes connections (a clean WAL checkpoint on SQLite).
     async fn close(&self);
 
+    /// Wake-ups from other processes: the namespaces in which steps became ready,
+    /// as soon as their transactions commit (PostgreSQL LISTEN/NOTIFY). None when the
+    /// backend has no such channel (SQLite), in which case workers rely on their
+    /// polling interval for other processes' work.
+    fn ready_notifications(&self) -> Option<tokio::sync::broadcast::Receiver<String>> {
+        None
+    }
+
     /// Creates one task: a wrapper over [`Store::task_create_many`].
     async fn task_create(&self, task: NewTask, now: i64, processor: String) -> Result<TaskCreated, StoreError> {
         let mut created = self.task_create_many(TaskCreateManyParams { tasks: vec![task], now, processor }).await?;
