@@ -12,6 +12,7 @@
 //!
 //! Methods are named `<noun>_<verb>[_many]` and sorted by noun.
 
+pub mod batch;
 pub mod error;
 pub mod migrate;
 pub mod params;

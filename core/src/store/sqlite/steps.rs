@@ -1,9 +1,9 @@
 //! Step rows on SQLite: claims, results, leases and releases.
 
-use super::rows::{self, json_opt, step_state};
+use super::rows::{json_opt, step_state};
 use super::{parse_uuid, run_script, tasks, SqliteStore};
-use crate::state::{StepEvent, StepState, TaskEvent, TaskState};
-use crate::store::plan::TransitionPlan;
+use crate::state::StepState;
+use crate::store::batch;
 use crate::store::*;
 use crate::template::RetryPolicy;
 use serde_json::{json, Value};
@@ -15,11 +15,8 @@ pub(super) async fn claim_ready_many(store: &SqliteStore, p: StepClaimReadyManyP
     if p.limit == 0 {
         return Ok(vec![]);
     }
-    let retry_path = TransitionPlan::step(StepState::WaitingForRetry, &[StepEvent::Retry, StepEvent::Enqueue, StepEvent::Start])
-        .expect("retry claim path is legal")
-        .path_json();
-    let resume = TransitionPlan::task(TaskState::WaitingForRetry, &[TaskEvent::RetryReady, TaskEvent::StepsEnqueued])
-        .expect("retry resume path is legal");
+    let retry_path = batch::retry_claim_path();
+    let resume = batch::retry_resume_plan();
     let metadata = json!({ "worker_id": p.worker_id }).to_string();
     let token = uuid::Uuid::now_v7().to_string();
     let mut conn = store.writer().await?;
@@ -116,49 +113,19 @@ pub(super) fn claimed_from_rows(all_rows: Vec<SqliteRow>) -> Result<Vec<ClaimedS
         .collect()
 }
 
-/// The plan a result takes a step through.
-fn completion_plan(outcome: &StepOutcome) -> TransitionPlan {
-    let events: &[StepEvent] = match outcome {
-        StepOutcome::Complete { .. } => &[StepEvent::Succeed, StepEvent::Complete],
-        StepOutcome::RetryAt { .. } => &[StepEvent::Fail, StepEvent::WaitForRetry],
-        StepOutcome::Fail { .. } => &[StepEvent::Fail, StepEvent::GiveUp],
-    };
-    TransitionPlan::step(StepState::InProgress, events).expect("result paths are legal")
-}
-
 pub(super) async fn complete_many(store: &SqliteStore, p: StepCompleteManyParams) -> Result<CompletionReport, StoreError> {
     let mut report = CompletionReport::default();
     if p.completions.is_empty() {
         return Ok(report);
     }
-    // A step may appear once per batch: later duplicates are rejected, not raced.
-    let mut seen = HashSet::new();
-    let (unique, duplicates): (Vec<&StepCompletion>, Vec<&StepCompletion>) =
-        p.completions.iter().partition(|c| seen.insert(c.step_uuid));
-    let rows: Vec<Value> = unique
-        .iter()
-        .map(|c| {
-            let plan = completion_plan(&c.outcome);
-            let (result, error, ready_at) = match &c.outcome {
-                StepOutcome::Complete { result } => (Some(result.to_string()), None, None),
-                StepOutcome::RetryAt { error, ready_at } => (None, Some(error.to_string()), Some(*ready_at)),
-                StepOutcome::Fail { error } => (None, Some(error.to_string()), None),
-            };
-            json!({
-                "step_uuid": c.step_uuid.to_string(), "claim_seq": c.claim_seq, "state": plan.final_state(),
-                "event": plan.final_event(), "path": plan.path_json(), "result": result, "error": error,
-                "ready_at": ready_at, "metadata": c.metadata.to_string(),
-            })
-        })
-        .collect();
-
+    let (unique, duplicates) = batch::dedupe(&p.completions);
     let token = uuid::Uuid::now_v7().to_string();
     let mut conn = store.writer().await?;
     let rows = run_script(
         &mut conn,
         store
             .script(include_str!("queries/step/complete_many_begin.sql"))
-            .bind(Value::Array(rows).to_string())
+            .bind(batch::completion_payload(&unique))
             .bind(p.now)
             .bind(&p.processor)
             .bind(&token),
@@ -186,42 +153,33 @@ pub(super) async fn complete_many(store: &SqliteStore, p: StepCompleteManyParams
     }
     let applied: HashSet<uuid::Uuid> = report.applied.iter().map(|a| a.step_uuid).collect();
     report.rejected = unique.iter().map(|c| c.step_uuid).filter(|u| !applied.contains(u)).collect();
-    report.rejected.extend(duplicates.iter().map(|c| c.step_uuid));
-    let (plans, expected) = tasks::plans_from_counts(&rows, &newly_enqueued)?;
+    report.rejected.extend(duplicates);
+    let plans = batch::plans_from_counts(tasks::count_rows(&rows)?, &newly_enqueued);
     let eager_limit = p.eager.as_ref().map(|e| e.limit.min(report.enqueued.len() as u32)).unwrap_or(0);
-    if eager_limit == 0 {
-        report.tasks = tasks::transition_and_commit(store, &mut conn, plans, &expected, p.now, &p.processor).await?;
+    let Some(eager) = p.eager.as_ref().filter(|_| eager_limit > 0) else {
+        report.tasks = tasks::transition_and_commit(store, &mut conn, plans, p.now, &p.processor).await?;
         return Ok(report);
-    }
-    let successors: Vec<String> = report.enqueued.iter().map(|s| s.step_uuid.to_string()).collect();
-    let (namespaces, lease_ms, worker_id) = match &p.eager {
-        Some(e) => (e.namespaces.clone(), e.lease_ms, e.worker_id.clone()),
-        None => (vec![], 0, p.processor.clone()),
     };
+    let successors: Vec<String> = report.enqueued.iter().map(|s| s.step_uuid.to_string()).collect();
     let rows = run_script(
         &mut conn,
         store
             .script(include_str!("queries/step/complete_many_finish.sql"))
-            .bind(Value::Array(plans).to_string())
+            .bind(plans.json)
             .bind(p.now)
             .bind(&p.processor)
             .bind(serde_json::to_string(&successors)?)
-            .bind(serde_json::to_string(&namespaces)?)
+            .bind(serde_json::to_string(&eager.namespaces)?)
             .bind(eager_limit as i64)
-            .bind(p.now + lease_ms)
-            .bind(&worker_id)
-            .bind(json!({ "worker_id": worker_id, "eager": true }).to_string())
+            .bind(p.now + eager.lease_ms)
+            .bind(&eager.worker_id)
+            .bind(json!({ "worker_id": eager.worker_id, "eager": true }).to_string())
             .bind(uuid::Uuid::now_v7().to_string()),
     )
     .await?;
     drop(conn);
     for r in rows.iter().filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "task")) {
-        let uuid: String = r.try_get("task_uuid")?;
-        report.tasks.push(TaskChange {
-            task_uuid: parse_uuid("tasks", &uuid)?,
-            from: expected[&uuid],
-            to: rows::task_state(&r.try_get::<String, _>("state")?)?,
-        });
+        report.tasks.push(tasks::task_change(r, &plans.expected)?);
     }
     report.claimed = claimed_from_rows(rows)?;
     let claimed: HashSet<uuid::Uuid> = report.claimed.iter().map(|c| c.step_uuid).collect();
@@ -251,17 +209,13 @@ pub(super) async fn lease_expired_list(store: &SqliteStore, now: i64, limit: u32
         .collect()
 }
 
-fn claims_json(claims: &[(uuid::Uuid, i64)]) -> String {
-    Value::Array(claims.iter().map(|(u, c)| json!({"step_uuid": u.to_string(), "claim_seq": c})).collect()).to_string()
-}
-
 pub(super) async fn lease_extend_many(store: &SqliteStore, p: StepLeaseExtendManyParams) -> Result<u64, StoreError> {
     if p.claims.is_empty() {
         return Ok(0);
     }
     let done = store
         .query(include_str!("queries/step/lease_extend_many.sql"))
-        .bind(claims_json(&p.claims))
+        .bind(batch::claims_payload(&p.claims))
         .bind(p.lease_expires_at)
         .bind(p.now)
         .execute(&mut *store.writer().await?)
@@ -273,18 +227,14 @@ pub(super) async fn release_many(store: &SqliteStore, p: StepReleaseManyParams) 
     if p.claims.is_empty() {
         return Ok(vec![]);
     }
-    let (event, reason) = match p.reason {
-        ReleaseReason::Released => (StepEvent::Release, "released by the worker"),
-        ReleaseReason::LeaseExpired => (StepEvent::LeaseExpired, "lease expired; the attempt is not counted"),
-    };
-    let plan = TransitionPlan::step(StepState::InProgress, &[event]).expect("release is legal");
+    let (event, metadata) = batch::release_audit(p.reason);
     let rows = store
         .query(include_str!("queries/step/release_many.sql"))
-        .bind(claims_json(&p.claims))
+        .bind(batch::claims_payload(&p.claims))
         .bind(p.now)
         .bind(&p.processor)
-        .bind(plan.final_event())
-        .bind(json!({ "reason": reason }).to_string())
+        .bind(event)
+        .bind(metadata)
         .fetch_all(&mut *store.writer().await?)
         .await?;
     rows.iter().map(|r| parse_uuid("steps", &r.try_get::<String, _>("step_uuid")?)).collect()

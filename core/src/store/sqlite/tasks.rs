@@ -3,181 +3,98 @@
 
 use super::rows::{self, json_opt, task_state};
 use super::{parse_uuid, run_script, SqliteStore};
-use crate::orchestration::task_finalizer;
-use crate::state::{StepCounts, StepEvent, TaskState};
-use crate::store::plan::TransitionPlan;
+use crate::state::TaskState;
+use crate::store::batch::{self, CountRow, ExistingTask, TaskPlans};
 use crate::store::*;
-use serde_json::{json, Value};
+use serde_json::Value;
 use sqlx::sqlite::{SqliteConnection, SqliteRow};
 use sqlx::Row;
-use std::collections::{BTreeMap, HashMap, HashSet};
-use std::str::FromStr;
+use std::collections::{HashMap, HashSet};
 
 pub(super) async fn create_many(store: &SqliteStore, p: TaskCreateManyParams) -> Result<Vec<TaskCreated>, StoreError> {
     if p.tasks.is_empty() {
         return Ok(vec![]);
     }
-    let root_plan = TransitionPlan::new_step(&[StepEvent::Enqueue]).expect("enqueue from pending is legal");
-    let child_plan = TransitionPlan::new_step(&[]).expect("creation is legal");
-
-    let mut templates = BTreeMap::new();
-    let mut task_rows = Vec::with_capacity(p.tasks.len());
-    for t in &p.tasks {
-        templates.entry(t.template.content_hash.clone()).or_insert_with(|| {
-            json!({
-                "content_hash": t.template.content_hash, "namespace": t.template.namespace,
-                "name": t.template.name, "version": t.template.version,
-                "definition": t.template.definition.to_string(),
-            })
-        });
-        let plan = task_finalizer::creation_plan(!t.steps.is_empty());
-        task_rows.push(json!({
-            "task_uuid": t.task_uuid.to_string(), "template_hash": t.template.content_hash,
-            "namespace": t.template.namespace, "name": t.template.name, "version": t.template.version,
-            "state": plan.final_state(), "context": t.context.to_string(), "identity_hash": t.identity_hash,
-            "correlation_id": t.correlation_id.to_string(), "priority": t.priority,
-            "hold_failed": t.hold_failed as i64, "step_count": t.steps.len(),
-            "transition_event": plan.final_event(), "transition_path": plan.path_json(),
-        }));
-    }
-
-    let mut step_rows = Vec::new();
-    let mut edge_rows = Vec::new();
-    for t in &p.tasks {
-        for s in &t.steps {
-            let plan = if s.parents.is_empty() { &root_plan } else { &child_plan };
-            step_rows.push(json!({
-                "step_uuid": s.step_uuid.to_string(), "task_uuid": t.task_uuid.to_string(),
-                "namespace": t.template.namespace, "name": s.name, "template_step_name": s.template_step_name,
-                "step_type": s.step_type, "handler_callable": s.handler_callable, "handler_method": s.handler_method,
-                "handler_initialization": s.handler_initialization.to_string(),
-                "retry_policy": serde_json::to_string(&s.retry)?, "max_attempts": s.retry.max_attempts,
-                "timeout_ms": s.timeout_ms, "state": plan.final_state(), "pending_parents": s.parents.len(),
-                "transition_event": plan.final_event(), "transition_path": plan.path_json(),
-            }));
-            for &parent in &s.parents {
-                edge_rows.push(json!({
-                    "task_uuid": t.task_uuid.to_string(),
-                    "parent": t.steps[parent].step_uuid.to_string(),
-                    "child": s.step_uuid.to_string(),
-                }));
-            }
-        }
-    }
-    let hashes: Vec<&str> = p.tasks.iter().map(|t| t.identity_hash.as_str()).collect();
+    let payload = batch::creation_payload(&p.tasks)?;
     let mut conn = store.writer().await?;
     let rows = run_script(
         &mut conn,
         store
             .script(include_str!("queries/task/create_many.sql"))
-            .bind(Value::Array(templates.into_values().collect()).to_string())
+            .bind(payload.templates)
             .bind(p.now)
-            .bind(Value::Array(task_rows).to_string())
+            .bind(payload.tasks)
             .bind(&p.processor)
-            .bind(Value::Array(step_rows).to_string())
-            .bind(Value::Array(edge_rows).to_string())
-            .bind(serde_json::to_string(&hashes)?),
+            .bind(payload.steps)
+            .bind(payload.edges)
+            .bind(payload.identity_hashes),
     )
     .await?;
     drop(conn);
-    let mut inserted = HashSet::new();
+    let mut created = HashSet::new();
     let mut existing = HashMap::new();
     for r in &rows {
-        match r.try_get::<String, _>("kind")?.as_str() {
-            "created" => {
-                inserted.insert(r.try_get::<String, _>("task_uuid")?);
-            }
-            _ => {
-                let hash: String = r.try_get("identity_hash")?;
-                let uuid = parse_uuid("tasks", &r.try_get::<String, _>("task_uuid")?)?;
-                let namespace: String = r.try_get("namespace")?;
-                existing.insert(hash, (uuid, task_state(&r.try_get::<String, _>("state")?)?, namespace));
-            }
-        }
-    }
-
-    let mut out = Vec::with_capacity(p.tasks.len());
-    for t in &p.tasks {
-        if inserted.contains(&t.task_uuid.to_string()) {
-            let state = TaskState::from_str(task_finalizer::creation_plan(!t.steps.is_empty()).final_state()).expect("plan states are valid");
-            out.push(TaskCreated {
-                task_uuid: t.task_uuid,
-                created: true,
-                state,
-                enqueued_steps: t.steps.iter().filter(|s| s.parents.is_empty()).count(),
-                namespace: t.template.namespace.clone(),
-            });
+        let task_uuid = parse_uuid("tasks", &r.try_get::<String, _>("task_uuid")?)?;
+        if r.try_get::<String, _>("kind")? == "created" {
+            created.insert(task_uuid);
         } else {
-            let (uuid, state, namespace) = existing.get(&t.identity_hash).cloned().ok_or_else(|| StoreError::Conflict {
-                constraint: "tasks_identity_unique".into(),
-                message: "a task with the same identity was created in the same batch".into(),
-            })?;
-            out.push(TaskCreated { task_uuid: uuid, created: false, state, enqueued_steps: 0, namespace });
+            let state = task_state(&r.try_get::<String, _>("state")?)?;
+            existing.insert(r.try_get("identity_hash")?, ExistingTask { task_uuid, state, namespace: r.try_get("namespace")? });
         }
     }
-    Ok(out)
+    // One writer at a time: every identity's holder is visible to the script.
+    batch::creation_answers(&p.tasks, &created, &existing)
+        .into_iter()
+        .map(|a| {
+            a.ok_or_else(|| StoreError::Conflict {
+                constraint: "tasks_identity_unique".into(),
+                message: "a duplicate's existing task could not be found".into(),
+            })
+        })
+        .collect()
 }
 
-/// Plans from `count` rows (one per task and step state): the TaskFinalizer's rule
-/// applied to each task. Returns the plan JSON for `transition_many_commit.sql` and
-/// each planned task's expected state.
-pub(super) fn plans_from_counts(
-    rows: &[SqliteRow],
-    newly_enqueued: &HashSet<uuid::Uuid>,
-) -> Result<(Vec<Value>, HashMap<String, TaskState>), StoreError> {
-    let mut per_task: BTreeMap<String, (TaskState, bool, StepCounts)> = BTreeMap::new();
-    for r in rows.iter().filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "count")) {
-        let uuid: String = r.try_get("task_uuid")?;
-        let task_state = task_state(&r.try_get::<String, _>("task_state")?)?;
-        let hold: i64 = r.try_get("hold_failed")?;
-        let entry = per_task.entry(uuid).or_insert_with(|| (task_state, hold != 0, StepCounts::default()));
-        if let Some(step_state) = r.try_get::<Option<String>, _>("step_state")? {
-            entry.2.add(rows::step_state(&step_state)?, r.try_get::<i64, _>("n")? as u32);
-        }
-    }
-    let mut plans = Vec::new();
-    let mut expected = HashMap::new();
-    for (uuid, (state, hold, counts)) in &per_task {
-        let task_uuid = parse_uuid("tasks", uuid)?;
-        if let Some(plan) = task_finalizer::plan_after_results(*state, *hold, counts, newly_enqueued.contains(&task_uuid)) {
-            plans.push(json!({
-                "task_uuid": uuid, "expected": state.as_str(), "state": plan.final_state(),
-                "event": plan.final_event(), "path": plan.path_json(),
-            }));
-            expected.insert(uuid.clone(), *state);
-        }
-    }
-    Ok((plans, expected))
+/// `count` rows (one per task and step state) as the finalizer's input.
+pub(super) fn count_rows(rows: &[SqliteRow]) -> Result<Vec<CountRow>, StoreError> {
+    rows.iter()
+        .filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "count"))
+        .map(|r| {
+            Ok(CountRow {
+                task_uuid: parse_uuid("tasks", &r.try_get::<String, _>("task_uuid")?)?,
+                task_state: task_state(&r.try_get::<String, _>("task_state")?)?,
+                hold_failed: r.try_get::<i64, _>("hold_failed")? != 0,
+                step_state: r.try_get::<Option<String>, _>("step_state")?.map(|s| rows::step_state(&s)).transpose()?,
+                n: r.try_get::<i64, _>("n")? as u32,
+            })
+        })
+        .collect()
 }
 
 /// Applies plans and commits the transaction a `_begin` script opened on `conn`.
 pub(super) async fn transition_and_commit(
     store: &SqliteStore,
     conn: &mut SqliteConnection,
-    plans: Vec<Value>,
-    expected: &HashMap<String, TaskState>,
+    plans: TaskPlans,
     now: i64,
     processor: &str,
 ) -> Result<Vec<TaskChange>, StoreError> {
-    if plans.is_empty() {
+    if plans.expected.is_empty() {
         run_script(conn, store.script("COMMIT;")).await?;
         return Ok(vec![]);
     }
     let rows = run_script(
         conn,
-        store.script(include_str!("queries/task/transition_many_commit.sql")).bind(Value::Array(plans).to_string()).bind(now).bind(processor),
+        store.script(include_str!("queries/task/transition_many_commit.sql")).bind(plans.json).bind(now).bind(processor),
     )
     .await?;
-    rows.iter()
-        .map(|r| {
-            let uuid: String = r.try_get("task_uuid")?;
-            Ok(TaskChange {
-                task_uuid: parse_uuid("tasks", &uuid)?,
-                from: expected[&uuid],
-                to: task_state(&r.try_get::<String, _>("state")?)?,
-            })
-        })
-        .collect()
+    rows.iter().map(|r| task_change(r, &plans.expected)).collect()
+}
+
+/// A moved task, from a row with `task_uuid` and `state`.
+pub(super) fn task_change(r: &SqliteRow, expected: &HashMap<uuid::Uuid, TaskState>) -> Result<TaskChange, StoreError> {
+    let task_uuid = parse_uuid("tasks", &r.try_get::<String, _>("task_uuid")?)?;
+    let from = *expected.get(&task_uuid).ok_or_else(|| StoreError::Corrupt { table: "tasks", reason: format!("unplanned change of {task_uuid}") })?;
+    Ok(TaskChange { task_uuid, from, to: task_state(&r.try_get::<String, _>("state")?)? })
 }
 
 /// The TaskFinalizer's entry point: evaluates tasks and moves them on.
@@ -188,8 +105,8 @@ pub(super) async fn evaluate_many(store: &SqliteStore, task_uuids: Vec<uuid::Uui
     let ids: Vec<String> = task_uuids.iter().map(|u| u.to_string()).collect();
     let mut conn = store.writer().await?;
     let rows = run_script(&mut conn, store.script(include_str!("queries/task/step_counts_many_begin.sql")).bind(serde_json::to_string(&ids)?)).await?;
-    let (plans, expected) = plans_from_counts(&rows, &HashSet::new())?;
-    transition_and_commit(store, &mut conn, plans, &expected, now, processor).await
+    let plans = batch::plans_from_counts(count_rows(&rows)?, &HashSet::new());
+    transition_and_commit(store, &mut conn, plans, now, processor).await
 }
 
 pub(super) async fn get(store: &SqliteStore, task_uuid: uuid::Uuid) -> Result<Option<TaskView>, StoreError> {
