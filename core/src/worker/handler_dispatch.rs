@@ -6,7 +6,6 @@
 use super::channels::{CompletionMessage, DispatchMessage};
 use super::handler::{HandlerRegistry, StepContext, StepResult};
 use crate::orchestration::HandlerOutcome;
-use futures::FutureExt;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::mpsc;
@@ -59,14 +58,21 @@ impl HandlerDispatch {
                     correlation_id: step.correlation_id,
                 };
                 let method = step.handler_method.clone();
-                // The handler runs inline in this task: `catch_unwind` turns a panic into a
-                // failure, and the timeout drops (cancels) a handler that runs too long.
-                let call = std::panic::AssertUnwindSafe(async move { handler.call_method(&method, &ctx).await }).catch_unwind();
+                // The handler runs in a task of its own: a panic surfaces as a JoinError,
+                // and the timeout fires even when a handler blocks its thread.
+                let task = tokio::spawn(async move { handler.call_method(&method, &ctx).await });
+                let abort = task.abort_handle();
                 let limit = Duration::from_millis(step.timeout_ms.max(0) as u64);
-                match tokio::time::timeout(limit, call).await {
+                match tokio::time::timeout(limit, task).await {
                     Ok(Ok(result)) => result,
-                    Ok(Err(panic)) => StepResult::failure(format!("handler panicked: {}", panic_message(panic)), "panic"),
-                    Err(_) => StepResult::failure(format!("handler exceeded its timeout of {} ms", step.timeout_ms), "timeout"),
+                    Ok(Err(join)) if join.is_panic() => {
+                        StepResult::failure(format!("handler panicked: {}", panic_message(join.into_panic())), "panic")
+                    }
+                    Ok(Err(_)) => StepResult::failure("handler task was cancelled", "cancelled"),
+                    Err(_) => {
+                        abort.abort();
+                        StepResult::failure(format!("handler exceeded its timeout of {} ms", step.timeout_ms), "timeout")
+                    }
                 }
             }
         };

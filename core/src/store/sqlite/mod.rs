@@ -5,7 +5,7 @@
 //! - SQLite has one writer at a time. Each process keeps ONE writer connection and
 //!   opens every write transaction with `BEGIN IMMEDIATE`, so a transaction never
 //!   upgrades from reader to writer mid-way (the classic `SQLITE_BUSY` deadlock);
-//!   other processes wait up to `busy_timeout`. Reads use a separate small pool and,
+//!   other processes wait up to `busy_timeout`. Reads use three more connections and,
 //!   under WAL, never block the writer.
 //! - There is no `FOR UPDATE SKIP LOCKED`: a claim is one
 //!   `UPDATE … WHERE step_uuid IN (SELECT … LIMIT n) RETURNING …`, which is atomic
