@@ -6,3 +6,6 @@ use sqlx::migrate::Migrator;
 
 /// SQLite migrations.
 pub static SQLITE: Migrator = sqlx::migrate!("../migrations/sqlite");
+
+/// PostgreSQL migrations.
+pub static POSTGRES: Migrator = sqlx::migrate!("../migrations/postgres");

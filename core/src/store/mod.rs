@@ -17,6 +17,7 @@ pub mod error;
 pub mod migrate;
 pub mod params;
 pub mod plan;
+pub mod postgres;
 pub mod sqlite;
 
 pub use error::StoreError;
@@ -121,10 +122,16 @@ pub type SharedStore = Arc<dyn Store>;
 
 /// Opens the store a URL names and brings its schema up to date.
 ///
-/// `sqlite://PATH`, `sqlite:PATH` or a bare path open (and create) an SQLite file.
+/// `postgres://…` (or `postgresql://…`) opens a PostgreSQL database (LISTEN for
+/// wake-ups unless `TASKER_PG_LISTEN=false`); `sqlite://PATH`, `sqlite:PATH` or a
+/// bare path open (and create) an SQLite file.
 /// (In-memory SQLite is not supported: the store keeps separate read and write
 /// connections, which would each see their own empty database.)
 pub async fn open(url: &str) -> Result<SharedStore, StoreError> {
+    if postgres::is_postgres_url(url) {
+        let listen = std::env::var("TASKER_PG_LISTEN").map(|v| v != "false" && v != "0").unwrap_or(true);
+        return Ok(Arc::new(postgres::PgStore::open(url, listen).await?));
+    }
     if let Some(path) = sqlite::path_from_url(url) {
         return Ok(Arc::new(sqlite::SqliteStore::open(&path).await?));
     }

@@ -4,7 +4,7 @@
 use crate::clock::EpochMillis;
 use crate::state::{StepState, TaskState};
 use crate::template::RetryPolicy;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use std::collections::BTreeMap;
 use uuid::Uuid;
@@ -112,7 +112,7 @@ pub struct StepClaimReadyManyParams {
 }
 
 /// A claimed step, hydrated with everything its handler needs.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct ClaimedStep {
     /// The step.
     pub step_uuid: Uuid,

@@ -86,7 +86,7 @@ pub fn path_from_url(url: &str) -> Option<PathBuf> {
         let rest = rest.split('?').next().unwrap_or(rest);
         return Some(PathBuf::from(rest));
     }
-    if url.contains("://") {
+    if url.contains("://") || url.starts_with("postgres") {
         return None;
     }
     Some(PathBuf::from(url))

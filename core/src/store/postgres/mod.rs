@@ -1,0 +1,288 @@
+//! The PostgreSQL store: for many processes on many machines sharing one database.
+//!
+//! How it differs from SQLite, and why:
+//! - Claims lock rows with `FOR UPDATE SKIP LOCKED` in one statement, so any number
+//!   of workers claim concurrently without taking each other's rows.
+//! - PostgreSQL takes one statement per call when it has parameters, so what SQLite
+//!   does as a script of statements is one statement of data-modifying CTEs here
+//!   (a claim with its hydration; a creation; a result batch's apply step).
+//! - A result batch first locks its tasks' rows (in a fixed order) so that results
+//!   for one task apply one transaction at a time and the evaluation sees every
+//!   earlier one: BEGIN, lock, apply (+ counts), move tasks (+ eager claim), COMMIT.
+//! - Wake-ups across processes: a trigger NOTIFYs `tasker_ready` with the namespace
+//!   when a step becomes claimable; a LISTEN connection turns those into
+//!   [`Store::ready_notifications`]. Workers still poll as a fallback (a connection
+//!   pooler in transaction mode drops LISTEN).
+//! - Pool: `TASKER_PG_POOL_SIZE` connections per process (default 10). Each engine
+//!   uses at most one connection for writes at a time per actor (claims, result
+//!   writes, creation, sweeps) plus reads, and one more for LISTEN.
+
+mod steps;
+mod tasks;
+
+use super::*;
+use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
+use sqlx::{Postgres, Row};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Duration;
+use tokio::sync::broadcast;
+
+/// Default connections per process.
+pub const DEFAULT_POOL_SIZE: u32 = 10;
+
+/// The LISTEN channel the notify trigger uses.
+pub const READY_CHANNEL: &str = "tasker_ready";
+
+/// The PostgreSQL implementation of [`Store`].
+#[derive(Debug)]
+pub struct PgStore {
+    pool: PgPool,
+    location: String,
+    statements: AtomicU64,
+    round_trips: AtomicU64,
+    transactions: AtomicU64,
+    ready: broadcast::Sender<String>,
+    listener: Option<tokio::task::JoinHandle<()>>,
+}
+
+/// True when `url` names a PostgreSQL database.
+pub fn is_postgres_url(url: &str) -> bool {
+    url.starts_with("postgres://") || url.starts_with("postgresql://")
+}
+
+impl PgStore {
+    /// Connects, migrates (under sqlx's advisory lock, so concurrent starts are safe)
+    /// and, when `listen` is set, starts the LISTEN connection for wake-ups.
+    pub async fn open(url: &str, listen: bool) -> Result<Self, StoreError> {
+        let location = redact(url);
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open { location: location.clone(), reason: e.to_string() };
+        let size = std::env::var("TASKER_PG_POOL_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_POOL_SIZE);
+        let pool = PgPoolOptions::new()
+            .max_connections(size.max(2))
+            .acquire_timeout(Duration::from_secs(10))
+            .test_before_acquire(false)
+            .connect(url)
+            .await
+            .map_err(|e| open_err(&e))?;
+        super::migrate::POSTGRES.run(&pool).await.map_err(|e| StoreError::Migrate(e.to_string()))?;
+        let (ready, _) = broadcast::channel(1024);
+        let listener = if listen { Some(spawn_listener(pool.clone(), ready.clone())) } else { None };
+        Ok(Self {
+            pool,
+            location,
+            statements: AtomicU64::new(0),
+            round_trips: AtomicU64::new(0),
+            transactions: AtomicU64::new(0),
+            ready,
+            listener,
+        })
+    }
+
+    /// The database, with any password removed.
+    pub fn location(&self) -> &str {
+        &self.location
+    }
+
+    /// Every statement is built here, so that it is counted.
+    fn query(&self, sql: &'static str) -> sqlx::query::Query<'static, Postgres, sqlx::postgres::PgArguments> {
+        self.statements.fetch_add(1, Ordering::Relaxed);
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        sqlx::query(sql)
+    }
+
+    /// A write transaction (BEGIN and COMMIT are round trips too).
+    async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        Ok(self.pool.begin().await?)
+    }
+
+    async fn commit(&self, tx: sqlx::Transaction<'static, Postgres>) -> Result<(), StoreError> {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+        tx.commit().await?;
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+        Ok(())
+    }
+}
+
+/// LISTEN on [`READY_CHANNEL`] and forward each namespace; reconnects with backoff.
+fn spawn_listener(pool: PgPool, ready: broadcast::Sender<String>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let mut backoff = Duration::from_millis(100);
+        loop {
+            let mut listener = match PgListener::connect_with(&pool).await {
+                Ok(l) => l,
+                Err(e) => {
+                    tracing::warn!(error = %e, "LISTEN connection failed; polling covers wake-ups meanwhile");
+                    tokio::time::sleep(backoff).await;
+                    backoff = (backoff * 2).min(Duration::from_secs(10));
+                    continue;
+                }
+            };
+            if let Err(e) = listener.listen(READY_CHANNEL).await {
+                tracing::warn!(error = %e, "LISTEN failed; polling covers wake-ups meanwhile");
+                tokio::time::sleep(backoff).await;
+                continue;
+            }
+            backoff = Duration::from_millis(100);
+            loop {
+                match listener.recv().await {
+                    Ok(n) => {
+                        let _ = ready.send(n.payload().to_string());
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
+                        break;
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// The URL without its password, for messages.
+fn redact(url: &str) -> String {
+    match (url.find("://"), url.find('@')) {
+        (Some(scheme), Some(at)) if at > scheme => {
+            let creds = &url[scheme + 3..at];
+            match creds.split_once(':') {
+                Some((user, _)) => format!("{}{user}:***{}", &url[..scheme + 3], &url[at..]),
+                None => url.to_string(),
+            }
+        }
+        _ => url.to_string(),
+    }
+}
+
+/// The JSON `data` column of a `kind`/`data` row.
+fn data(r: &PgRow) -> Result<serde_json::Value, StoreError> {
+    Ok(r.try_get::<serde_json::Value, _>("data")?)
+}
+
+#[async_trait]
+impl Store for PgStore {
+    fn backend(&self) -> Backend {
+        Backend::Postgres
+    }
+
+    fn statement_count(&self) -> u64 {
+        self.statements.load(Ordering::Relaxed)
+    }
+
+    fn transaction_count(&self) -> u64 {
+        self.transactions.load(Ordering::Relaxed)
+    }
+
+    fn round_trip_count(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    async fn step_claim_ready_many(&self, p: StepClaimReadyManyParams) -> Result<Vec<ClaimedStep>, StoreError> {
+        steps::claim_ready_many(self, p).await
+    }
+
+    async fn step_complete_many(&self, p: StepCompleteManyParams) -> Result<CompletionReport, StoreError> {
+        steps::complete_many(self, p).await
+    }
+
+    async fn step_get(&self, step_uuid: Uuid) -> Result<Option<StepView>, StoreError> {
+        let row = self.query(include_str!("queries/step/get.sql")).bind(step_uuid).fetch_optional(&self.pool).await?;
+        row.map(|r| steps::step_view(&r)).transpose()
+    }
+
+    async fn step_lease_expired_list(&self, now: i64, limit: u32) -> Result<Vec<ExpiredClaim>, StoreError> {
+        steps::lease_expired_list(self, now, limit).await
+    }
+
+    async fn step_lease_extend_many(&self, p: StepLeaseExtendManyParams) -> Result<u64, StoreError> {
+        if p.claims.is_empty() {
+            return Ok(0);
+        }
+        let done = self
+            .query(include_str!("queries/step/lease_extend_many.sql"))
+            .bind(batch::claims_payload(&p.claims))
+            .bind(p.lease_expires_at)
+            .bind(p.now)
+            .execute(&self.pool)
+            .await?;
+        Ok(done.rows_affected())
+    }
+
+    async fn step_release_many(&self, p: StepReleaseManyParams) -> Result<Vec<Uuid>, StoreError> {
+        if p.claims.is_empty() {
+            return Ok(vec![]);
+        }
+        let (event, metadata) = batch::release_audit(p.reason);
+        let rows = self
+            .query(include_str!("queries/step/release_many.sql"))
+            .bind(batch::claims_payload(&p.claims))
+            .bind(p.now)
+            .bind(&p.processor)
+            .bind(event)
+            .bind(metadata)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter().map(|r| Ok(r.try_get::<Uuid, _>("step_uuid")?)).collect()
+    }
+
+    async fn step_transitions(&self, step_uuid: Uuid) -> Result<Vec<TransitionRecord>, StoreError> {
+        let rows = self.query(include_str!("queries/step/transitions.sql")).bind(step_uuid).fetch_all(&self.pool).await?;
+        rows.iter().map(transition).collect()
+    }
+
+    async fn task_create_many(&self, p: TaskCreateManyParams) -> Result<Vec<TaskCreated>, StoreError> {
+        tasks::create_many(self, p).await
+    }
+
+    async fn task_evaluate_many(&self, task_uuids: Vec<Uuid>, now: i64, processor: String) -> Result<Vec<TaskChange>, StoreError> {
+        tasks::evaluate_many(self, task_uuids, now, &processor).await
+    }
+
+    async fn task_get(&self, task_uuid: Uuid) -> Result<Option<TaskView>, StoreError> {
+        tasks::get(self, task_uuid).await
+    }
+
+    async fn task_list(&self, p: TaskListParams) -> Result<Vec<TaskSummary>, StoreError> {
+        tasks::list(self, p).await
+    }
+
+    async fn task_transitions(&self, task_uuid: Uuid) -> Result<Vec<TransitionRecord>, StoreError> {
+        let rows = self.query(include_str!("queries/task/transitions.sql")).bind(task_uuid).fetch_all(&self.pool).await?;
+        rows.iter().map(transition).collect()
+    }
+
+    async fn close(&self) {
+        if let Some(listener) = &self.listener {
+            listener.abort();
+        }
+        self.pool.close().await;
+    }
+
+    fn ready_notifications(&self) -> Option<broadcast::Receiver<String>> {
+        self.listener.as_ref().map(|_| self.ready.subscribe())
+    }
+}
+
+fn transition(r: &PgRow) -> Result<TransitionRecord, StoreError> {
+    Ok(TransitionRecord {
+        transition_id: r.try_get("transition_id")?,
+        from_state: r.try_get("from_state")?,
+        to_state: r.try_get("to_state")?,
+        event: r.try_get("event")?,
+        metadata: r.try_get("metadata")?,
+        processor: r.try_get("processor")?,
+        created_at: r.try_get("created_at")?,
+        most_recent: r.try_get("most_recent")?,
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::redact;
+
+    #[test]
+    fn passwords_never_reach_messages() {
+        assert_eq!(redact("postgres://u:secret@h:5432/db"), "postgres://u:***@h:5432/db");
+        assert_eq!(redact("postgres://u@h/db"), "postgres://u@h/db");
+        assert_eq!(redact("postgres://h/db"), "postgres://h/db");
+    }
+}

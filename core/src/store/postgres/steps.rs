@@ -1,0 +1,193 @@
+//! Step rows on PostgreSQL: claims, results, leases.
+
+use super::{data, PgStore};
+use crate::state::{StepState, TaskState};
+use crate::store::batch::{self, CountRow};
+use crate::store::*;
+use serde::Deserialize;
+use serde_json::{json, Value};
+use sqlx::postgres::PgRow;
+use sqlx::Row;
+use std::collections::HashSet;
+use std::str::FromStr;
+
+pub(super) async fn claim_ready_many(store: &PgStore, p: StepClaimReadyManyParams) -> Result<Vec<ClaimedStep>, StoreError> {
+    if p.limit == 0 {
+        return Ok(vec![]);
+    }
+    let resume = batch::retry_resume_plan();
+    let rows = store
+        .query(include_str!("queries/step/claim_ready_many.sql"))
+        .bind(&p.namespace)
+        .bind(p.now)
+        .bind(p.limit as i64)
+        .bind(p.now + p.lease_ms)
+        .bind(&p.worker_id)
+        .bind(json!({ "worker_id": p.worker_id }))
+        .bind(batch::retry_claim_path().map(|s| serde_json::from_str::<Value>(&s).unwrap_or(Value::Null)))
+        .bind(uuid::Uuid::now_v7())
+        .bind(resume.path_json().map(|s| serde_json::from_str::<Value>(&s).unwrap_or(Value::Null)))
+        .bind(resume.final_event())
+        .fetch_all(&store.pool)
+        .await?;
+    claimed_from_rows(&rows)
+}
+
+/// `step` rows (JSON objects) as claimed steps.
+fn claimed_from_rows(rows: &[PgRow]) -> Result<Vec<ClaimedStep>, StoreError> {
+    rows.iter()
+        .filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "step"))
+        .map(|r| Ok(serde_json::from_value::<ClaimedStep>(data(r)?)?))
+        .collect()
+}
+
+#[derive(Deserialize)]
+struct StepRow {
+    step_uuid: uuid::Uuid,
+    task_uuid: uuid::Uuid,
+    namespace: String,
+    state: String,
+}
+
+#[derive(Deserialize)]
+struct CountJson {
+    task_uuid: uuid::Uuid,
+    task_state: String,
+    hold_failed: bool,
+    step_state: Option<String>,
+    n: i64,
+}
+
+#[derive(Deserialize)]
+struct TaskRow {
+    task_uuid: uuid::Uuid,
+    state: String,
+}
+
+fn corrupt(table: &'static str, e: impl std::fmt::Display) -> StoreError {
+    StoreError::Corrupt { table, reason: e.to_string() }
+}
+
+pub(super) async fn complete_many(store: &PgStore, p: StepCompleteManyParams) -> Result<CompletionReport, StoreError> {
+    let mut report = CompletionReport::default();
+    if p.completions.is_empty() {
+        return Ok(report);
+    }
+    let (unique, duplicates) = batch::dedupe(&p.completions);
+    let step_ids: Vec<uuid::Uuid> = unique.iter().map(|c| c.step_uuid).collect();
+    let mut tx = store.begin().await?;
+    // Lock the tasks of these steps first (in order), so concurrent batches touching
+    // one task serialize and the counts below see every earlier batch.
+    store.query(include_str!("queries/task/lock_of_steps.sql")).bind(&step_ids).execute(&mut *tx).await?;
+    let rows = store
+        .query(include_str!("queries/step/complete_many_apply.sql"))
+        .bind(batch::completion_payload(&unique))
+        .bind(p.now)
+        .bind(&p.processor)
+        .bind(uuid::Uuid::now_v7())
+        .fetch_all(&mut *tx)
+        .await?;
+    let mut newly_enqueued = HashSet::new();
+    let mut counts = Vec::new();
+    for r in &rows {
+        let kind: String = r.try_get("kind")?;
+        match kind.as_str() {
+            "applied" | "successor" => {
+                let s: StepRow = serde_json::from_value(data(r)?)?;
+                let state = StepState::from_str(&s.state).map_err(|e| corrupt("steps", e))?;
+                if kind == "applied" {
+                    report.applied.push(AppliedStep { step_uuid: s.step_uuid, task_uuid: s.task_uuid, state });
+                } else if state == StepState::Enqueued {
+                    newly_enqueued.insert(s.task_uuid);
+                    report.enqueued.push(EnqueuedStep { step_uuid: s.step_uuid, task_uuid: s.task_uuid, namespace: s.namespace });
+                }
+            }
+            "count" => {
+                let c: CountJson = serde_json::from_value(data(r)?)?;
+                counts.push(CountRow {
+                    task_uuid: c.task_uuid,
+                    task_state: TaskState::from_str(&c.task_state).map_err(|e| corrupt("tasks", e))?,
+                    hold_failed: c.hold_failed,
+                    step_state: c.step_state.map(|s| StepState::from_str(&s).map_err(|e| corrupt("steps", e))).transpose()?,
+                    n: c.n as u32,
+                });
+            }
+            _ => {}
+        }
+    }
+    let applied: HashSet<uuid::Uuid> = report.applied.iter().map(|a| a.step_uuid).collect();
+    report.rejected = unique.iter().map(|c| c.step_uuid).filter(|u| !applied.contains(u)).collect();
+    report.rejected.extend(duplicates);
+    let plans = batch::plans_from_counts(counts, &newly_enqueued);
+    let eager_limit = p.eager.as_ref().map(|e| e.limit.min(report.enqueued.len() as u32)).unwrap_or(0);
+    if plans.expected.is_empty() && eager_limit == 0 {
+        store.commit(tx).await?;
+        return Ok(report);
+    }
+    let successors: Vec<uuid::Uuid> = report.enqueued.iter().map(|s| s.step_uuid).collect();
+    let (namespaces, lease_ms, worker_id) = match &p.eager {
+        Some(e) => (e.namespaces.clone(), e.lease_ms, e.worker_id.clone()),
+        None => (vec![], 0, p.processor.clone()),
+    };
+    let rows = store
+        .query(include_str!("queries/step/complete_many_finish.sql"))
+        .bind(plans.json)
+        .bind(p.now)
+        .bind(&p.processor)
+        .bind(&successors)
+        .bind(&namespaces)
+        .bind(eager_limit as i64)
+        .bind(p.now + lease_ms)
+        .bind(&worker_id)
+        .bind(json!({ "worker_id": worker_id, "eager": true }))
+        .bind(uuid::Uuid::now_v7())
+        .fetch_all(&mut *tx)
+        .await?;
+    store.commit(tx).await?;
+    for r in rows.iter().filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "task")) {
+        let t: TaskRow = serde_json::from_value(data(r)?)?;
+        let from = *plans.expected.get(&t.task_uuid).ok_or_else(|| corrupt("tasks", format!("unplanned change of {}", t.task_uuid)))?;
+        report.tasks.push(TaskChange { task_uuid: t.task_uuid, from, to: TaskState::from_str(&t.state).map_err(|e| corrupt("tasks", e))? });
+    }
+    report.claimed = claimed_from_rows(&rows)?;
+    let claimed: HashSet<uuid::Uuid> = report.claimed.iter().map(|c| c.step_uuid).collect();
+    report.enqueued.retain(|s| !claimed.contains(&s.step_uuid));
+    Ok(report)
+}
+
+pub(super) async fn lease_expired_list(store: &PgStore, now: i64, limit: u32) -> Result<Vec<ExpiredClaim>, StoreError> {
+    let rows = store
+        .query(include_str!("queries/step/lease_expired_list.sql"))
+        .bind(now)
+        .bind(limit as i64)
+        .fetch_all(&store.pool)
+        .await?;
+    rows.iter()
+        .map(|r| {
+            Ok(ExpiredClaim {
+                step_uuid: r.try_get("step_uuid")?,
+                task_uuid: r.try_get("task_uuid")?,
+                namespace: r.try_get("namespace")?,
+                claim_seq: r.try_get("claim_seq")?,
+                attempt: r.try_get::<i32, _>("attempts")? as u32,
+                retry: serde_json::from_value(r.try_get::<Value, _>("retry_policy")?)?,
+                past_deadline: r.try_get("past_deadline")?,
+            })
+        })
+        .collect()
+}
+
+pub(super) fn step_view(r: &PgRow) -> Result<StepView, StoreError> {
+    Ok(StepView {
+        step_uuid: r.try_get("step_uuid")?,
+        name: r.try_get("name")?,
+        state: StepState::from_str(&r.try_get::<String, _>("state")?).map_err(|e| corrupt("steps", e))?,
+        attempts: r.try_get::<i32, _>("attempts")? as u32,
+        max_attempts: r.try_get::<i32, _>("max_attempts")? as u32,
+        handler: r.try_get("handler_callable")?,
+        result: r.try_get("result")?,
+        error: r.try_get("error")?,
+        completed_at: r.try_get("completed_at")?,
+        ready_at: r.try_get("ready_at")?,
+    })
+}
