@@ -19,18 +19,70 @@ use uuid::Uuid;
 
 const T0: i64 = 1_700_000_000_000;
 
+mod support;
+
+/// A fresh store for one test, on either backend; `_guard` keeps its database alive.
 struct Env {
-    _dir: tempfile::TempDir,
+    _guard: Box<dyn std::any::Any + Send>,
     store: SharedStore,
     url: String,
 }
 
-async fn env() -> Env {
+async fn sqlite_env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/engine.db", dir.path().display());
     let store = store::open(&url).await.unwrap();
-    Env { _dir: dir, store, url }
+    Env { _guard: Box::new(dir), store, url }
 }
+
+async fn postgres_env() -> Env {
+    let db = support::pg::test_database().await;
+    let url = db.url.clone();
+    let store = store::open(&url).await.unwrap();
+    Env { _guard: Box::new(db), store, url }
+}
+
+/// Every case runs once per backend; a failure names the case and the backend.
+macro_rules! engine_suite {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::sqlite_env().await).await;
+                }
+            )*
+        }
+        mod postgres {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+                async fn $case() {
+                    super::$case(super::postgres_env().await).await;
+                }
+            )*
+        }
+    };
+}
+
+engine_suite!(
+    every_example_computes_its_documented_value,
+    retry_delays_follow_the_policy_on_the_clock,
+    a_retry_after_hint_sets_the_delay,
+    retryable_failures_stop_at_max_attempts,
+    a_permanent_failure_fails_the_task_at_once_and_leaves_children_pending,
+    a_template_can_hold_failed_tasks_for_an_operator,
+    a_panicking_handler_becomes_a_failure_and_the_worker_keeps_working,
+    a_handler_over_its_timeout_fails_as_a_timeout,
+    an_unknown_handler_fails_the_step_permanently,
+    many_concurrent_diamonds_each_finalize_exactly_once,
+    the_worker_never_runs_more_handlers_than_its_concurrency,
+    a_lost_workers_step_returns_after_its_lease_without_burning_an_attempt,
+    a_claim_past_its_deadline_fails_as_a_timeout,
+    shutdown_lets_running_handlers_finish_and_records_their_results,
+    shutdown_hands_back_steps_still_running_after_the_grace_period,
+    declared_domain_events_are_published_after_success,
+    submissions_are_validated_and_deduplicated,
+);
 
 fn config(url: &str) -> EngineConfig {
     EngineConfig { database_url: url.to_string(), poll_interval_ms: 20, lease_sweep_interval_ms: 3_600_000, shutdown_grace_ms: 5_000, ..Default::default() }
@@ -84,9 +136,7 @@ fn one_step(callable: &str, extra: &str) -> String {
     )
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_example_computes_its_documented_value() {
-    let env = env().await;
+async fn every_example_computes_its_documented_value(env: Env) {
     let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["examples"]);
     let cases = [
         ("linear", json!({"n": 6}), "step_4", 2821109907456i64),
@@ -106,9 +156,7 @@ async fn every_example_computes_its_documented_value() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retry_delays_follow_the_policy_on_the_clock() {
-    let env = env().await;
+async fn retry_delays_follow_the_policy_on_the_clock(env: Env) {
     let clock = ManualClock::new(T0);
     let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["t"]);
     let t = yaml(&one_step("flaky_square", "    retry: { max_attempts: 3, backoff: exponential, base_ms: 1000, multiplier: 2, jitter: 0 }\n"));
@@ -135,9 +183,7 @@ async fn retry_delays_follow_the_policy_on_the_clock() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_retry_after_hint_sets_the_delay() {
-    let env = env().await;
+async fn a_retry_after_hint_sets_the_delay(env: Env) {
     let clock = ManualClock::new(T0);
     let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["t"]);
     let t = yaml(&one_step("fail_retryable", "    retry: { base_ms: 10, jitter: 0 }\n").replace("callable: fail_retryable }", "callable: fail_retryable, initialization: { retry_after_ms: 5000 } }"));
@@ -148,9 +194,7 @@ async fn a_retry_after_hint_sets_the_delay() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn retryable_failures_stop_at_max_attempts() {
-    let env = env().await;
+async fn retryable_failures_stop_at_max_attempts(env: Env) {
     let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
     let t = yaml(&one_step("fail_retryable", "    retry: { max_attempts: 2, backoff: none }\n"));
     let task = run_to_end(&engine, &t, json!({})).await;
@@ -161,9 +205,7 @@ async fn retryable_failures_stop_at_max_attempts() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_permanent_failure_fails_the_task_at_once_and_leaves_children_pending() {
-    let env = env().await;
+async fn a_permanent_failure_fails_the_task_at_once_and_leaves_children_pending(env: Env) {
     let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
     let t = yaml(&format!("{}  - name: after\n    dependencies: [only]\n    handler: {{ callable: noop }}\n", one_step("fail_permanently", "    retry: { max_attempts: 5 }\n")));
     let task = run_to_end(&engine, &t, json!({})).await;
@@ -174,9 +216,7 @@ async fn a_permanent_failure_fails_the_task_at_once_and_leaves_children_pending(
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_template_can_hold_failed_tasks_for_an_operator() {
-    let env = env().await;
+async fn a_template_can_hold_failed_tasks_for_an_operator(env: Env) {
     let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
     let t = yaml(&format!("lifecycle: {{ hold_failed_tasks: true }}\n{}", one_step("fail_permanently", "")));
     let task = run_to_end(&engine, &t, json!({})).await;
@@ -184,9 +224,7 @@ async fn a_template_can_hold_failed_tasks_for_an_operator() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_panicking_handler_becomes_a_failure_and_the_worker_keeps_working() {
-    let env = env().await;
+async fn a_panicking_handler_becomes_a_failure_and_the_worker_keeps_working(env: Env) {
     let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t", "examples"]);
     let task = run_to_end(&engine, &yaml(&one_step("panic", "    retry: { max_attempts: 1 }\n")), json!({})).await;
     assert_eq!(task.state, TaskState::Error);
@@ -199,9 +237,7 @@ async fn a_panicking_handler_becomes_a_failure_and_the_worker_keeps_working() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_handler_over_its_timeout_fails_as_a_timeout() {
-    let env = env().await;
+async fn a_handler_over_its_timeout_fails_as_a_timeout(env: Env) {
     let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
     let t = yaml(&one_step("sleep", "    timeout_seconds: 1\n    retry: { max_attempts: 1 }\n").replace("callable: sleep }", "callable: sleep, initialization: { ms: 10000 } }"));
     let task = run_to_end(&engine, &t, json!({})).await;
@@ -210,9 +246,7 @@ async fn a_handler_over_its_timeout_fails_as_a_timeout() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn an_unknown_handler_fails_the_step_permanently() {
-    let env = env().await;
+async fn an_unknown_handler_fails_the_step_permanently(env: Env) {
     let engine = start(&env, clock::system(), HandlerRegistry::new(), &["t"]);
     let task = run_to_end(&engine, &yaml(&one_step("nobody_home", "")), json!({})).await;
     assert_eq!(task.state, TaskState::Error);
@@ -221,9 +255,7 @@ async fn an_unknown_handler_fails_the_step_permanently() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn many_concurrent_diamonds_each_finalize_exactly_once() {
-    let env = env().await;
+async fn many_concurrent_diamonds_each_finalize_exactly_once(env: Env) {
     let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["examples"]);
     let diamond = example("diamond");
     let mut uuids = Vec::new();
@@ -240,9 +272,7 @@ async fn many_concurrent_diamonds_each_finalize_exactly_once() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn the_worker_never_runs_more_handlers_than_its_concurrency() {
-    let env = env().await;
+async fn the_worker_never_runs_more_handlers_than_its_concurrency(env: Env) {
     let running = Arc::new(AtomicUsize::new(0));
     let peak = Arc::new(AtomicUsize::new(0));
     let mut handlers = HandlerRegistry::new();
@@ -273,9 +303,7 @@ async fn the_worker_never_runs_more_handlers_than_its_concurrency() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_lost_workers_step_returns_after_its_lease_without_burning_an_attempt() {
-    let env = env().await;
+async fn a_lost_workers_step_returns_after_its_lease_without_burning_an_attempt(env: Env) {
     let clock = ManualClock::new(T0);
     // This engine's worker serves another namespace, so only the "ghost" below claims.
     let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["elsewhere"]);
@@ -296,7 +324,7 @@ async fn a_lost_workers_step_returns_after_its_lease_without_burning_an_attempt(
     engine.shutdown().await;
 
     // A healthy worker picks it up and the task completes with one attempt per step.
-    let env2 = Env { _dir: tempfile::tempdir().unwrap(), store: store::open(&env.url).await.unwrap(), url: env.url.clone() };
+    let env2 = Env { _guard: Box::new(()), store: store::open(&env.url).await.unwrap(), url: env.url.clone() };
     let engine = start(&env2, clock.clone(), tasker_core::examples::registry(), &["examples"]);
     let task = engine.wait_for_task(uuid, Duration::from_secs(20)).await.unwrap();
     assert_eq!(task.state, TaskState::Complete);
@@ -304,9 +332,7 @@ async fn a_lost_workers_step_returns_after_its_lease_without_burning_an_attempt(
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn a_claim_past_its_deadline_fails_as_a_timeout() {
-    let env = env().await;
+async fn a_claim_past_its_deadline_fails_as_a_timeout(env: Env) {
     let clock = ManualClock::new(T0);
     let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["elsewhere"]);
     let t = yaml(&one_step("noop", "    timeout_seconds: 5\n    retry: { max_attempts: 1 }\n"));
@@ -321,9 +347,7 @@ async fn a_claim_past_its_deadline_fails_as_a_timeout() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_lets_running_handlers_finish_and_records_their_results() {
-    let env = env().await;
+async fn shutdown_lets_running_handlers_finish_and_records_their_results(env: Env) {
     let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
     let t = yaml(&one_step("sleep", "").replace("callable: sleep }", "callable: sleep, initialization: { ms: 300 } }"));
     let uuid = submit(&engine, &t, json!({})).await;
@@ -335,9 +359,7 @@ async fn shutdown_lets_running_handlers_finish_and_records_their_results() {
     assert_eq!((task.state, task.steps[0].state), (TaskState::Complete, StepState::Complete));
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn shutdown_hands_back_steps_still_running_after_the_grace_period() {
-    let env = env().await;
+async fn shutdown_hands_back_steps_still_running_after_the_grace_period(env: Env) {
     let cfg = EngineConfig { shutdown_grace_ms: 100, ..config(&env.url) };
     let engine = start_cfg(&env, clock::system(), tasker_core::examples::registry(), &["t"], cfg);
     let t = yaml(&one_step("sleep", "").replace("callable: sleep }", "callable: sleep, initialization: { ms: 20000 } }"));
@@ -350,9 +372,7 @@ async fn shutdown_hands_back_steps_still_running_after_the_grace_period() {
     assert_eq!((s.state, s.attempts), (StepState::Enqueued, 0), "released without burning the attempt");
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn declared_domain_events_are_published_after_success() {
-    let env = env().await;
+async fn declared_domain_events_are_published_after_success(env: Env) {
     let t = yaml(&one_step("square", "    publishes_events:\n      - { name: number.squared, condition: success, delivery_mode: fast }\n").replace("identity_strategy: always_unique\n", "identity_strategy: always_unique\n"));
     let mut registry = TemplateRegistry::new();
     registry.insert(parse_str(&one_step("square", "    publishes_events:\n      - { name: number.squared, condition: success, delivery_mode: fast }\n"), "<test>", None).unwrap());
@@ -364,9 +384,7 @@ async fn declared_domain_events_are_published_after_success() {
     engine.shutdown().await;
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn submissions_are_validated_and_deduplicated() {
-    let env = env().await;
+async fn submissions_are_validated_and_deduplicated(env: Env) {
     let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["examples"]);
     let strict = yaml(&example("linear").template.clone().steps.iter().fold(String::from("namespace: examples\nname: strict\nversion: 1.0.0\ninput_schema: { type: object, required: [n], properties: { n: { type: integer } } }\nsteps:\n"), |acc, s| {
         let deps = if s.dependencies.is_empty() { String::new() } else { format!(", dependencies: [{}]", s.dependencies.join(", ")) };

@@ -298,7 +298,7 @@ pub async fn a_completion_batch_costs_a_constant_number_of_statements(h: Harness
     costs.push(cost(before));
 
     assert!(
-        costs.iter().all(|(statements, trips)| *statements <= 4 && *trips <= 3),
+        costs.iter().all(|(statements, trips)| *statements <= 4 && *trips <= 5),
         "completion batches cost {costs:?} (statements, round trips)"
     );
     assert_eq!(
@@ -309,5 +309,9 @@ pub async fn a_completion_batch_costs_a_constant_number_of_statements(h: Harness
         // script 1: apply results, enqueue successors, count steps per task;
         // script 2: move tasks (when any changes) and commit
         assert_eq!(costs, [(4, 2), (4, 2), (4, 2), (3, 2)]);
+    } else {
+        // BEGIN; lock the tasks; apply + enqueue + count (one statement); move tasks; COMMIT
+        // (nothing to move when every result was stale)
+        assert_eq!(costs, [(3, 5), (3, 5), (3, 5), (2, 4)]);
     }
 }

@@ -90,6 +90,12 @@ impl PgStore {
         sqlx::query(sql)
     }
 
+    /// Counts a single write statement run on its own, which PostgreSQL makes one
+    /// transaction (a creation, a claim).
+    fn autocommitted(&self) {
+        self.transactions.fetch_add(1, Ordering::Relaxed);
+    }
+
     /// A write transaction (BEGIN and COMMIT are round trips too).
     async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);

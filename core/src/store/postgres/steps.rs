@@ -30,6 +30,7 @@ pub(super) async fn claim_ready_many(store: &PgStore, p: StepClaimReadyManyParam
         .bind(resume.final_event())
         .fetch_all(&store.pool)
         .await?;
+    store.autocommitted();
     claimed_from_rows(&rows)
 }
 

@@ -41,6 +41,7 @@ pub(super) async fn create_many(store: &PgStore, p: TaskCreateManyParams) -> Res
         .bind(&payload.identity_hashes)
         .fetch_all(&store.pool)
         .await?;
+    store.autocommitted();
     let mut created = HashSet::new();
     let mut existing = HashMap::new();
     for r in rows.iter().filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "created")) {
