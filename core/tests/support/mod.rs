@@ -1,0 +1,4 @@
+//! Shared helpers for integration tests. Include with `mod support;` from a file in
+//! `core/tests/` (each test binary compiles its own copy).
+
+pub mod pg;
