@@ -12,6 +12,9 @@
 //!
 //! `--quick` runs small sizes (a smoke run for the test suite; its figures are
 //! not meaningful). Run the real thing with `cargo make bench` (release build).
+//! `--postgres ADMIN_URL` runs the same measurements on PostgreSQL: each phase gets
+//! a fresh database created through ADMIN_URL (e.g.
+//! `postgres://postgres@127.0.0.1:5432/postgres`) and dropped afterwards.
 
 use serde_json::json;
 use std::sync::Arc;
@@ -42,21 +45,59 @@ struct Sizes {
 }
 
 fn main() {
-    let quick = std::env::args().any(|a| a == "--quick");
+    let args: Vec<String> = std::env::args().collect();
+    let quick = args.iter().any(|a| a == "--quick");
+    let postgres = args.iter().position(|a| a == "--postgres").and_then(|i| args.get(i + 1)).cloned();
     let sizes = if quick {
         Sizes { linear_warmup: 5, linear_tasks: 30, throughput_tasks: 1_000 }
     } else {
         Sizes { linear_warmup: 50, linear_tasks: 300, throughput_tasks: 20_000 }
     };
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    if let Err(e) = rt.block_on(run(sizes, quick)) {
+    if let Err(e) = rt.block_on(run(sizes, quick, postgres)) {
         eprintln!("benchmark failed: {e}");
         std::process::exit(1);
     }
 }
 
-fn config(dir: &std::path::Path) -> EngineConfig {
-    EngineConfig { database_url: format!("sqlite://{}/bench.db", dir.display()), ..EngineConfig::default() }
+/// Where one phase's database lives: a temp SQLite file, or a fresh PostgreSQL database.
+struct Database {
+    url: String,
+    _dir: Option<tempfile::TempDir>,
+    admin: Option<(String, String)>,
+}
+
+impl Database {
+    async fn new(postgres: &Option<String>, phase: &str) -> Result<Self, Box<dyn std::error::Error>> {
+        match postgres {
+            None => {
+                let dir = tempfile::tempdir()?;
+                Ok(Self { url: format!("sqlite://{}/bench.db", dir.path().display()), _dir: Some(dir), admin: None })
+            }
+            Some(admin) => {
+                use sqlx::Connection;
+                let name = format!("tasker_bench_{}_{phase}", std::process::id());
+                let mut conn = sqlx::postgres::PgConnection::connect(admin).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+                let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
+                Ok(Self { url: format!("{base}/{name}"), _dir: None, admin: Some((admin.clone(), name)) })
+            }
+        }
+    }
+
+    async fn drop_now(self) {
+        use sqlx::Connection;
+        if let Some((admin, name)) = &self.admin {
+            if let Ok(mut conn) = sqlx::postgres::PgConnection::connect(admin).await {
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await;
+            }
+        }
+    }
+}
+
+fn config(db: &Database) -> EngineConfig {
+    EngineConfig { database_url: db.url.clone(), ..EngineConfig::default() }
 }
 
 fn template(yaml: &str) -> Arc<LoadedTemplate> {
@@ -68,13 +109,14 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[idx.min(sorted.len() - 1)]
 }
 
-async fn run(sizes: Sizes, quick: bool) -> Result<(), Box<dyn std::error::Error>> {
-    println!("# tasker-bench{} (embedded SQLite, {} cores)", if quick { " --quick" } else { "" }, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+async fn run(sizes: Sizes, quick: bool, postgres: Option<String>) -> Result<(), Box<dyn std::error::Error>> {
+    let backend = if postgres.is_some() { "PostgreSQL, one process" } else { "embedded SQLite" };
+    println!("# tasker-bench{} ({backend}, {} cores)", if quick { " --quick" } else { "" }, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
 
     // 1. Linear latency: one task at a time, submit → complete.
-    let dir = tempfile::tempdir()?;
-    let store = store::open(&config(dir.path()).database_url).await?;
-    let engine = Engine::start_with(store.clone(), clock::system(), config(dir.path()), tasker_core::examples::registry(), TemplateRegistry::new(), vec!["examples".into()]);
+    let db = Database::new(&postgres, "linear").await?;
+    let store = store::open(&db.url).await?;
+    let engine = Engine::start_with(store.clone(), clock::system(), config(&db), tasker_core::examples::registry(), TemplateRegistry::new(), vec!["examples".into()]);
     let linear = template(LINEAR_YAML);
     let mut latencies = Vec::with_capacity(sizes.linear_tasks);
     let mut linear_statements = 0;
@@ -96,6 +138,7 @@ async fn run(sizes: Sizes, quick: bool) -> Result<(), Box<dyn std::error::Error>
         }
     }
     engine.shutdown().await;
+    db.drop_now().await;
     latencies.sort_by(|a, b| a.total_cmp(b));
     let p50 = percentile(&latencies, 0.50);
     let p95 = percentile(&latencies, 0.95);
@@ -103,8 +146,8 @@ async fn run(sizes: Sizes, quick: bool) -> Result<(), Box<dyn std::error::Error>
     let linear_trips_per_step = linear_trips as f64 / (sizes.linear_tasks * 4) as f64;
 
     // 2. Throughput: create N one-step tasks up front, then run them all.
-    let dir = tempfile::tempdir()?;
-    let cfg = config(dir.path());
+    let db = Database::new(&postgres, "throughput").await?;
+    let cfg = config(&db);
     let store: SharedStore = store::open(&cfg.database_url).await?;
     let one_step = template(ONE_STEP_YAML);
     let requests = TaskRequest::new(store.clone(), clock::system(), Default::default(), "bench".into());
@@ -132,6 +175,7 @@ async fn run(sizes: Sizes, quick: bool) -> Result<(), Box<dyn std::error::Error>
     let trips = store.round_trip_count() - trips_before_create;
     let status = engine.worker_status();
     engine.shutdown().await;
+    db.drop_now().await;
     let steps_per_s = sizes.throughput_tasks as f64 / run_s;
     let stmt_per_step = statements as f64 / sizes.throughput_tasks as f64;
 
