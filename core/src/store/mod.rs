@@ -19,6 +19,7 @@ pub mod params;
 pub mod plan;
 pub mod postgres;
 pub mod sqlite;
+pub mod templates;
 
 pub use error::StoreError;
 pub use params::*;
@@ -93,6 +94,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// The audit rows of a task, oldest first.
     async fn task_transitions(&self, task_uuid: Uuid) -> Result<Vec<crate::store::TransitionRecord>, StoreError>;
+
+    /// Registers templates (e.g. a `tasker orchestrator --templates DIR` start): each
+    /// one whose content hash is new is inserted; a known hash is left alone.
+    async fn template_register_many(&self, templates: Vec<TemplateRecord>, now: i64) -> Result<(), StoreError>;
+
+    /// A registered template: exactly `version` (compared as semver), or with `None`
+    /// the highest semver version of `namespace/name` ("latest"; never string order).
+    /// Among rows of one version, the most recently registered wins.
+    async fn template_find(&self, namespace: &str, name: &str, version: Option<&str>) -> Result<Option<TemplateRecord>, StoreError>;
 
     /// Closes connections (a clean WAL checkpoint on SQLite).
     async fn close(&self);
