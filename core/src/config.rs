@@ -37,6 +37,60 @@ pub struct EngineConfig {
     pub lease_sweep_interval_ms: u64,
     /// Grace period for running handlers at shutdown, in ms.
     pub shutdown_grace_ms: u64,
+    /// How workers learn about steps made ready by other processes.
+    pub wakeup_mode: WakeupMode,
+}
+
+/// The safety-net polling interval of [`WakeupMode::Event`].
+pub const EVENT_MODE_POLL_INTERVAL: Duration = Duration::from_secs(30);
+
+/// How a process's workers learn about steps made ready by other processes.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum WakeupMode {
+    /// LISTEN/NOTIFY (PostgreSQL) plus polling every `poll_interval_ms`.
+    #[default]
+    Hybrid,
+    /// LISTEN/NOTIFY, polling only every 30 s as a safety net (PostgreSQL; on SQLite,
+    /// which has no notifications, this behaves like `hybrid`).
+    Event,
+    /// No LISTEN connection; polling every `poll_interval_ms` (works behind a
+    /// connection pooler in transaction mode).
+    Polling,
+}
+
+impl WakeupMode {
+    /// Whether the store should LISTEN for wake-ups.
+    pub fn listens(self) -> bool {
+        !matches!(self, Self::Polling)
+    }
+
+    /// The name used in configuration.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Hybrid => "hybrid",
+            Self::Event => "event",
+            Self::Polling => "polling",
+        }
+    }
+}
+
+impl std::fmt::Display for WakeupMode {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+impl std::str::FromStr for WakeupMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        match s {
+            "hybrid" => Ok(Self::Hybrid),
+            "event" => Ok(Self::Event),
+            "polling" => Ok(Self::Polling),
+            other => Err(format!("unknown wake-up mode `{other}` (expected hybrid, event or polling)")),
+        }
+    }
 }
 
 impl Default for EngineConfig {
@@ -54,6 +108,7 @@ impl Default for EngineConfig {
             lease_ms: 30_000,
             lease_sweep_interval_ms: 5_000,
             shutdown_grace_ms: 10_000,
+            wakeup_mode: WakeupMode::Hybrid,
         }
     }
 }
@@ -133,12 +188,28 @@ impl EngineConfig {
         num!("TASKER_LEASE_MS", lease_ms);
         num!("TASKER_LEASE_SWEEP_INTERVAL_MS", lease_sweep_interval_ms);
         num!("TASKER_SHUTDOWN_GRACE_MS", shutdown_grace_ms);
+        num!("TASKER_WAKEUP_MODE", wakeup_mode);
         Ok(())
     }
 
     /// The polling interval.
     pub fn poll_interval(&self) -> Duration {
         Duration::from_millis(self.poll_interval_ms)
+    }
+
+    /// The worker's polling interval for this wake-up mode: `poll_interval_ms`,
+    /// except in `event` mode over a store that delivers notifications
+    /// (`notifications`), where polling is only a 30 s safety net.
+    pub fn worker_poll_interval(&self, notifications: bool) -> Duration {
+        match self.wakeup_mode {
+            WakeupMode::Event if notifications => EVENT_MODE_POLL_INTERVAL,
+            _ => self.poll_interval(),
+        }
+    }
+
+    /// How to open this configuration's store.
+    pub fn store_options(&self) -> crate::store::StoreOptions {
+        crate::store::StoreOptions { listen: self.wakeup_mode.listens() }
     }
 }
 
@@ -157,6 +228,21 @@ mod tests {
         let env: HashMap<&str, &str> = [("TASKER_CONCURRENCY", "3")].into();
         cfg.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
         assert_eq!(cfg.concurrency, 3);
+    }
+
+    #[test]
+    fn the_wakeup_mode_chooses_listen_and_the_poll_interval() {
+        let mut cfg: EngineConfig = toml::from_str("wakeup_mode = \"event\"\npoll_interval_ms = 50\n").unwrap();
+        assert_eq!(cfg.wakeup_mode, WakeupMode::Event);
+        assert!(cfg.store_options().listen);
+        assert_eq!(cfg.worker_poll_interval(true), EVENT_MODE_POLL_INTERVAL);
+        assert_eq!(cfg.worker_poll_interval(false), Duration::from_millis(50));
+        cfg.apply_env(|k| (k == "TASKER_WAKEUP_MODE").then(|| "polling".to_string())).unwrap();
+        assert!(!cfg.store_options().listen);
+        assert_eq!(cfg.worker_poll_interval(true), Duration::from_millis(50));
+        let err = cfg.apply_env(|k| (k == "TASKER_WAKEUP_MODE").then(|| "push".to_string())).unwrap_err();
+        assert!(err.to_string().contains("TASKER_WAKEUP_MODE"), "{err}");
+        assert_eq!(EngineConfig::default().wakeup_mode, WakeupMode::Hybrid);
     }
 
     #[test]

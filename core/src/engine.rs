@@ -64,7 +64,7 @@ impl Engine {
         templates: TemplateRegistry,
         namespaces: Vec<String>,
     ) -> Result<Self, EngineError> {
-        let store = store::open(&config.database_url).await?;
+        let store = store::open_with(&config.database_url, config.store_options()).await?;
         Ok(Self::start_with(store, clock::system(), config, handlers, templates, namespaces))
     }
 
@@ -83,7 +83,9 @@ impl Engine {
         let domain = DomainEventBus::default();
         let wake = WakeHub::default();
         let templates = TemplateCache::new(templates);
-        if let Some(mut ready) = store.ready_notifications() {
+        let notifications = store.ready_notifications();
+        let listening = notifications.is_some();
+        if let Some(mut ready) = notifications {
             // Other processes' commits wake this process's workers at once.
             let (wake, shutdown) = (wake.clone(), shutdown.clone());
             tokio::spawn(async move {
@@ -123,7 +125,7 @@ impl Engine {
                 dispatch_capacity: config.dispatch_channel_capacity,
                 completion_capacity: config.completion_channel_capacity,
                 completion_batch: config.completion_batch,
-                poll_interval: config.poll_interval(),
+                poll_interval: config.worker_poll_interval(listening),
                 lease_ms: config.lease_ms,
             },
             WorkerDeps {

@@ -5,11 +5,15 @@
 //! 2 bad input (arguments, templates, context, database location), with one
 //! clear message on stderr.
 
+mod orchestrator;
 mod output;
 mod progress;
 mod run;
+mod signal;
 mod task;
+mod task_create;
 mod template;
+mod worker;
 
 use clap::{Parser, Subcommand};
 use std::path::PathBuf;
@@ -45,7 +49,7 @@ impl CliError {
 #[derive(Debug, Parser)]
 #[command(name = "tasker", version, about, long_about = None)]
 struct Cli {
-    /// Database URL: sqlite://PATH (or a plain path). Defaults to sqlite://tasker.db in the current folder.
+    /// Database URL: sqlite://PATH (or a plain path) or postgres://…. Defaults to sqlite://tasker.db in the current folder.
     #[arg(long, global = true, env = "TASKER_DATABASE_URL")]
     database_url: Option<String>,
     /// TOML configuration file (see docs/configuration.md).
@@ -62,9 +66,13 @@ enum Command {
     /// Validate and draw task templates.
     #[command(subcommand)]
     Template(template::TemplateCommand),
-    /// Inspect tasks.
+    /// Create and inspect tasks.
     #[command(subcommand)]
     Task(task::TaskCommand),
+    /// Register a folder of templates and run orchestration (lease sweeps, retry wake-ups) until SIGTERM/SIGINT.
+    Orchestrator(orchestrator::OrchestratorArgs),
+    /// Run steps of the given namespaces with the built-in Rust handlers until SIGTERM/SIGINT, then drain.
+    Worker(worker::WorkerArgs),
     /// Create or upgrade the database schema and exit.
     Migrate,
 }
@@ -106,6 +114,8 @@ async fn dispatch(cli: Cli) -> Result<i32, CliError> {
         Command::Run(args) => run::run(config, args).await,
         Command::Template(cmd) => template::run(cmd),
         Command::Task(cmd) => task::run(config, cmd).await,
+        Command::Orchestrator(args) => orchestrator::run(config, args).await,
+        Command::Worker(args) => worker::run(config, args).await,
         Command::Migrate => {
             let store = tasker_store(&config.database_url).await?;
             store.close().await;
@@ -126,6 +136,11 @@ fn load_config(cli: &Cli) -> Result<crate::config::EngineConfig, CliError> {
 /// Opens the store, turning failures into bad-input errors (a path problem is the user's to fix).
 async fn tasker_store(url: &str) -> Result<crate::store::SharedStore, CliError> {
     crate::store::open(url).await.map_err(|e| CliError::BadInput(e.to_string()))
+}
+
+/// Like [`tasker_store`], with explicit options (the long-running commands' wake-up mode).
+async fn tasker_store_with(url: &str, options: crate::store::StoreOptions) -> Result<crate::store::SharedStore, CliError> {
+    crate::store::open_with(url, options).await.map_err(|e| CliError::BadInput(e.to_string()))
 }
 
 /// Logs go to stderr; `TASKER_LOG` sets the filter (default `warn`),

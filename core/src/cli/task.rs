@@ -1,7 +1,8 @@
-//! `tasker task show|list`: read tasks from the database.
+//! `tasker task show|list|create`: read tasks from the database, or create one
+//! (see [`super::task_create`]).
 
 use super::output::{print_json, TaskOutput};
-use super::{tasker_store, CliError, EXIT_OK};
+use super::{CliError, EXIT_OK};
 use crate::config::EngineConfig;
 use crate::state::TaskState;
 use crate::store::TaskListParams;
@@ -12,6 +13,8 @@ use uuid::Uuid;
 /// `tasker task …`
 #[derive(Debug, Subcommand)]
 pub enum TaskCommand {
+    /// Create a task from a template (in the database, or in --templates DIR) and print its UUID.
+    Create(super::task_create::CreateArgs),
     /// Show one task with its steps and every state transition (JSON).
     Show {
         /// The task's UUID.
@@ -39,8 +42,10 @@ pub enum TaskCommand {
 
 /// Runs a `tasker task` subcommand.
 pub async fn run(config: EngineConfig, cmd: TaskCommand) -> Result<i32, CliError> {
-    let store = tasker_store(&config.database_url).await?;
+    // Reads and one-off creations need no LISTEN connection.
+    let store = super::tasker_store_with(&config.database_url, crate::store::StoreOptions { listen: false }).await?;
     let result = match cmd {
+        TaskCommand::Create(args) => super::task_create::create(&store, &config.database_url, args).await,
         TaskCommand::Show { uuid } => show(&store, &uuid).await,
         TaskCommand::List { state, namespace, limit, offset, json } => {
             let state = state
@@ -68,13 +73,23 @@ pub async fn run(config: EngineConfig, cmd: TaskCommand) -> Result<i32, CliError
 
 async fn show(store: &crate::store::SharedStore, uuid: &str) -> Result<i32, CliError> {
     let uuid = Uuid::parse_str(uuid).map_err(|e| CliError::BadInput(format!("`{uuid}` is not a task UUID: {e}")))?;
+    let task = store
+        .task_get(uuid)
+        .await
+        .map_err(|e| CliError::Failed(e.to_string()))?
+        .ok_or_else(|| CliError::BadInput(format!("no task {uuid}")))?;
+    print_json(&show_output(store, task).await?);
+    Ok(EXIT_OK)
+}
+
+/// A task as `tasker task show` prints it: with its steps and every transition.
+pub(super) async fn show_output(store: &crate::store::SharedStore, task: crate::store::TaskView) -> Result<TaskOutput, CliError> {
     let fail = |e: crate::store::StoreError| CliError::Failed(e.to_string());
-    let task = store.task_get(uuid).await.map_err(fail)?.ok_or_else(|| CliError::BadInput(format!("no task {uuid}")))?;
+    let uuid = task.task_uuid;
     let mut out = TaskOutput::from(task);
     out.transitions = Some(store.task_transitions(uuid).await.map_err(fail)?);
     for step in &mut out.steps {
         step.transitions = Some(store.step_transitions(step.step_uuid).await.map_err(fail)?);
     }
-    print_json(&out);
-    Ok(EXIT_OK)
+    Ok(out)
 }

@@ -19,6 +19,7 @@ pub mod params;
 pub mod plan;
 pub mod postgres;
 pub mod sqlite;
+pub mod templates;
 
 pub use error::StoreError;
 pub use params::*;
@@ -94,6 +95,15 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The audit rows of a task, oldest first.
     async fn task_transitions(&self, task_uuid: Uuid) -> Result<Vec<crate::store::TransitionRecord>, StoreError>;
 
+    /// Registers templates (e.g. a `tasker orchestrator --templates DIR` start): each
+    /// one whose content hash is new is inserted; a known hash is left alone.
+    async fn template_register_many(&self, templates: Vec<TemplateRecord>, now: i64) -> Result<(), StoreError>;
+
+    /// A registered template: exactly `version` (compared as semver), or with `None`
+    /// the highest semver version of `namespace/name` ("latest"; never string order).
+    /// Among rows of one version, the most recently registered wins.
+    async fn template_find(&self, namespace: &str, name: &str, version: Option<&str>) -> Result<Option<TemplateRecord>, StoreError>;
+
     /// Closes connections (a clean WAL checkpoint on SQLite).
     async fn close(&self);
 
@@ -120,7 +130,31 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 /// A shared store handle.
 pub type SharedStore = Arc<dyn Store>;
 
-/// Opens the store a URL names and brings its schema up to date.
+/// How to open a store (beyond its URL).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StoreOptions {
+    /// PostgreSQL: keep a LISTEN connection for wake-ups from other processes
+    /// ([`Store::ready_notifications`]). Off behind a pooler in transaction mode.
+    /// Ignored by SQLite.
+    pub listen: bool,
+}
+
+impl Default for StoreOptions {
+    fn default() -> Self {
+        Self { listen: true }
+    }
+}
+
+impl StoreOptions {
+    /// The defaults, with `listen` off when `TASKER_PG_LISTEN` is `false` or `0`.
+    pub fn from_env() -> Self {
+        let listen = std::env::var("TASKER_PG_LISTEN").map(|v| v != "false" && v != "0").unwrap_or(true);
+        Self { listen }
+    }
+}
+
+/// Opens the store a URL names and brings its schema up to date, with
+/// [`StoreOptions::from_env`].
 ///
 /// `postgres://…` (or `postgresql://…`) opens a PostgreSQL database (LISTEN for
 /// wake-ups unless `TASKER_PG_LISTEN=false`); `sqlite://PATH`, `sqlite:PATH` or a
@@ -128,9 +162,13 @@ pub type SharedStore = Arc<dyn Store>;
 /// (In-memory SQLite is not supported: the store keeps separate read and write
 /// connections, which would each see their own empty database.)
 pub async fn open(url: &str) -> Result<SharedStore, StoreError> {
+    open_with(url, StoreOptions::from_env()).await
+}
+
+/// Like [`open`], with explicit options (the engine passes its wake-up mode's).
+pub async fn open_with(url: &str, options: StoreOptions) -> Result<SharedStore, StoreError> {
     if postgres::is_postgres_url(url) {
-        let listen = std::env::var("TASKER_PG_LISTEN").map(|v| v != "false" && v != "0").unwrap_or(true);
-        return Ok(Arc::new(postgres::PgStore::open(url, listen).await?));
+        return Ok(Arc::new(postgres::PgStore::open(url, options.listen).await?));
     }
     if let Some(path) = sqlite::path_from_url(url) {
         return Ok(Arc::new(sqlite::SqliteStore::open(&path).await?));

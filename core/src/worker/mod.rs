@@ -89,6 +89,9 @@ pub struct WorkerDeps {
 /// What a drain did.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
 pub struct DrainReport {
+    /// Steps whose handlers were running when claiming stopped and that finished
+    /// (their results written) within the grace period.
+    pub drained: usize,
     /// Steps whose handlers did not finish within the grace period and were
     /// handed back to the queue.
     pub released: usize,
@@ -181,6 +184,7 @@ impl Worker {
     pub async fn shutdown(self, grace: Duration) -> DrainReport {
         self.stop_claiming.trigger();
         let _ = self.executor.await;
+        let running = self.status.held_claims().len();
         // The executor dropped the dispatch sender: the dispatcher ends once the
         // channel is empty, and the completion loop once every handler task is done.
         let mut completion = self.completion;
@@ -203,6 +207,7 @@ impl Worker {
             self.dispatcher.abort();
             completion.abort();
         }
+        report.drained = running.saturating_sub(report.released);
         self.stop_leases.trigger();
         let _ = self.lease_keeper.await;
         report

@@ -49,6 +49,11 @@ pub struct StepExecutor {
 impl StepExecutor {
     /// Claims and dispatches until shutdown.
     pub async fn run(self, dispatch: mpsc::Sender<DispatchMessage>, shutdown: Shutdown) {
+        if self.namespaces.is_empty() {
+            // An orchestration-only engine (`tasker orchestrator`): nothing to claim.
+            shutdown.wait().await;
+            return;
+        }
         let notifiers: Vec<Arc<Notify>> = self.namespaces.iter().map(|ns| self.wake.notifier(ns)).collect();
         let mut backoff_ms = 0u64;
         while !shutdown.is_triggered() {

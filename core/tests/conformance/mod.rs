@@ -13,6 +13,7 @@ pub mod reads;
 pub mod step_claim;
 pub mod step_complete;
 pub mod task_create;
+pub mod template;
 
 use serde_json::{json, Value};
 use std::any::Any;
@@ -489,6 +490,11 @@ macro_rules! conformance_suite {
                 a_creation_audit_records_each_hop,
                 a_retry_cycle_leaves_a_gapless_audit,
                 audit_rows_carry_time_and_processor,
+            ],
+            template: [
+                a_registered_template_is_found_with_its_definition,
+                latest_is_the_highest_semver_and_exact_versions_match,
+                task_creation_registers_its_template_for_lookup,
             ],
             reads: [
                 task_get_lists_steps_in_creation_order,

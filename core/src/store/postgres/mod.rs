@@ -19,6 +19,7 @@
 
 mod steps;
 mod tasks;
+mod templates;
 
 use super::*;
 use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
@@ -254,6 +255,14 @@ impl Store for PgStore {
     async fn task_transitions(&self, task_uuid: Uuid) -> Result<Vec<TransitionRecord>, StoreError> {
         let rows = self.query(include_str!("queries/task/transitions.sql")).bind(task_uuid).fetch_all(&self.pool).await?;
         rows.iter().map(transition).collect()
+    }
+
+    async fn template_register_many(&self, templates: Vec<TemplateRecord>, now: i64) -> Result<(), StoreError> {
+        templates::register_many(self, templates, now).await
+    }
+
+    async fn template_find(&self, namespace: &str, name: &str, version: Option<&str>) -> Result<Option<TemplateRecord>, StoreError> {
+        templates::find(self, namespace, name, version).await
     }
 
     async fn close(&self) {

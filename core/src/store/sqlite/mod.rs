@@ -29,6 +29,7 @@
 mod rows;
 mod steps;
 mod tasks;
+mod templates;
 
 use super::*;
 use sqlx::sqlite::{SqliteConnectOptions, SqliteConnection, SqliteJournalMode, SqliteSynchronous};
@@ -279,6 +280,14 @@ impl Store for SqliteStore {
     async fn task_transitions(&self, task_uuid: Uuid) -> Result<Vec<TransitionRecord>, StoreError> {
         let rows = self.query(include_str!("queries/task/transitions.sql")).bind(task_uuid.to_string()).fetch_all(&mut *self.reader().await?).await?;
         rows.iter().map(rows::transition).collect()
+    }
+
+    async fn template_register_many(&self, templates: Vec<TemplateRecord>, now: i64) -> Result<(), StoreError> {
+        templates::register_many(self, templates, now).await
+    }
+
+    async fn template_find(&self, namespace: &str, name: &str, version: Option<&str>) -> Result<Option<TemplateRecord>, StoreError> {
+        templates::find(self, namespace, name, version).await
     }
 
     async fn close(&self) {

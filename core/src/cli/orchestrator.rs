@@ -1,0 +1,71 @@
+//! `tasker orchestrator`: registers a folder of templates in the database and runs
+//! the orchestration side of an engine (no worker namespaces): the StepEnqueuer's
+//! lease sweeps and retry wake-ups now, task creation behind the HTTP API later.
+//! Runs until SIGTERM or SIGINT, then stops cleanly (exit 0).
+
+use super::signal::Termination;
+use super::{CliError, EXIT_OK};
+use crate::clock;
+use crate::config::{EngineConfig, WakeupMode};
+use crate::engine::Engine;
+use crate::store::TemplateRecord;
+use crate::template::TemplateRegistry;
+use crate::worker::HandlerRegistry;
+use clap::Args;
+use std::path::PathBuf;
+
+/// Arguments of `tasker orchestrator`.
+#[derive(Debug, Args)]
+pub struct OrchestratorArgs {
+    /// Folder of task templates (YAML, searched recursively) to validate and register.
+    #[arg(long)]
+    templates: PathBuf,
+    /// How workers learn of new work: hybrid (default), event or polling.
+    #[arg(long)]
+    wakeup_mode: Option<WakeupMode>,
+}
+
+/// Runs `tasker orchestrator`.
+pub async fn run(mut config: EngineConfig, args: OrchestratorArgs) -> Result<i32, CliError> {
+    if let Some(mode) = args.wakeup_mode {
+        config.wakeup_mode = mode;
+    }
+    let mut termination = Termination::install()?;
+    if !args.templates.is_dir() {
+        return Err(CliError::BadInput(format!("--templates `{}` is not a folder", args.templates.display())));
+    }
+    // Every problem in every file, before touching the database.
+    let registry = TemplateRegistry::load_dir(&args.templates, None).map_err(|e| CliError::BadInput(e.to_string()))?;
+    let store = super::tasker_store_with(&config.database_url, config.store_options()).await?;
+    let clock = clock::system();
+    let records: Vec<TemplateRecord> = registry
+        .list()
+        .iter()
+        .map(|t| TemplateRecord {
+            content_hash: t.content_hash.clone(),
+            namespace: t.template.namespace.clone(),
+            name: t.template.name.clone(),
+            version: t.template.version.clone(),
+            definition: t.definition_json(),
+        })
+        .collect();
+    if let Err(e) = store.template_register_many(records, clock.now_ms()).await {
+        store.close().await;
+        return Err(CliError::Failed(format!("cannot register templates: {e}")));
+    }
+    for t in registry.list() {
+        eprintln!("registered {}  ({})", t.template.key(), t.origin);
+        tracing::info!(template = %t.template.key(), origin = %t.origin, content_hash = %t.content_hash, "template registered");
+    }
+    let count = registry.list().len();
+    let engine = Engine::start_with(store, clock, config.clone(), HandlerRegistry::new(), registry, vec![]);
+    eprintln!(
+        "orchestrator running: {count} template(s), wake-up mode {}; stop with SIGTERM or SIGINT",
+        config.wakeup_mode
+    );
+    let signal = termination.wait().await;
+    eprintln!("{signal} received: stopping");
+    engine.shutdown().await;
+    eprintln!("orchestrator stopped");
+    Ok(EXIT_OK)
+}
