@@ -124,70 +124,94 @@ CREATE TABLE step_transitions (
 CREATE UNIQUE INDEX step_transitions_most_recent_unique ON step_transitions (step_uuid) WHERE most_recent;
 CREATE INDEX step_transitions_step_idx ON step_transitions (step_uuid, transition_id);
 
--- Audit triggers: one row per intermediate hop in transition_path (most_recent =
--- false), then the final row (most_recent = true), after clearing the previous one.
-CREATE FUNCTION tasker_audit_task() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    prev TEXT := CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE OLD.state END;
-    hop JSONB;
+-- The hops one write takes a row through: each intermediate {"to", "event"} of
+-- `path`, then the final (state, event); `last` marks the final hop.
+CREATE FUNCTION tasker_hops(old_state text, path jsonb, new_state text, new_event text)
+RETURNS TABLE (ord bigint, from_state text, to_state text, event text, last boolean)
+LANGUAGE sql IMMUTABLE AS $$
+    WITH hops AS (
+        SELECT p.ord, p.value ->> 'to' AS to_state, p.value ->> 'event' AS event
+        FROM jsonb_array_elements(COALESCE(path, '[]'::jsonb)) WITH ORDINALITY AS p(value, ord)
+        UNION ALL
+        SELECT 1000000, new_state, new_event
+    )
+    SELECT ord, COALESCE(lag(to_state) OVER (ORDER BY ord), old_state), to_state, event, ord = 1000000
+    FROM hops
+$$;
+
+-- Audit triggers, set-based: statement-level triggers read the statement's
+-- transition tables and write the audit rows of every changed row at once (one
+-- row per intermediate hop in transition_path with most_recent = false, then the
+-- final row with most_recent = true, after clearing each entity's previous one).
+-- A row changes when its state changes or its write carries a path.
+CREATE FUNCTION tasker_audit_tasks_insert() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' THEN
-        IF OLD.state IS NOT DISTINCT FROM NEW.state AND NEW.transition_path IS NULL THEN
-            RETURN NULL;
-        END IF;
-        UPDATE task_transitions SET most_recent = false WHERE task_uuid = NEW.task_uuid AND most_recent;
-    END IF;
-    FOR hop IN SELECT value FROM jsonb_array_elements(COALESCE(NEW.transition_path, '[]'::jsonb)) LOOP
-        INSERT INTO task_transitions (task_uuid, from_state, to_state, event, metadata, processor, created_at, most_recent)
-        VALUES (NEW.task_uuid, prev, hop ->> 'to', hop ->> 'event', NEW.transition_metadata,
-                NEW.transition_processor, NEW.updated_at, false);
-        prev := hop ->> 'to';
-    END LOOP;
     INSERT INTO task_transitions (task_uuid, from_state, to_state, event, metadata, processor, created_at, most_recent)
-    VALUES (NEW.task_uuid, prev, NEW.state, NEW.transition_event, NEW.transition_metadata,
-            NEW.transition_processor, NEW.updated_at, true);
+    SELECT n.task_uuid, h.from_state, h.to_state, h.event, n.transition_metadata, n.transition_processor, n.updated_at, h.last
+    FROM new_rows AS n
+    CROSS JOIN LATERAL tasker_hops(NULL, n.transition_path, n.state, n.transition_event) AS h
+    ORDER BY n.task_uuid, h.ord;
     RETURN NULL;
 END
 $$;
 
-CREATE FUNCTION tasker_audit_step() RETURNS trigger LANGUAGE plpgsql AS $$
-DECLARE
-    prev TEXT := CASE WHEN TG_OP = 'INSERT' THEN NULL ELSE OLD.state END;
-    hop JSONB;
+CREATE FUNCTION tasker_audit_tasks_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF TG_OP = 'UPDATE' THEN
-        IF OLD.state IS NOT DISTINCT FROM NEW.state AND NEW.transition_path IS NULL THEN
-            RETURN NULL;
-        END IF;
-        UPDATE step_transitions SET most_recent = false WHERE step_uuid = NEW.step_uuid AND most_recent;
-    END IF;
-    FOR hop IN SELECT value FROM jsonb_array_elements(COALESCE(NEW.transition_path, '[]'::jsonb)) LOOP
-        INSERT INTO step_transitions (step_uuid, task_uuid, from_state, to_state, event, metadata, processor, created_at, most_recent)
-        VALUES (NEW.step_uuid, NEW.task_uuid, prev, hop ->> 'to', hop ->> 'event', NEW.transition_metadata,
-                NEW.transition_processor, NEW.updated_at, false);
-        prev := hop ->> 'to';
-    END LOOP;
+    UPDATE task_transitions AS t SET most_recent = false
+    FROM new_rows AS n JOIN old_rows AS o ON o.task_uuid = n.task_uuid
+    WHERE t.task_uuid = n.task_uuid AND t.most_recent
+      AND (o.state IS DISTINCT FROM n.state OR n.transition_path IS NOT NULL);
+    INSERT INTO task_transitions (task_uuid, from_state, to_state, event, metadata, processor, created_at, most_recent)
+    SELECT n.task_uuid, h.from_state, h.to_state, h.event, n.transition_metadata, n.transition_processor, n.updated_at, h.last
+    FROM new_rows AS n
+    JOIN old_rows AS o ON o.task_uuid = n.task_uuid
+    CROSS JOIN LATERAL tasker_hops(o.state, n.transition_path, n.state, n.transition_event) AS h
+    WHERE o.state IS DISTINCT FROM n.state OR n.transition_path IS NOT NULL
+    ORDER BY n.task_uuid, h.ord;
+    RETURN NULL;
+END
+$$;
+
+CREATE FUNCTION tasker_audit_steps_insert() RETURNS trigger LANGUAGE plpgsql AS $$
+BEGIN
     INSERT INTO step_transitions (step_uuid, task_uuid, from_state, to_state, event, metadata, processor, created_at, most_recent)
-    VALUES (NEW.step_uuid, NEW.task_uuid, prev, NEW.state, NEW.transition_event, NEW.transition_metadata,
-            NEW.transition_processor, NEW.updated_at, true);
+    SELECT n.step_uuid, n.task_uuid, h.from_state, h.to_state, h.event, n.transition_metadata, n.transition_processor, n.updated_at, h.last
+    FROM new_rows AS n
+    CROSS JOIN LATERAL tasker_hops(NULL, n.transition_path, n.state, n.transition_event) AS h
+    ORDER BY n.step_uuid, h.ord;
+    PERFORM pg_notify('tasker_ready', ns) FROM (SELECT DISTINCT namespace AS ns FROM new_rows WHERE state = 'enqueued') AS r;
     RETURN NULL;
 END
 $$;
 
-CREATE TRIGGER tasks_audit AFTER INSERT OR UPDATE OF state ON tasks
-    FOR EACH ROW EXECUTE FUNCTION tasker_audit_task();
-CREATE TRIGGER steps_audit AFTER INSERT OR UPDATE OF state ON steps
-    FOR EACH ROW EXECUTE FUNCTION tasker_audit_step();
-
--- Wake-ups: a step becoming claimable notifies `tasker_ready` with its namespace,
--- delivered when the transaction commits (duplicates in one transaction fold).
-CREATE FUNCTION tasker_notify_ready() RETURNS trigger LANGUAGE plpgsql AS $$
+CREATE FUNCTION tasker_audit_steps_update() RETURNS trigger LANGUAGE plpgsql AS $$
 BEGIN
-    IF NEW.state = 'enqueued' AND (TG_OP = 'INSERT' OR OLD.state IS DISTINCT FROM NEW.state) THEN
-        PERFORM pg_notify('tasker_ready', NEW.namespace);
-    END IF;
+    UPDATE step_transitions AS t SET most_recent = false
+    FROM new_rows AS n JOIN old_rows AS o ON o.step_uuid = n.step_uuid
+    WHERE t.step_uuid = n.step_uuid AND t.most_recent
+      AND (o.state IS DISTINCT FROM n.state OR n.transition_path IS NOT NULL);
+    INSERT INTO step_transitions (step_uuid, task_uuid, from_state, to_state, event, metadata, processor, created_at, most_recent)
+    SELECT n.step_uuid, n.task_uuid, h.from_state, h.to_state, h.event, n.transition_metadata, n.transition_processor, n.updated_at, h.last
+    FROM new_rows AS n
+    JOIN old_rows AS o ON o.step_uuid = n.step_uuid
+    CROSS JOIN LATERAL tasker_hops(o.state, n.transition_path, n.state, n.transition_event) AS h
+    WHERE o.state IS DISTINCT FROM n.state OR n.transition_path IS NOT NULL
+    ORDER BY n.step_uuid, h.ord;
+    -- Wake-ups: steps that became claimable notify `tasker_ready` with their
+    -- namespace, delivered at commit (duplicates in one transaction fold).
+    PERFORM pg_notify('tasker_ready', ns)
+    FROM (SELECT DISTINCT n.namespace AS ns
+          FROM new_rows AS n JOIN old_rows AS o ON o.step_uuid = n.step_uuid
+          WHERE n.state = 'enqueued' AND o.state IS DISTINCT FROM 'enqueued') AS r;
     RETURN NULL;
 END
 $$;
-CREATE TRIGGER steps_notify_ready AFTER INSERT OR UPDATE OF state ON steps
-    FOR EACH ROW EXECUTE FUNCTION tasker_notify_ready();
+
+CREATE TRIGGER tasks_audit_insert AFTER INSERT ON tasks
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION tasker_audit_tasks_insert();
+CREATE TRIGGER tasks_audit_update AFTER UPDATE ON tasks
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION tasker_audit_tasks_update();
+CREATE TRIGGER steps_audit_insert AFTER INSERT ON steps
+    REFERENCING NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION tasker_audit_steps_insert();
+CREATE TRIGGER steps_audit_update AFTER UPDATE ON steps
+    REFERENCING OLD TABLE AS old_rows NEW TABLE AS new_rows FOR EACH STATEMENT EXECUTE FUNCTION tasker_audit_steps_update();
