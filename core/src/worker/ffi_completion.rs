@@ -15,7 +15,7 @@
 
 use super::channels::{CompletionMessage, DispatchMessage};
 use super::domain_event::{DomainEventPublisher, WrittenResult};
-use super::worker_status::{HeldClaim, WorkerStatus};
+use super::worker_status::WorkerStatus;
 use crate::clock::SharedClock;
 use crate::events::{EngineEvent, EngineEvents, WakeHub};
 use crate::orchestration::step_enqueuer::WakeScheduler;
@@ -156,16 +156,7 @@ impl FfiCompletion {
                     tracing::error!(step_uuid = %step.step_uuid, "eager claim exceeded the freed slots; its lease will return it");
                     continue;
                 };
-                self.status.claimed(step.step_uuid, HeldClaim { claim_seq: step.claim_seq, deadline_at: step.deadline_at });
-                if self.events.has_subscribers() {
-                    self.events.publish(EngineEvent::StepStarted {
-                        task_uuid: step.task_uuid,
-                        step_uuid: step.step_uuid,
-                        name: step.name.clone(),
-                        attempt: step.attempt,
-                        handler: step.handler_callable.clone(),
-                    });
-                }
+                self.status.announce_claim(&step, &self.events);
                 if dispatch.send(DispatchMessage { step, permit, claimed_at: Instant::now() }).await.is_err() {
                     break; // shutting down: the lease returns the step
                 }

@@ -7,9 +7,9 @@
 //! delay ended, a slot freed), or after `poll_interval` (other processes' commits).
 
 use super::channels::DispatchMessage;
-use super::worker_status::{HeldClaim, WorkerStatus};
+use super::worker_status::WorkerStatus;
 use crate::clock::SharedClock;
-use crate::events::{EngineEvent, EngineEvents, WakeHub};
+use crate::events::{EngineEvents, WakeHub};
 use crate::shutdown::Shutdown;
 use crate::store::{SharedStore, StepClaimReadyManyParams};
 use futures::future::select_all;
@@ -90,16 +90,7 @@ impl StepExecutor {
                         tracing::error!(step_uuid = %step.step_uuid, "no free slot for a claimed step; its lease will return it");
                         continue;
                     };
-                    self.status.claimed(step.step_uuid, HeldClaim { claim_seq: step.claim_seq, deadline_at: step.deadline_at });
-                    if self.events.has_subscribers() {
-                        self.events.publish(EngineEvent::StepStarted {
-                            task_uuid: step.task_uuid,
-                            step_uuid: step.step_uuid,
-                            name: step.name.clone(),
-                            attempt: step.attempt,
-                            handler: step.handler_callable.clone(),
-                        });
-                    }
+                    self.status.announce_claim(&step, &self.events);
                     if dispatch.send(DispatchMessage { step, permit, claimed_at: Instant::now() }).await.is_err() {
                         return; // dispatch side gone: shutting down
                     }

@@ -76,6 +76,21 @@ impl WorkerStatus {
         self.held().insert(step, claim);
     }
 
+    /// Records a claim and announces it on `events` (StepExecutor claims and eager
+    /// claims alike).
+    pub fn announce_claim(&self, step: &crate::store::ClaimedStep, events: &crate::events::EngineEvents) {
+        self.claimed(step.step_uuid, HeldClaim { claim_seq: step.claim_seq, deadline_at: step.deadline_at });
+        if events.has_subscribers() {
+            events.publish(crate::events::EngineEvent::StepStarted {
+                task_uuid: step.task_uuid,
+                step_uuid: step.step_uuid,
+                name: step.name.clone(),
+                attempt: step.attempt,
+                handler: step.handler_callable.clone(),
+            });
+        }
+    }
+
     /// Records a written result.
     pub fn finished(&self, step: Uuid, success: bool) {
         let counter = if success { &self.succeeded } else { &self.failed };

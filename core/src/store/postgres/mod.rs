@@ -160,6 +160,27 @@ fn redact(url: &str) -> String {
     }
 }
 
+/// A `count` row's JSON, as the finalizer's input.
+fn count_row(r: &PgRow) -> Result<batch::CountRow, StoreError> {
+    #[derive(serde::Deserialize)]
+    struct CountJson {
+        task_uuid: Uuid,
+        task_state: String,
+        hold_failed: bool,
+        step_state: Option<String>,
+        n: i64,
+    }
+    let c: CountJson = serde_json::from_value(data(r)?)?;
+    let corrupt = |table: &'static str, e: &dyn std::fmt::Display| StoreError::Corrupt { table, reason: e.to_string() };
+    Ok(batch::CountRow {
+        task_uuid: c.task_uuid,
+        task_state: c.task_state.parse::<crate::state::TaskState>().map_err(|e| corrupt("tasks", &e))?,
+        hold_failed: c.hold_failed,
+        step_state: c.step_state.map(|s| s.parse::<crate::state::StepState>().map_err(|e| corrupt("steps", &e))).transpose()?,
+        n: c.n as u32,
+    })
+}
+
 /// The JSON `data` column of a `kind`/`data` row.
 fn data(r: &PgRow) -> Result<serde_json::Value, StoreError> {
     Ok(r.try_get::<serde_json::Value, _>("data")?)

@@ -1,8 +1,8 @@
 //! Step rows on PostgreSQL: claims, results, leases.
 
-use super::{data, PgStore};
+use super::{count_row, data, PgStore};
 use crate::state::{StepState, TaskState};
-use crate::store::batch::{self, CountRow};
+use crate::store::batch;
 use crate::store::*;
 use serde::Deserialize;
 use serde_json::{json, Value};
@@ -51,15 +51,6 @@ struct StepRow {
 }
 
 #[derive(Deserialize)]
-struct CountJson {
-    task_uuid: uuid::Uuid,
-    task_state: String,
-    hold_failed: bool,
-    step_state: Option<String>,
-    n: i64,
-}
-
-#[derive(Deserialize)]
 struct TaskRow {
     task_uuid: uuid::Uuid,
     state: String,
@@ -103,16 +94,7 @@ pub(super) async fn complete_many(store: &PgStore, p: StepCompleteManyParams) ->
                     report.enqueued.push(EnqueuedStep { step_uuid: s.step_uuid, task_uuid: s.task_uuid, namespace: s.namespace });
                 }
             }
-            "count" => {
-                let c: CountJson = serde_json::from_value(data(r)?)?;
-                counts.push(CountRow {
-                    task_uuid: c.task_uuid,
-                    task_state: TaskState::from_str(&c.task_state).map_err(|e| corrupt("tasks", e))?,
-                    hold_failed: c.hold_failed,
-                    step_state: c.step_state.map(|s| StepState::from_str(&s).map_err(|e| corrupt("steps", e))).transpose()?,
-                    n: c.n as u32,
-                });
-            }
+            "count" => counts.push(count_row(r)?),
             _ => {}
         }
     }

@@ -1,8 +1,8 @@
 //! Task rows on PostgreSQL: creation, evaluation, reads.
 
-use super::{data, PgStore};
+use super::{count_row, data, PgStore};
 use crate::state::{StepState, TaskState};
-use crate::store::batch::{self, CountRow, ExistingTask};
+use crate::store::batch::{self, ExistingTask};
 use crate::store::*;
 use serde::Deserialize;
 use sqlx::postgres::PgRow;
@@ -72,15 +72,6 @@ pub(super) async fn create_many(store: &PgStore, p: TaskCreateManyParams) -> Res
 }
 
 #[derive(Deserialize)]
-struct CountJson {
-    task_uuid: uuid::Uuid,
-    task_state: String,
-    hold_failed: bool,
-    step_state: Option<String>,
-    n: i64,
-}
-
-#[derive(Deserialize)]
 struct TaskRow {
     task_uuid: uuid::Uuid,
     state: String,
@@ -93,17 +84,7 @@ pub(super) async fn evaluate_many(store: &PgStore, task_uuids: Vec<uuid::Uuid>, 
     let mut tx = store.begin().await?;
     store.query(include_str!("queries/task/lock_many.sql")).bind(&task_uuids).execute(&mut *tx).await?;
     let rows = store.query(include_str!("queries/task/step_counts_many.sql")).bind(&task_uuids).fetch_all(&mut *tx).await?;
-    let mut counts = Vec::new();
-    for r in &rows {
-        let c: CountJson = serde_json::from_value(data(r)?)?;
-        counts.push(CountRow {
-            task_uuid: c.task_uuid,
-            task_state: TaskState::from_str(&c.task_state).map_err(|e| corrupt("tasks", e))?,
-            hold_failed: c.hold_failed,
-            step_state: c.step_state.map(|s| StepState::from_str(&s).map_err(|e| corrupt("steps", e))).transpose()?,
-            n: c.n as u32,
-        });
-    }
+    let counts = rows.iter().map(count_row).collect::<Result<Vec<_>, _>>()?;
     let plans = batch::plans_from_counts(counts, &HashSet::new());
     if plans.expected.is_empty() {
         store.commit(tx).await?;
