@@ -398,9 +398,11 @@ pub async fn a_duplicate_reports_the_existing_tasks_state_and_namespace(h: Harne
 }
 
 pub async fn concurrent_creations_of_one_identity_create_one_task(h: Harness) {
+    // 50 identical submissions at once (the figure): one task, 49 answers naming it.
+    const RACERS: usize = 50;
     let mut calls = Vec::new();
-    let barrier = Arc::new(tokio::sync::Barrier::new(4));
-    for _ in 0..4 {
+    let barrier = Arc::new(tokio::sync::Barrier::new(RACERS));
+    for _ in 0..RACERS {
         let mut task = diamond(NS);
         task.identity_hash = "raced-identity".into();
         let store = h.store.clone();
