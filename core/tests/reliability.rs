@@ -389,7 +389,9 @@ async fn audit(url: &str, pool: &PgPool, expected: &[Uuid], check_result: impl F
 /// it entered each state in `once` exactly that many times. Returns the number of
 /// entities seen.
 fn check_chains(kind: &str, rows: &[sqlx::postgres::PgRow], states: &HashMap<Uuid, String>, once: &[(&str, usize)]) -> usize {
-    let mut by_entity: Vec<(Uuid, Vec<(i64, Option<String>, String, String, bool)>)> = Vec::new();
+    // (transition_id, from_state, to_state, event, most_recent)
+    type Row = (i64, Option<String>, String, String, bool);
+    let mut by_entity: Vec<(Uuid, Vec<Row>)> = Vec::new();
     for r in rows {
         let id: Uuid = r.get(0);
         let row = (r.get::<i64, _>(1), r.get::<Option<String>, _>(2), r.get::<String, _>(3), r.get::<String, _>(4), r.get::<bool, _>(5));
