@@ -58,6 +58,7 @@ pub async fn run(mut config: EngineConfig, args: OrchestratorArgs) -> Result<i32
         tracing::info!(template = %t.template.key(), origin = %t.origin, content_hash = %t.content_hash, "template registered");
     }
     let count = registry.list().len();
+    let counters = store.clone();
     let engine = Engine::start_with(store, clock, config.clone(), HandlerRegistry::new(), registry, vec![]);
     eprintln!(
         "orchestrator running: {count} template(s), wake-up mode {}; stop with SIGTERM or SIGINT",
@@ -67,5 +68,7 @@ pub async fn run(mut config: EngineConfig, args: OrchestratorArgs) -> Result<i32
     eprintln!("{signal} received: stopping");
     engine.shutdown().await;
     eprintln!("orchestrator stopped");
+    // Read by `tasker-bench --processes` (round trips per step across processes).
+    eprintln!("store: {} round trip(s), {} statement(s)", counters.round_trip_count(), counters.statement_count());
     Ok(EXIT_OK)
 }

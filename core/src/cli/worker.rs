@@ -38,6 +38,7 @@ pub async fn run(mut config: EngineConfig, args: WorkerArgs) -> Result<i32, CliE
     let store = super::tasker_store_with(&config.database_url, config.store_options()).await?;
     let handlers = crate::examples::registry();
     let callables = handlers.callables().join(", ");
+    let counters = store.clone();
     let engine = Engine::start_with(store, clock::system(), config.clone(), handlers, TemplateRegistry::new(), args.namespaces.clone());
     eprintln!(
         "worker running: namespaces {}, concurrency {}, wake-up mode {}, handlers {callables}; stop with SIGTERM or SIGINT",
@@ -51,5 +52,7 @@ pub async fn run(mut config: EngineConfig, args: WorkerArgs) -> Result<i32, CliE
     let report = engine.shutdown().await;
     eprintln!("drained: {} step(s) finished and their results written", report.drained);
     eprintln!("handed back: {} step(s) returned to the queue", report.released);
+    // Read by `tasker-bench --processes` (round trips per step across processes).
+    eprintln!("store: {} round trip(s), {} statement(s)", counters.round_trip_count(), counters.statement_count());
     Ok(EXIT_OK)
 }

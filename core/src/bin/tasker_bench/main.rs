@@ -15,6 +15,15 @@
 //! `--postgres ADMIN_URL` runs the same measurements on PostgreSQL: each phase gets
 //! a fresh database created through ADMIN_URL (e.g.
 //! `postgres://postgres@127.0.0.1:5432/postgres`) and dropped afterwards.
+//!
+//! With `--postgres`, two other measurements replace the one-process run:
+//! - `--processes` ([`processes`]): orchestrator and worker as separate `tasker`
+//!   processes on this machine, tasks submitted from the bench process;
+//! - `--claim-scaling` ([`claim_scaling`]): claim latency with few vs many finished
+//!   tasks in the tables.
+
+mod claim_scaling;
+mod processes;
 
 use serde_json::json;
 use std::sync::Arc;
@@ -27,7 +36,7 @@ use tasker_core::orchestration::{TaskRequest, TaskSubmission};
 use tasker_core::store::{self, SharedStore};
 use tasker_core::template::{parse_str, LoadedTemplate, TemplateRegistry};
 
-const LINEAR_YAML: &str = include_str!("../../../examples/linear.yaml");
+const LINEAR_YAML: &str = include_str!("../../../../examples/linear.yaml");
 const ONE_STEP_YAML: &str = r#"
 namespace: bench
 name: one_step
@@ -53,8 +62,28 @@ fn main() {
     } else {
         Sizes { linear_warmup: 50, linear_tasks: 300, throughput_tasks: 20_000 }
     };
+    let processes_mode = args.iter().any(|a| a == "--processes");
+    let claim_scaling_mode = args.iter().any(|a| a == "--claim-scaling");
+    if (processes_mode || claim_scaling_mode) && postgres.is_none() {
+        eprintln!("--processes and --claim-scaling need --postgres ADMIN_URL");
+        std::process::exit(2);
+    }
     let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
-    if let Err(e) = rt.block_on(run(sizes, quick, postgres)) {
+    let result = rt.block_on(async {
+        match postgres {
+            Some(admin) if processes_mode || claim_scaling_mode => {
+                if processes_mode {
+                    processes::run(&admin, quick).await?;
+                }
+                if claim_scaling_mode {
+                    claim_scaling::run(&admin, quick).await?;
+                }
+                Ok(())
+            }
+            postgres => run(sizes, quick, postgres).await,
+        }
+    });
+    if let Err(e) = result {
         eprintln!("benchmark failed: {e}");
         std::process::exit(1);
     }
