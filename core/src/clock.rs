@@ -41,7 +41,9 @@ pub struct ManualClock {
 impl ManualClock {
     /// A manual clock reading `start_ms`.
     pub fn new(start_ms: EpochMillis) -> Arc<Self> {
-        Arc::new(Self { now: AtomicI64::new(start_ms) })
+        Arc::new(Self {
+            now: AtomicI64::new(start_ms),
+        })
     }
 
     /// Moves the clock forward by `ms`.

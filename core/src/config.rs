@@ -88,7 +88,9 @@ impl std::str::FromStr for WakeupMode {
             "hybrid" => Ok(Self::Hybrid),
             "event" => Ok(Self::Event),
             "polling" => Ok(Self::Polling),
-            other => Err(format!("unknown wake-up mode `{other}` (expected hybrid, event or polling)")),
+            other => Err(format!(
+                "unknown wake-up mode `{other}` (expected hybrid, event or polling)"
+            )),
         }
     }
 }
@@ -149,9 +151,14 @@ impl EngineConfig {
     pub fn load(file: Option<&Path>) -> Result<Self, ConfigError> {
         let mut cfg = match file {
             Some(path) => {
-                let text = std::fs::read_to_string(path)
-                    .map_err(|e| ConfigError::Read { path: path.display().to_string(), reason: e.to_string() })?;
-                toml::from_str(&text).map_err(|e| ConfigError::Parse { path: path.display().to_string(), reason: e.to_string() })?
+                let text = std::fs::read_to_string(path).map_err(|e| ConfigError::Read {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?;
+                toml::from_str(&text).map_err(|e| ConfigError::Parse {
+                    path: path.display().to_string(),
+                    reason: e.to_string(),
+                })?
             }
             None => Self::default(),
         };
@@ -165,7 +172,11 @@ impl EngineConfig {
         where
             T::Err: std::fmt::Display,
         {
-            value.parse().map_err(|e: T::Err| ConfigError::Env { var: var.into(), value, reason: e.to_string() })
+            value.parse().map_err(|e: T::Err| ConfigError::Env {
+                var: var.into(),
+                value,
+                reason: e.to_string(),
+            })
         }
         if let Some(v) = get("TASKER_DATABASE_URL") {
             self.database_url = v;
@@ -209,7 +220,9 @@ impl EngineConfig {
 
     /// How to open this configuration's store.
     pub fn store_options(&self) -> crate::store::StoreOptions {
-        crate::store::StoreOptions { listen: self.wakeup_mode.listens() }
+        crate::store::StoreOptions {
+            listen: self.wakeup_mode.listens(),
+        }
     }
 }
 
@@ -237,10 +250,13 @@ mod tests {
         assert!(cfg.store_options().listen);
         assert_eq!(cfg.worker_poll_interval(true), EVENT_MODE_POLL_INTERVAL);
         assert_eq!(cfg.worker_poll_interval(false), Duration::from_millis(50));
-        cfg.apply_env(|k| (k == "TASKER_WAKEUP_MODE").then(|| "polling".to_string())).unwrap();
+        cfg.apply_env(|k| (k == "TASKER_WAKEUP_MODE").then(|| "polling".to_string()))
+            .unwrap();
         assert!(!cfg.store_options().listen);
         assert_eq!(cfg.worker_poll_interval(true), Duration::from_millis(50));
-        let err = cfg.apply_env(|k| (k == "TASKER_WAKEUP_MODE").then(|| "push".to_string())).unwrap_err();
+        let err = cfg
+            .apply_env(|k| (k == "TASKER_WAKEUP_MODE").then(|| "push".to_string()))
+            .unwrap_err();
         assert!(err.to_string().contains("TASKER_WAKEUP_MODE"), "{err}");
         assert_eq!(EngineConfig::default().wakeup_mode, WakeupMode::Hybrid);
     }
@@ -248,12 +264,17 @@ mod tests {
     #[test]
     fn bad_values_name_the_variable_or_the_file() {
         let mut cfg = EngineConfig::default();
-        let err = cfg.apply_env(|k| (k == "TASKER_LEASE_MS").then(|| "soon".to_string())).unwrap_err();
+        let err = cfg
+            .apply_env(|k| (k == "TASKER_LEASE_MS").then(|| "soon".to_string()))
+            .unwrap_err();
         assert!(err.to_string().contains("TASKER_LEASE_MS"), "{err}");
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("bad.toml");
         std::fs::write(&path, "concurency = 8\n").unwrap();
         let err = EngineConfig::load(Some(&path)).unwrap_err();
-        assert!(err.to_string().contains("bad.toml") && err.to_string().contains("concurency"), "{err}");
+        assert!(
+            err.to_string().contains("bad.toml") && err.to_string().contains("concurency"),
+            "{err}"
+        );
     }
 }

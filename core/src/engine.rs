@@ -9,12 +9,16 @@ use crate::config::EngineConfig;
 use crate::events::domain::DomainEventBus;
 use crate::events::{EngineEvent, EngineEvents, WakeHub};
 use crate::orchestration::step_enqueuer::WakeScheduler;
-use crate::orchestration::{CreateTaskError, ResultProcessor, StepEnqueuer, TaskFinalizer, TaskRequest, TaskRequestHandle, TaskSubmission};
+use crate::orchestration::{
+    CreateTaskError, ResultProcessor, StepEnqueuer, TaskFinalizer, TaskRequest, TaskRequestHandle, TaskSubmission,
+};
 use crate::shutdown::Shutdown;
 use crate::state::TaskState;
 use crate::store::{self, SharedStore, StoreError, TaskCreated, TaskView};
 use crate::template::TemplateRegistry;
-use crate::worker::{DrainReport, HandlerRegistry, TemplateCache, Worker, WorkerConfig, WorkerDeps, WorkerStatusSnapshot};
+use crate::worker::{
+    DrainReport, HandlerRegistry, TemplateCache, Worker, WorkerConfig, WorkerDeps, WorkerStatusSnapshot,
+};
 use std::sync::Arc;
 use std::time::Duration;
 use uuid::Uuid;
@@ -65,7 +69,14 @@ impl Engine {
         namespaces: Vec<String>,
     ) -> Result<Self, EngineError> {
         let store = store::open_with(&config.database_url, config.store_options()).await?;
-        Ok(Self::start_with(store, clock::system(), config, handlers, templates, namespaces))
+        Ok(Self::start_with(
+            store,
+            clock::system(),
+            config,
+            handlers,
+            templates,
+            namespaces,
+        ))
     }
 
     /// Starts an engine over an open store and a given clock (tests use a manual one).
@@ -102,7 +113,13 @@ impl Engine {
             });
         }
         let results = Arc::new(ResultProcessor::new(store.clone(), clock.clone(), processor.clone()));
-        let enqueuer = StepEnqueuer::new(store.clone(), clock.clone(), results.clone(), wake.clone(), processor.clone());
+        let enqueuer = StepEnqueuer::new(
+            store.clone(),
+            clock.clone(),
+            results.clone(),
+            wake.clone(),
+            processor.clone(),
+        );
         let scheduler: WakeScheduler = enqueuer.clone().spawn(
             Duration::from_millis(config.lease_sweep_interval_ms.max(1)),
             config.wake_channel_capacity,
@@ -113,7 +130,10 @@ impl Engine {
         let requests = request.spawn(config.task_request_channel_capacity, move |created: &TaskCreated| {
             if created.created {
                 created_wake.wake(&created.namespace);
-                created_events.publish(EngineEvent::TaskCreated { task_uuid: created.task_uuid, state: created.state });
+                created_events.publish(EngineEvent::TaskCreated {
+                    task_uuid: created.task_uuid,
+                    state: created.state,
+                });
             }
         });
         let worker = Worker::spawn(
@@ -166,7 +186,11 @@ impl Engine {
         let mut events = self.events.subscribe();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
-            let task = self.store.task_get(task_uuid).await?.ok_or(EngineError::TaskNotFound(task_uuid))?;
+            let task = self
+                .store
+                .task_get(task_uuid)
+                .await?
+                .ok_or(EngineError::TaskNotFound(task_uuid))?;
             if task.state.is_terminal() || task.state == TaskState::BlockedByFailures {
                 return Ok(task);
             }

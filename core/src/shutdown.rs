@@ -13,7 +13,10 @@ pub struct Shutdown {
 impl Default for Shutdown {
     fn default() -> Self {
         let (tx, rx) = watch::channel(false);
-        Self { tx: std::sync::Arc::new(tx), rx }
+        Self {
+            tx: std::sync::Arc::new(tx),
+            rx,
+        }
     }
 }
 

@@ -19,16 +19,12 @@ struct Out {
 impl Out {
     /// stdout parsed as JSON; panics with the whole output when it is not JSON.
     fn json(&self) -> Value {
-        serde_json::from_str(&self.stdout)
-            .unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{self}"))
+        serde_json::from_str(&self.stdout).unwrap_or_else(|e| panic!("stdout is not JSON ({e}):\n{self}"))
     }
 
     /// The lines of stderr that are error messages.
     fn error_lines(&self) -> Vec<&str> {
-        self.stderr
-            .lines()
-            .filter(|l| l.starts_with("error:"))
-            .collect()
+        self.stderr.lines().filter(|l| l.starts_with("error:")).collect()
     }
 
     /// Asserts exit code 2 with exactly one `error:` line, and returns the whole stderr.
@@ -124,10 +120,7 @@ impl Sandbox {
     /// Asserts the database holds no task.
     fn assert_no_tasks(&self) {
         let tasks = self.task_list(&[]);
-        assert!(
-            tasks.is_empty(),
-            "expected no task in the database, found {tasks:#?}"
-        );
+        assert!(tasks.is_empty(), "expected no task in the database, found {tasks:#?}");
     }
 
     /// Runs an example template with `context`.
@@ -166,11 +159,7 @@ fn completed(out: &Out) -> Value {
     let task = out.json();
     assert_eq!(task["status"], "complete", "{out}");
     for s in task["steps"].as_array().unwrap() {
-        assert_eq!(
-            s["status"], "complete",
-            "step {} not complete:\n{out}",
-            s["name"]
-        );
+        assert_eq!(s["status"], "complete", "step {} not complete:\n{out}", s["name"]);
     }
     task
 }
@@ -267,15 +256,11 @@ fn run_prints_progress_lines_on_stderr() {
     completed(&out);
     for name in ["step_1", "step_2", "step_3", "step_4"] {
         assert!(
-            out.stderr
-                .lines()
-                .any(|l| l.contains(name) && l.contains("complete")),
+            out.stderr.lines().any(|l| l.contains(name) && l.contains("complete")),
             "no progress line saying {name} is complete:\n{out}"
         );
         assert!(
-            out.stderr
-                .lines()
-                .any(|l| l.contains(name) && l.contains("started")),
+            out.stderr.lines().any(|l| l.contains(name) && l.contains("started")),
             "no start line for {name}:\n{out}"
         );
     }
@@ -407,13 +392,13 @@ fn run_by_name_at_version_without_templates_folder_exits_2_with_a_hint() {
 #[test]
 fn malformed_yaml_exits_2_naming_the_file_and_writes_nothing() {
     let sb = Sandbox::new();
-    let file = sb.template("broken.yaml", "namespace: t\nname: x\nversion: 1.0.0\nsteps:\n  - name: a\n   handler: {callable: noop}\n");
+    let file = sb.template(
+        "broken.yaml",
+        "namespace: t\nname: x\nversion: 1.0.0\nsteps:\n  - name: a\n   handler: {callable: noop}\n",
+    );
     let out = sb.tasker(&["run", &file]);
     let err = out.bad_input();
-    assert!(
-        err.contains("broken.yaml"),
-        "message should name the file:\n{out}"
-    );
+    assert!(err.contains("broken.yaml"), "message should name the file:\n{out}");
     assert!(
         err.to_lowercase().contains("yaml"),
         "message should say the YAML is malformed:\n{out}"
@@ -470,16 +455,10 @@ fn non_json_context_exits_2_and_writes_nothing() {
 fn unknown_handler_callable_exits_2_naming_step_and_callable() {
     let sb = Sandbox::new();
     let steps = "  - name: first\n    handler: {callable: noop}\n  - name: mystery\n    dependencies: [first]\n    handler: {callable: no_such_handler}\n";
-    let file = sb.template(
-        "unknown_handler.yaml",
-        &template_yaml("unknown_handler", "", steps),
-    );
+    let file = sb.template("unknown_handler.yaml", &template_yaml("unknown_handler", "", steps));
     let out = sb.tasker(&["run", &file]);
     let err = out.bad_input();
-    assert!(
-        err.contains("mystery"),
-        "message should name the step:\n{out}"
-    );
+    assert!(err.contains("mystery"), "message should name the step:\n{out}");
     assert!(
         err.contains("no_such_handler"),
         "message should name the callable:\n{out}"
@@ -512,14 +491,8 @@ fn unknown_top_level_key_exits_2_naming_the_key() {
     );
     let out = sb.tasker(&["run", &file]);
     let err = out.bad_input();
-    assert!(
-        err.contains("colour"),
-        "message should name the unknown key:\n{out}"
-    );
-    assert!(
-        err.contains("extra_key.yaml"),
-        "message should name the file:\n{out}"
-    );
+    assert!(err.contains("colour"), "message should name the unknown key:\n{out}");
+    assert!(err.contains("extra_key.yaml"), "message should name the file:\n{out}");
     sb.assert_no_tasks();
 }
 
@@ -549,7 +522,8 @@ fn permanent_failure_ends_the_task_in_error_after_one_attempt_and_leaves_depende
 #[test]
 fn retryable_failure_exhausts_its_attempts_and_ends_in_error() {
     let sb = Sandbox::new();
-    let steps = "  - name: flaky\n    handler: {callable: fail_retryable}\n    retry: {max_attempts: 2, backoff: none}\n";
+    let steps =
+        "  - name: flaky\n    handler: {callable: fail_retryable}\n    retry: {max_attempts: 2, backoff: none}\n";
     let file = sb.template("retryable.yaml", &template_yaml("retryable", "", steps));
     let out = sb.tasker(&["run", &file]);
     let task = errored(&out);
@@ -629,10 +603,7 @@ fn a_database_in_a_missing_folder_exits_2_naming_the_path() {
         ],
     );
     let err = out.bad_input();
-    assert!(
-        err.contains("/nonexistent-dir"),
-        "message should name the path:\n{out}"
-    );
+    assert!(err.contains("/nonexistent-dir"), "message should name the path:\n{out}");
     assert!(!Path::new("/nonexistent-dir").exists());
 }
 
@@ -655,10 +626,7 @@ fn a_database_path_that_is_a_directory_exits_2() {
         ],
     );
     let err = out.bad_input();
-    assert!(
-        err.contains("a-folder"),
-        "message should name the path:\n{out}"
-    );
+    assert!(err.contains("a-folder"), "message should name the path:\n{out}");
 }
 
 // ---------------------------------------------------------------- 6. task show
@@ -710,12 +678,7 @@ fn task_show_prints_the_task_with_steps_and_transitions() {
             "{}: {states:?}",
             s["name"]
         );
-        assert_eq!(
-            states.last(),
-            Some(&"complete"),
-            "{}: {states:?}",
-            s["name"]
-        );
+        assert_eq!(states.last(), Some(&"complete"), "{}: {states:?}", s["name"]);
     }
 }
 
@@ -726,10 +689,7 @@ fn task_show_of_an_unknown_uuid_exits_2() {
     let unknown = "01a2192f-0000-7000-8000-000000000000";
     let out = sb.tasker(&["task", "show", unknown]);
     let err = out.bad_input();
-    assert!(
-        err.contains(unknown),
-        "message should name the uuid:\n{out}"
-    );
+    assert!(err.contains(unknown), "message should name the uuid:\n{out}");
 }
 
 #[test]
@@ -737,10 +697,7 @@ fn task_show_of_a_malformed_uuid_exits_2() {
     let sb = Sandbox::new();
     let out = sb.tasker(&["task", "show", "not-a-uuid"]);
     let err = out.bad_input();
-    assert!(
-        err.contains("not-a-uuid"),
-        "message should name the argument:\n{out}"
-    );
+    assert!(err.contains("not-a-uuid"), "message should name the argument:\n{out}");
 }
 
 // ---------------------------------------------------------------- 7. task list
@@ -771,10 +728,7 @@ fn task_list_shows_every_run_and_filters_and_limits() {
     );
 
     let all = sb.task_list(&[]);
-    let uuids: Vec<&str> = all
-        .iter()
-        .map(|t| t["task_uuid"].as_str().unwrap())
-        .collect();
+    let uuids: Vec<&str> = all.iter().map(|t| t["task_uuid"].as_str().unwrap()).collect();
     assert_eq!(uuids.len(), 2, "{all:#?}");
     assert!(uuids.contains(&u1) && uuids.contains(&u2), "{all:#?}");
 
@@ -796,10 +750,7 @@ fn task_list_with_an_unknown_state_exits_2() {
     let sb = Sandbox::new();
     let out = sb.tasker(&["task", "list", "--state", "sideways"]);
     let err = out.bad_input();
-    assert!(
-        err.contains("sideways"),
-        "message should name the state:\n{out}"
-    );
+    assert!(err.contains("sideways"), "message should name the state:\n{out}");
 }
 
 // ---------------------------------------------------------------- 8. template validate / visualize
@@ -826,18 +777,9 @@ fn template_validate_reports_every_problem_of_a_file() {
     let out = sb.tasker(&["template", "validate", &file]);
     assert_eq!(out.code, 2, "{out}");
     let all = format!("{}{}", out.stdout, out.stderr);
-    assert!(
-        all.contains("ghost"),
-        "unknown dependency not reported:\n{out}"
-    );
-    assert!(
-        all.contains("duplicate"),
-        "duplicate step name not reported:\n{out}"
-    );
-    assert!(
-        all.contains("max_attempts"),
-        "max_attempts 0 not reported:\n{out}"
-    );
+    assert!(all.contains("ghost"), "unknown dependency not reported:\n{out}");
+    assert!(all.contains("duplicate"), "duplicate step name not reported:\n{out}");
+    assert!(all.contains("max_attempts"), "max_attempts 0 not reported:\n{out}");
 }
 
 #[test]
@@ -963,13 +905,7 @@ fn commands_without_database_url_use_tasker_db_in_the_current_folder() {
     let file = example("linear");
     let out = tasker_in(
         sb.path(),
-        &[
-            "run",
-            file.to_str().unwrap(),
-            "--context",
-            r#"{"n":2}"#,
-            "-q",
-        ],
+        &["run", file.to_str().unwrap(), "--context", r#"{"n":2}"#, "-q"],
     );
     completed(&out);
     assert!(

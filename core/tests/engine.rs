@@ -32,14 +32,22 @@ async fn sqlite_env() -> Env {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/engine.db", dir.path().display());
     let store = store::open(&url).await.unwrap();
-    Env { _guard: Box::new(dir), store, url }
+    Env {
+        _guard: Box::new(dir),
+        store,
+        url,
+    }
 }
 
 async fn postgres_env() -> Env {
     let db = support::pg::test_database().await;
     let url = db.url.clone();
     let store = store::open(&url).await.unwrap();
-    Env { _guard: Box::new(db), store, url }
+    Env {
+        _guard: Box::new(db),
+        store,
+        url,
+    }
 }
 
 /// Every case runs once per backend; a failure names the case and the backend.
@@ -85,15 +93,34 @@ engine_suite!(
 );
 
 fn config(url: &str) -> EngineConfig {
-    EngineConfig { database_url: url.to_string(), poll_interval_ms: 20, lease_sweep_interval_ms: 3_600_000, shutdown_grace_ms: 5_000, ..Default::default() }
+    EngineConfig {
+        database_url: url.to_string(),
+        poll_interval_ms: 20,
+        lease_sweep_interval_ms: 3_600_000,
+        shutdown_grace_ms: 5_000,
+        ..Default::default()
+    }
 }
 
 fn start(env: &Env, clock: SharedClock, handlers: HandlerRegistry, namespaces: &[&str]) -> Engine {
     start_cfg(env, clock, handlers, namespaces, config(&env.url))
 }
 
-fn start_cfg(env: &Env, clock: SharedClock, handlers: HandlerRegistry, namespaces: &[&str], cfg: EngineConfig) -> Engine {
-    Engine::start_with(env.store.clone(), clock, cfg, handlers, TemplateRegistry::new(), namespaces.iter().map(|s| s.to_string()).collect())
+fn start_cfg(
+    env: &Env,
+    clock: SharedClock,
+    handlers: HandlerRegistry,
+    namespaces: &[&str],
+    cfg: EngineConfig,
+) -> Engine {
+    Engine::start_with(
+        env.store.clone(),
+        clock,
+        cfg,
+        handlers,
+        TemplateRegistry::new(),
+        namespaces.iter().map(|s| s.to_string()).collect(),
+    )
 }
 
 fn example(name: &str) -> Arc<LoadedTemplate> {
@@ -106,7 +133,11 @@ fn yaml(text: &str) -> Arc<LoadedTemplate> {
 }
 
 async fn submit(engine: &Engine, t: &Arc<LoadedTemplate>, ctx: Value) -> Uuid {
-    engine.submit(TaskSubmission::new(TemplateRef::Loaded(t.clone()), ctx)).await.unwrap().task_uuid
+    engine
+        .submit(TaskSubmission::new(TemplateRef::Loaded(t.clone()), ctx))
+        .await
+        .unwrap()
+        .task_uuid
 }
 
 async fn run_to_end(engine: &Engine, t: &Arc<LoadedTemplate>, ctx: Value) -> TaskView {
@@ -115,7 +146,10 @@ async fn run_to_end(engine: &Engine, t: &Arc<LoadedTemplate>, ctx: Value) -> Tas
 }
 
 fn step<'a>(task: &'a TaskView, name: &str) -> &'a StepView {
-    task.steps.iter().find(|s| s.name == name).unwrap_or_else(|| panic!("no step {name}"))
+    task.steps
+        .iter()
+        .find(|s| s.name == name)
+        .unwrap_or_else(|| panic!("no step {name}"))
 }
 
 /// Polls the store until `check` holds for the task (the engine works in the background).
@@ -148,7 +182,11 @@ async fn every_example_computes_its_documented_value(env: Env) {
     for (name, ctx, last, value) in cases {
         let task = run_to_end(&engine, &example(name), ctx).await;
         assert_eq!(task.state, TaskState::Complete, "{name}");
-        assert_eq!(step(&task, last).result.as_ref().unwrap()["value"], json!(value), "{name}");
+        assert_eq!(
+            step(&task, last).result.as_ref().unwrap()["value"],
+            json!(value),
+            "{name}"
+        );
         assert!(task.steps.iter().all(|s| s.state == StepState::Complete), "{name}");
     }
     let retry = engine.store().task_list(Default::default()).await.unwrap();
@@ -159,36 +197,80 @@ async fn every_example_computes_its_documented_value(env: Env) {
 async fn retry_delays_follow_the_policy_on_the_clock(env: Env) {
     let clock = ManualClock::new(T0);
     let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["t"]);
-    let t = yaml(&one_step("flaky_square", "    retry: { max_attempts: 3, backoff: exponential, base_ms: 1000, multiplier: 2, jitter: 0 }\n"));
+    let t = yaml(&one_step(
+        "flaky_square",
+        "    retry: { max_attempts: 3, backoff: exponential, base_ms: 1000, multiplier: 2, jitter: 0 }\n",
+    ));
     let uuid = submit(&engine, &t, json!({"n": 5})).await;
 
-    let first = wait_for(&env.store, uuid, "first failure", |t| t.steps[0].state == StepState::WaitingForRetry).await;
+    let first = wait_for(&env.store, uuid, "first failure", |t| {
+        t.steps[0].state == StepState::WaitingForRetry
+    })
+    .await;
     assert_eq!((first.steps[0].attempts, first.steps[0].ready_at), (1, Some(T0 + 1000)));
     assert_eq!(first.steps[0].error.as_ref().unwrap()["error_type"], "flaky");
     assert_eq!(first.state, TaskState::WaitingForRetry);
     // Not claimable a millisecond early (the engine's own worker sees the same clock).
-    let early = env.store.step_claim_ready_many(StepClaimReadyManyParams { namespace: "t".into(), limit: 10, now: T0 + 999, lease_ms: 1000, worker_id: "probe".into() }).await.unwrap();
+    let early = env
+        .store
+        .step_claim_ready_many(StepClaimReadyManyParams {
+            namespace: "t".into(),
+            limit: 10,
+            now: T0 + 999,
+            lease_ms: 1000,
+            worker_id: "probe".into(),
+        })
+        .await
+        .unwrap();
     assert!(early.is_empty());
 
     clock.set(T0 + 1000);
-    let second = wait_for(&env.store, uuid, "second failure", |t| t.steps[0].attempts == 2 && t.steps[0].state == StepState::WaitingForRetry).await;
-    assert_eq!(second.steps[0].ready_at, Some(T0 + 1000 + 2000), "the second delay doubles");
+    let second = wait_for(&env.store, uuid, "second failure", |t| {
+        t.steps[0].attempts == 2 && t.steps[0].state == StepState::WaitingForRetry
+    })
+    .await;
+    assert_eq!(
+        second.steps[0].ready_at,
+        Some(T0 + 1000 + 2000),
+        "the second delay doubles"
+    );
 
     clock.set(T0 + 3000);
     let done = engine.wait_for_task(uuid, Duration::from_secs(10)).await.unwrap();
     assert_eq!(done.state, TaskState::Complete);
-    assert_eq!((done.steps[0].attempts, done.steps[0].result.clone()), (3, Some(json!({"value": 25}))));
-    let events: Vec<String> = env.store.task_transitions(uuid).await.unwrap().into_iter().map(|t| t.event).collect();
-    assert!(events.windows(2).any(|w| w == ["retry_ready", "steps_enqueued"]), "{events:?}");
+    assert_eq!(
+        (done.steps[0].attempts, done.steps[0].result.clone()),
+        (3, Some(json!({"value": 25})))
+    );
+    let events: Vec<String> = env
+        .store
+        .task_transitions(uuid)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.event)
+        .collect();
+    assert!(
+        events.windows(2).any(|w| w == ["retry_ready", "steps_enqueued"]),
+        "{events:?}"
+    );
     engine.shutdown().await;
 }
 
 async fn a_retry_after_hint_sets_the_delay(env: Env) {
     let clock = ManualClock::new(T0);
     let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["t"]);
-    let t = yaml(&one_step("fail_retryable", "    retry: { base_ms: 10, jitter: 0 }\n").replace("callable: fail_retryable }", "callable: fail_retryable, initialization: { retry_after_ms: 5000 } }"));
+    let t = yaml(
+        &one_step("fail_retryable", "    retry: { base_ms: 10, jitter: 0 }\n").replace(
+            "callable: fail_retryable }",
+            "callable: fail_retryable, initialization: { retry_after_ms: 5000 } }",
+        ),
+    );
     let uuid = submit(&engine, &t, json!({})).await;
-    let task = wait_for(&env.store, uuid, "failure", |t| t.steps[0].state == StepState::WaitingForRetry).await;
+    let task = wait_for(&env.store, uuid, "failure", |t| {
+        t.steps[0].state == StepState::WaitingForRetry
+    })
+    .await;
     assert_eq!(task.steps[0].ready_at, Some(T0 + 5000));
     assert_eq!(task.steps[0].error.as_ref().unwrap()["retry_after_ms"], 5000);
     engine.shutdown().await;
@@ -196,7 +278,10 @@ async fn a_retry_after_hint_sets_the_delay(env: Env) {
 
 async fn retryable_failures_stop_at_max_attempts(env: Env) {
     let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
-    let t = yaml(&one_step("fail_retryable", "    retry: { max_attempts: 2, backoff: none }\n"));
+    let t = yaml(&one_step(
+        "fail_retryable",
+        "    retry: { max_attempts: 2, backoff: none }\n",
+    ));
     let task = run_to_end(&engine, &t, json!({})).await;
     assert_eq!(task.state, TaskState::Error);
     let s = &task.steps[0];
@@ -207,10 +292,16 @@ async fn retryable_failures_stop_at_max_attempts(env: Env) {
 
 async fn a_permanent_failure_fails_the_task_at_once_and_leaves_children_pending(env: Env) {
     let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
-    let t = yaml(&format!("{}  - name: after\n    dependencies: [only]\n    handler: {{ callable: noop }}\n", one_step("fail_permanently", "    retry: { max_attempts: 5 }\n")));
+    let t = yaml(&format!(
+        "{}  - name: after\n    dependencies: [only]\n    handler: {{ callable: noop }}\n",
+        one_step("fail_permanently", "    retry: { max_attempts: 5 }\n")
+    ));
     let task = run_to_end(&engine, &t, json!({})).await;
     assert_eq!(task.state, TaskState::Error);
-    assert_eq!((step(&task, "only").state, step(&task, "only").attempts), (StepState::Error, 1));
+    assert_eq!(
+        (step(&task, "only").state, step(&task, "only").attempts),
+        (StepState::Error, 1)
+    );
     assert_eq!(step(&task, "only").error.as_ref().unwrap()["retryable"], false);
     assert_eq!(step(&task, "after").state, StepState::Pending);
     engine.shutdown().await;
@@ -218,19 +309,35 @@ async fn a_permanent_failure_fails_the_task_at_once_and_leaves_children_pending(
 
 async fn a_template_can_hold_failed_tasks_for_an_operator(env: Env) {
     let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
-    let t = yaml(&format!("lifecycle: {{ hold_failed_tasks: true }}\n{}", one_step("fail_permanently", "")));
+    let t = yaml(&format!(
+        "lifecycle: {{ hold_failed_tasks: true }}\n{}",
+        one_step("fail_permanently", "")
+    ));
     let task = run_to_end(&engine, &t, json!({})).await;
     assert_eq!(task.state, TaskState::BlockedByFailures);
     engine.shutdown().await;
 }
 
 async fn a_panicking_handler_becomes_a_failure_and_the_worker_keeps_working(env: Env) {
-    let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t", "examples"]);
-    let task = run_to_end(&engine, &yaml(&one_step("panic", "    retry: { max_attempts: 1 }\n")), json!({})).await;
+    let engine = start(
+        &env,
+        clock::system(),
+        tasker_core::examples::registry(),
+        &["t", "examples"],
+    );
+    let task = run_to_end(
+        &engine,
+        &yaml(&one_step("panic", "    retry: { max_attempts: 1 }\n")),
+        json!({}),
+    )
+    .await;
     assert_eq!(task.state, TaskState::Error);
     let err = task.steps[0].error.clone().unwrap();
     assert_eq!(err["error_type"], "panic");
-    assert!(err["message"].as_str().unwrap().contains("panicked on purpose"), "{err}");
+    assert!(
+        err["message"].as_str().unwrap().contains("panicked on purpose"),
+        "{err}"
+    );
     assert_eq!(err["retryable"], true, "a panic is retryable by the failure table");
     let after = run_to_end(&engine, &example("linear"), json!({"n": 2})).await;
     assert_eq!(after.state, TaskState::Complete);
@@ -239,7 +346,10 @@ async fn a_panicking_handler_becomes_a_failure_and_the_worker_keeps_working(env:
 
 async fn a_handler_over_its_timeout_fails_as_a_timeout(env: Env) {
     let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
-    let t = yaml(&one_step("sleep", "    timeout_seconds: 1\n    retry: { max_attempts: 1 }\n").replace("callable: sleep }", "callable: sleep, initialization: { ms: 10000 } }"));
+    let t = yaml(
+        &one_step("sleep", "    timeout_seconds: 1\n    retry: { max_attempts: 1 }\n")
+            .replace("callable: sleep }", "callable: sleep, initialization: { ms: 10000 } }"),
+    );
     let task = run_to_end(&engine, &t, json!({})).await;
     assert_eq!(task.state, TaskState::Error);
     assert_eq!(task.steps[0].error.as_ref().unwrap()["error_type"], "timeout");
@@ -251,7 +361,10 @@ async fn an_unknown_handler_fails_the_step_permanently(env: Env) {
     let task = run_to_end(&engine, &yaml(&one_step("nobody_home", "")), json!({})).await;
     assert_eq!(task.state, TaskState::Error);
     let s = &task.steps[0];
-    assert_eq!((s.attempts, s.error.as_ref().unwrap()["error_type"].as_str()), (1, Some("handler_not_found")));
+    assert_eq!(
+        (s.attempts, s.error.as_ref().unwrap()["error_type"].as_str()),
+        (1, Some("handler_not_found"))
+    );
     engine.shutdown().await;
 }
 
@@ -287,7 +400,10 @@ async fn the_worker_never_runs_more_handlers_than_its_concurrency(env: Env) {
             StepResult::success(json!({}))
         }
     });
-    let cfg = EngineConfig { concurrency: 3, ..config(&env.url) };
+    let cfg = EngineConfig {
+        concurrency: 3,
+        ..config(&env.url)
+    };
     let engine = start_cfg(&env, clock::system(), handlers, &["t"], cfg);
     let t = yaml(&one_step("busy", ""));
     let mut uuids = Vec::new();
@@ -295,7 +411,10 @@ async fn the_worker_never_runs_more_handlers_than_its_concurrency(env: Env) {
         uuids.push(submit(&engine, &t, json!({})).await);
     }
     for u in uuids {
-        assert_eq!(engine.wait_for_task(u, Duration::from_secs(20)).await.unwrap().state, TaskState::Complete);
+        assert_eq!(
+            engine.wait_for_task(u, Duration::from_secs(20)).await.unwrap().state,
+            TaskState::Complete
+        );
     }
     let peak = peak.load(Ordering::SeqCst);
     assert!(peak <= 3, "ran {peak} handlers at once with concurrency 3");
@@ -308,23 +427,48 @@ async fn a_lost_workers_step_returns_after_its_lease_without_burning_an_attempt(
     // This engine's worker serves another namespace, so only the "ghost" below claims.
     let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["elsewhere"]);
     let uuid = submit(&engine, &example("linear"), json!({"n": 2})).await;
-    let claimed = env.store.step_claim_ready_many(StepClaimReadyManyParams { namespace: "examples".into(), limit: 1, now: T0, lease_ms: 1000, worker_id: "ghost".into() }).await.unwrap();
+    let claimed = env
+        .store
+        .step_claim_ready_many(StepClaimReadyManyParams {
+            namespace: "examples".into(),
+            limit: 1,
+            now: T0,
+            lease_ms: 1000,
+            worker_id: "ghost".into(),
+        })
+        .await
+        .unwrap();
     assert_eq!(claimed.len(), 1);
     let step_uuid = claimed[0].step_uuid;
 
     clock.advance(999);
-    assert_eq!(engine.enqueuer().sweep_expired_leases().await.unwrap().released, 0, "the lease still holds");
+    assert_eq!(
+        engine.enqueuer().sweep_expired_leases().await.unwrap().released,
+        0,
+        "the lease still holds"
+    );
     clock.advance(2);
     let swept = engine.enqueuer().sweep_expired_leases().await.unwrap();
     assert_eq!((swept.released, swept.timed_out), (1, 0));
     let s = env.store.step_get(step_uuid).await.unwrap().unwrap();
     assert_eq!((s.state, s.attempts), (StepState::Enqueued, 0));
-    let events: Vec<String> = env.store.step_transitions(step_uuid).await.unwrap().into_iter().map(|t| t.event).collect();
+    let events: Vec<String> = env
+        .store
+        .step_transitions(step_uuid)
+        .await
+        .unwrap()
+        .into_iter()
+        .map(|t| t.event)
+        .collect();
     assert_eq!(events.last().unwrap(), "lease_expired");
     engine.shutdown().await;
 
     // A healthy worker picks it up and the task completes with one attempt per step.
-    let env2 = Env { _guard: Box::new(()), store: store::open(&env.url).await.unwrap(), url: env.url.clone() };
+    let env2 = Env {
+        _guard: Box::new(()),
+        store: store::open(&env.url).await.unwrap(),
+        url: env.url.clone(),
+    };
     let engine = start(&env2, clock.clone(), tasker_core::examples::registry(), &["examples"]);
     let task = engine.wait_for_task(uuid, Duration::from_secs(20)).await.unwrap();
     assert_eq!(task.state, TaskState::Complete);
@@ -335,9 +479,21 @@ async fn a_lost_workers_step_returns_after_its_lease_without_burning_an_attempt(
 async fn a_claim_past_its_deadline_fails_as_a_timeout(env: Env) {
     let clock = ManualClock::new(T0);
     let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["elsewhere"]);
-    let t = yaml(&one_step("noop", "    timeout_seconds: 5\n    retry: { max_attempts: 1 }\n"));
+    let t = yaml(&one_step(
+        "noop",
+        "    timeout_seconds: 5\n    retry: { max_attempts: 1 }\n",
+    ));
     let uuid = submit(&engine, &t, json!({})).await;
-    env.store.step_claim_ready_many(StepClaimReadyManyParams { namespace: "t".into(), limit: 1, now: T0, lease_ms: 60_000, worker_id: "ghost".into() }).await.unwrap();
+    env.store
+        .step_claim_ready_many(StepClaimReadyManyParams {
+            namespace: "t".into(),
+            limit: 1,
+            now: T0,
+            lease_ms: 60_000,
+            worker_id: "ghost".into(),
+        })
+        .await
+        .unwrap();
     clock.advance(5_001);
     let swept = engine.enqueuer().sweep_expired_leases().await.unwrap();
     assert_eq!((swept.released, swept.timed_out), (0, 1));
@@ -351,36 +507,79 @@ async fn shutdown_lets_running_handlers_finish_and_records_their_results(env: En
     let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
     let t = yaml(&one_step("sleep", "").replace("callable: sleep }", "callable: sleep, initialization: { ms: 300 } }"));
     let uuid = submit(&engine, &t, json!({})).await;
-    wait_for(&env.store, uuid, "step running", |t| t.steps[0].state == StepState::InProgress).await;
+    wait_for(&env.store, uuid, "step running", |t| {
+        t.steps[0].state == StepState::InProgress
+    })
+    .await;
     let report = engine.shutdown().await;
     assert_eq!(report.released, 0);
     let store = store::open(&env.url).await.unwrap();
     let task = store.task_get(uuid).await.unwrap().unwrap();
-    assert_eq!((task.state, task.steps[0].state), (TaskState::Complete, StepState::Complete));
+    assert_eq!(
+        (task.state, task.steps[0].state),
+        (TaskState::Complete, StepState::Complete)
+    );
 }
 
 async fn shutdown_hands_back_steps_still_running_after_the_grace_period(env: Env) {
-    let cfg = EngineConfig { shutdown_grace_ms: 100, ..config(&env.url) };
+    let cfg = EngineConfig {
+        shutdown_grace_ms: 100,
+        ..config(&env.url)
+    };
     let engine = start_cfg(&env, clock::system(), tasker_core::examples::registry(), &["t"], cfg);
-    let t = yaml(&one_step("sleep", "").replace("callable: sleep }", "callable: sleep, initialization: { ms: 20000 } }"));
+    let t =
+        yaml(&one_step("sleep", "").replace("callable: sleep }", "callable: sleep, initialization: { ms: 20000 } }"));
     let uuid = submit(&engine, &t, json!({})).await;
-    wait_for(&env.store, uuid, "step running", |t| t.steps[0].state == StepState::InProgress).await;
+    wait_for(&env.store, uuid, "step running", |t| {
+        t.steps[0].state == StepState::InProgress
+    })
+    .await;
     let report = engine.shutdown().await;
     assert_eq!(report.released, 1);
     let store = store::open(&env.url).await.unwrap();
     let s = &store.task_get(uuid).await.unwrap().unwrap().steps[0];
-    assert_eq!((s.state, s.attempts), (StepState::Enqueued, 0), "released without burning the attempt");
+    assert_eq!(
+        (s.state, s.attempts),
+        (StepState::Enqueued, 0),
+        "released without burning the attempt"
+    );
 }
 
 async fn declared_domain_events_are_published_after_success(env: Env) {
-    let t = yaml(&one_step("square", "    publishes_events:\n      - { name: number.squared, condition: success, delivery_mode: fast }\n").replace("identity_strategy: always_unique\n", "identity_strategy: always_unique\n"));
+    let t = yaml(&one_step(
+        "square",
+        "    publishes_events:\n      - { name: number.squared, condition: success, delivery_mode: fast }\n",
+    ));
     let mut registry = TemplateRegistry::new();
-    registry.insert(parse_str(&one_step("square", "    publishes_events:\n      - { name: number.squared, condition: success, delivery_mode: fast }\n"), "<test>", None).unwrap());
-    let engine = Engine::start_with(env.store.clone(), clock::system(), config(&env.url), tasker_core::examples::registry(), registry, vec!["t".into()]);
+    registry.insert(
+        parse_str(
+            &one_step(
+                "square",
+                "    publishes_events:\n      - { name: number.squared, condition: success, delivery_mode: fast }\n",
+            ),
+            "<test>",
+            None,
+        )
+        .unwrap(),
+    );
+    let engine = Engine::start_with(
+        env.store.clone(),
+        clock::system(),
+        config(&env.url),
+        tasker_core::examples::registry(),
+        registry,
+        vec!["t".into()],
+    );
     let mut events = engine.domain_events().subscribe();
     let task = run_to_end(&engine, &t, json!({"n": 7})).await;
-    let event = tokio::time::timeout(Duration::from_secs(5), events.recv()).await.unwrap().unwrap();
-    assert_eq!((event.name.as_str(), event.task_uuid, event.payload.clone()), ("number.squared", task.task_uuid, json!({"value": 49})));
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (event.name.as_str(), event.task_uuid, event.payload.clone()),
+        ("number.squared", task.task_uuid, json!({"value": 49}))
+    );
     engine.shutdown().await;
 }
 
@@ -390,24 +589,62 @@ async fn submissions_are_validated_and_deduplicated(env: Env) {
         let deps = if s.dependencies.is_empty() { String::new() } else { format!(", dependencies: [{}]", s.dependencies.join(", ")) };
         format!("{acc}  - {{ name: {}, handler: {{ callable: square }}{deps} }}\n", s.name)
     }));
-    let bad = engine.submit(TaskSubmission::new(TemplateRef::Loaded(strict.clone()), json!({"n": "six"}))).await.unwrap_err();
-    assert!(matches!(&bad, CreateTaskError::InvalidContext { errors, .. } if errors.iter().any(|e| e.contains("/n"))), "{bad}");
-    assert!(env.store.task_list(Default::default()).await.unwrap().is_empty(), "nothing written for a rejected submission");
+    let bad = engine
+        .submit(TaskSubmission::new(
+            TemplateRef::Loaded(strict.clone()),
+            json!({"n": "six"}),
+        ))
+        .await
+        .unwrap_err();
+    assert!(
+        matches!(&bad, CreateTaskError::InvalidContext { errors, .. } if errors.iter().any(|e| e.contains("/n"))),
+        "{bad}"
+    );
+    assert!(
+        env.store.task_list(Default::default()).await.unwrap().is_empty(),
+        "nothing written for a rejected submission"
+    );
 
-    let first = engine.submit(TaskSubmission::new(TemplateRef::Loaded(strict.clone()), json!({"n": 3}))).await.unwrap();
-    let again = engine.submit(TaskSubmission::new(TemplateRef::Loaded(strict.clone()), json!({"n": 3}))).await.unwrap();
+    let first = engine
+        .submit(TaskSubmission::new(
+            TemplateRef::Loaded(strict.clone()),
+            json!({"n": 3}),
+        ))
+        .await
+        .unwrap();
+    let again = engine
+        .submit(TaskSubmission::new(
+            TemplateRef::Loaded(strict.clone()),
+            json!({"n": 3}),
+        ))
+        .await
+        .unwrap();
     assert!(first.created && !again.created);
     assert_eq!(first.task_uuid, again.task_uuid);
-    let other = engine.submit(TaskSubmission::new(TemplateRef::Loaded(strict.clone()), json!({"n": 4}))).await.unwrap();
+    let other = engine
+        .submit(TaskSubmission::new(
+            TemplateRef::Loaded(strict.clone()),
+            json!({"n": 4}),
+        ))
+        .await
+        .unwrap();
     assert!(other.created && other.task_uuid != first.task_uuid);
 
-    let keyed = yaml("namespace: examples\nname: keyed\nversion: 1.0.0\nidentity_strategy: caller_provided\nsteps: []\n");
-    let missing = engine.submit(TaskSubmission::new(TemplateRef::Loaded(keyed.clone()), json!({}))).await.unwrap_err();
+    let keyed =
+        yaml("namespace: examples\nname: keyed\nversion: 1.0.0\nidentity_strategy: caller_provided\nsteps: []\n");
+    let missing = engine
+        .submit(TaskSubmission::new(TemplateRef::Loaded(keyed.clone()), json!({})))
+        .await
+        .unwrap_err();
     assert!(matches!(missing, CreateTaskError::IdempotencyKeyRequired { .. }));
     let mut with_key = TaskSubmission::new(TemplateRef::Loaded(keyed), json!({}));
     with_key.idempotency_key = Some("order-42".into());
     let a = engine.submit(with_key.clone()).await.unwrap();
     let b = engine.submit(with_key).await.unwrap();
-    assert_eq!((a.task_uuid, a.state, b.created), (b.task_uuid, TaskState::Complete, false), "no steps: complete at once");
+    assert_eq!(
+        (a.task_uuid, a.state, b.created),
+        (b.task_uuid, TaskState::Complete, false),
+        "no steps: complete at once"
+    );
     engine.shutdown().await;
 }

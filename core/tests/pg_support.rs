@@ -7,7 +7,9 @@ use sqlx::{Connection, PgConnection};
 use support::pg::{self, owner_pid, sweep_leftovers, test_database, with_database};
 
 async fn admin() -> PgConnection {
-    PgConnection::connect(&pg::admin_url()).await.expect("connect to the admin database")
+    PgConnection::connect(&pg::admin_url())
+        .await
+        .expect("connect to the admin database")
 }
 
 async fn exists(name: &str) -> bool {
@@ -23,9 +25,15 @@ async fn exists(name: &str) -> bool {
 async fn create_raw(name: &str) {
     let mut conn = admin().await;
     let drop = format!("DROP DATABASE IF EXISTS \"{name}\" WITH (FORCE)");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(drop)).execute(&mut conn).await.expect("drop");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(drop))
+        .execute(&mut conn)
+        .await
+        .expect("drop");
     let create = format!("CREATE DATABASE \"{name}\"");
-    sqlx::raw_sql(sqlx::AssertSqlSafe(create)).execute(&mut conn).await.expect("create");
+    sqlx::raw_sql(sqlx::AssertSqlSafe(create))
+        .execute(&mut conn)
+        .await
+        .expect("create");
 }
 
 #[tokio::test]
@@ -34,10 +42,16 @@ async fn two_databases_are_distinct_exist_and_are_dropped() {
     let b = test_database().await;
     assert_ne!(a.name, b.name);
     for db in [&a, &b] {
-        assert!(db.name.starts_with(&format!("tasker_test_{}_", std::process::id())), "{}", db.name);
+        assert!(
+            db.name.starts_with(&format!("tasker_test_{}_", std::process::id())),
+            "{}",
+            db.name
+        );
         assert!(exists(&db.name).await, "{} should exist", db.name);
         // The URL points at the new database.
-        let mut conn = PgConnection::connect(&db.url).await.expect("connect to the test database");
+        let mut conn = PgConnection::connect(&db.url)
+            .await
+            .expect("connect to the test database");
         let current: String = sqlx::query_scalar("SELECT current_database()::text")
             .fetch_one(&mut conn)
             .await
@@ -94,7 +108,10 @@ async fn sweep_drops_dead_owners_and_keeps_live_ones() {
 
     let dropped = sweep_leftovers(&pg::admin_url()).await.expect("sweep");
     assert!(!exists(dead).await, "the dead pid's database should be swept");
-    assert!(!dropped.iter().any(|n| n == live_other || *n == mine.name), "{dropped:?}");
+    assert!(
+        !dropped.iter().any(|n| n == live_other || *n == mine.name),
+        "{dropped:?}"
+    );
     assert!(exists(live_other).await, "a running process's database must be kept");
     assert!(exists(&mine.name).await, "this process's database must be kept");
 }

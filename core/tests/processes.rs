@@ -22,7 +22,9 @@ struct Scratch {
 
 impl Scratch {
     fn new() -> Self {
-        Self { dir: tempfile::tempdir().expect("temp dir") }
+        Self {
+            dir: tempfile::tempdir().expect("temp dir"),
+        }
     }
 
     fn url(&self) -> String {
@@ -36,7 +38,10 @@ impl Scratch {
     /// `tasker ARGS --database-url …` with a clean environment plus `env`.
     fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
         let mut cmd = Command::new(env!("CARGO_BIN_EXE_tasker"));
-        cmd.args(args).arg("--database-url").arg(self.url()).current_dir(self.path());
+        cmd.args(args)
+            .arg("--database-url")
+            .arg(self.url())
+            .current_dir(self.path());
         for (key, _) in std::env::vars_os() {
             let key = key.to_string_lossy().into_owned();
             if key.starts_with("TASKER_") || key.starts_with("RUST_") {
@@ -55,7 +60,10 @@ impl Scratch {
     fn run(&self, args: &[&str]) -> Out {
         let out = self.command(args, &[]).output().expect("the tasker binary runs");
         Out {
-            code: out.status.code().unwrap_or_else(|| panic!("tasker was killed by a signal: {:?}", out.status)),
+            code: out
+                .status
+                .code()
+                .unwrap_or_else(|| panic!("tasker was killed by a signal: {:?}", out.status)),
             stdout: String::from_utf8_lossy(&out.stdout).into_owned(),
             stderr: String::from_utf8_lossy(&out.stderr).into_owned(),
         }
@@ -63,7 +71,12 @@ impl Scratch {
 
     /// Starts a long-running `tasker` command and waits until its stderr says `ready`.
     fn spawn(&self, args: &[&str], env: &[(&str, &str)], ready: &str) -> Proc {
-        let mut child = self.command(args, env).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn tasker");
+        let mut child = self
+            .command(args, env)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tasker");
         let stderr = Arc::new(Mutex::new(String::new()));
         let pipe = child.stderr.take().expect("piped stderr");
         let sink = stderr.clone();
@@ -74,7 +87,11 @@ impl Scratch {
                 s.push('\n');
             }
         });
-        let proc = Proc { child, stderr, name: args.join(" ") };
+        let proc = Proc {
+            child,
+            stderr,
+            name: args.join(" "),
+        };
         proc.wait_for_stderr(ready);
         proc
     }
@@ -94,7 +111,10 @@ impl Scratch {
             if pred(&task) {
                 return task;
             }
-            assert!(start.elapsed() < PATIENCE, "timed out waiting for {what}; last:\n{task:#}");
+            assert!(
+                start.elapsed() < PATIENCE,
+                "timed out waiting for {what}; last:\n{task:#}"
+            );
             std::thread::sleep(Duration::from_millis(50));
         }
     }
@@ -115,7 +135,12 @@ impl Proc {
     fn wait_for_stderr(&self, needle: &str) {
         let start = Instant::now();
         while !self.stderr().contains(needle) {
-            assert!(start.elapsed() < PATIENCE, "`tasker {}` never printed `{needle}`; stderr:\n{}", self.name, self.stderr());
+            assert!(
+                start.elapsed() < PATIENCE,
+                "`tasker {}` never printed `{needle}`; stderr:\n{}",
+                self.name,
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -130,10 +155,17 @@ impl Proc {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 // Let the reader thread catch the last lines.
                 std::thread::sleep(Duration::from_millis(50));
-                let code = status.code().unwrap_or_else(|| panic!("`tasker {}` died by a signal: {status:?}\n{}", self.name, self.stderr()));
+                let code = status.code().unwrap_or_else(|| {
+                    panic!("`tasker {}` died by a signal: {status:?}\n{}", self.name, self.stderr())
+                });
                 return (code, self.stderr());
             }
-            assert!(start.elapsed() < PATIENCE, "`tasker {}` did not exit after SIGTERM; stderr:\n{}", self.name, self.stderr());
+            assert!(
+                start.elapsed() < PATIENCE,
+                "`tasker {}` did not exit after SIGTERM; stderr:\n{}",
+                self.name,
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -164,12 +196,21 @@ impl Out {
 
 impl std::fmt::Display for Out {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "exit code: {}\n--- stdout ---\n{}\n--- stderr ---\n{}", self.code, self.stdout, self.stderr)
+        write!(
+            f,
+            "exit code: {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+            self.code, self.stdout, self.stderr
+        )
     }
 }
 
 fn step<'a>(task: &'a Value, name: &str) -> &'a Value {
-    task["steps"].as_array().unwrap().iter().find(|s| s["name"] == name).unwrap_or_else(|| panic!("no step {name}: {task:#}"))
+    task["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|s| s["name"] == name)
+        .unwrap_or_else(|| panic!("no step {name}: {task:#}"))
 }
 
 /// A folder with one template: a single `sleep` step of `ms` milliseconds.
@@ -188,7 +229,11 @@ fn sleep_templates(scratch: &Scratch, ms: u64) -> PathBuf {
 fn an_orchestrator_registers_templates_and_a_worker_process_runs_a_task_created_by_name() {
     let s = Scratch::new();
     let mut orchestrator = s.spawn(&["orchestrator", "--templates", EXAMPLES], &[], "orchestrator running");
-    assert!(orchestrator.stderr().contains("registered examples/linear@1.0.0"), "{}", orchestrator.stderr());
+    assert!(
+        orchestrator.stderr().contains("registered examples/linear@1.0.0"),
+        "{}",
+        orchestrator.stderr()
+    );
 
     // Created from the database (no --templates), before any worker runs.
     let created = s.run(&["task", "create", "examples/linear", "--context", r#"{"n":6}"#]);
@@ -202,16 +247,31 @@ fn an_orchestrator_registers_templates_and_a_worker_process_runs_a_task_created_
     assert_eq!(step(&task, "step_4")["result"]["value"], 2821109907456i64, "{task:#}");
 
     // --wait polls the store and prints the final task.
-    let waited = s.run(&["task", "create", "examples/linear", "--context", r#"{"n":6}"#, "--wait", "--timeout-secs", "30"]);
+    let waited = s.run(&[
+        "task",
+        "create",
+        "examples/linear",
+        "--context",
+        r#"{"n":6}"#,
+        "--wait",
+        "--timeout-secs",
+        "30",
+    ]);
     assert_eq!(waited.code, 0, "{waited}");
     let task = waited.json();
     assert_eq!(task["status"], "complete", "{waited}");
     assert_eq!(step(&task, "step_4")["result"]["value"], 2821109907456i64, "{waited}");
-    assert!(task["transitions"].is_array(), "--wait prints the task as `task show` does:\n{waited}");
+    assert!(
+        task["transitions"].is_array(),
+        "--wait prints the task as `task show` does:\n{waited}"
+    );
 
     let (code, stderr) = worker.terminate();
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("drained: 0") && stderr.contains("handed back: 0"), "{stderr}");
+    assert!(
+        stderr.contains("drained: 0") && stderr.contains("handed back: 0"),
+        "{stderr}"
+    );
     let (code, stderr) = orchestrator.terminate();
     assert_eq!(code, 0, "{stderr}");
 }
@@ -220,15 +280,26 @@ fn an_orchestrator_registers_templates_and_a_worker_process_runs_a_task_created_
 fn sigterm_drains_a_running_step_within_the_grace_period() {
     let s = Scratch::new();
     let templates = sleep_templates(&s, 1500);
-    let created = s.run(&["task", "create", "sleepy/nap", "--templates", templates.to_str().unwrap()]);
+    let created = s.run(&[
+        "task",
+        "create",
+        "sleepy/nap",
+        "--templates",
+        templates.to_str().unwrap(),
+    ]);
     assert_eq!(created.code, 0, "{created}");
     let uuid = created.json()["task_uuid"].as_str().unwrap().to_string();
 
     let mut worker = s.spawn(&["worker", "--namespace", "sleepy"], &[], "worker running");
-    s.show_until(&uuid, "the step to start", |t| step(t, "nap")["status"] == "in_progress");
+    s.show_until(&uuid, "the step to start", |t| {
+        step(t, "nap")["status"] == "in_progress"
+    });
     let (code, stderr) = worker.terminate();
     assert_eq!(code, 0, "{stderr}");
-    assert!(stderr.contains("drained: 1") && stderr.contains("handed back: 0"), "{stderr}");
+    assert!(
+        stderr.contains("drained: 1") && stderr.contains("handed back: 0"),
+        "{stderr}"
+    );
     let task = s.show(&uuid);
     assert_eq!(step(&task, "nap")["status"], "complete", "{task:#}");
     assert_eq!(task["status"], "complete", "{task:#}");
@@ -238,18 +309,34 @@ fn sigterm_drains_a_running_step_within_the_grace_period() {
 fn sigterm_with_a_short_grace_hands_the_running_step_back_without_burning_an_attempt() {
     let s = Scratch::new();
     let templates = sleep_templates(&s, 1500);
-    let created = s.run(&["task", "create", "sleepy/nap", "--templates", templates.to_str().unwrap()]);
+    let created = s.run(&[
+        "task",
+        "create",
+        "sleepy/nap",
+        "--templates",
+        templates.to_str().unwrap(),
+    ]);
     assert_eq!(created.code, 0, "{created}");
     let uuid = created.json()["task_uuid"].as_str().unwrap().to_string();
 
-    let mut worker = s.spawn(&["worker", "--namespace", "sleepy"], &[("TASKER_SHUTDOWN_GRACE_MS", "100")], "worker running");
-    s.show_until(&uuid, "the step to start", |t| step(t, "nap")["status"] == "in_progress");
+    let mut worker = s.spawn(
+        &["worker", "--namespace", "sleepy"],
+        &[("TASKER_SHUTDOWN_GRACE_MS", "100")],
+        "worker running",
+    );
+    s.show_until(&uuid, "the step to start", |t| {
+        step(t, "nap")["status"] == "in_progress"
+    });
     let (code, stderr) = worker.terminate();
     assert_eq!(code, 0, "{stderr}");
     assert!(stderr.contains("handed back: 1"), "{stderr}");
     let task = s.show(&uuid);
     let nap = step(&task, "nap");
-    assert_eq!((nap["status"].as_str(), nap["attempts"].as_u64()), (Some("enqueued"), Some(0)), "{task:#}");
+    assert_eq!(
+        (nap["status"].as_str(), nap["attempts"].as_u64()),
+        (Some("enqueued"), Some(0)),
+        "{task:#}"
+    );
 }
 
 #[test]
@@ -257,10 +344,21 @@ fn task_create_rejects_unknown_templates_and_bad_contexts_with_exit_2() {
     let s = Scratch::new();
     let unknown = s.run(&["task", "create", "examples/nope", "--context", "{}"]);
     assert_eq!(unknown.code, 2, "{unknown}");
-    assert!(unknown.stderr.contains("examples/nope") && unknown.stderr.contains("--templates"), "{unknown}");
+    assert!(
+        unknown.stderr.contains("examples/nope") && unknown.stderr.contains("--templates"),
+        "{unknown}"
+    );
     assert!(unknown.stdout.trim().is_empty(), "{unknown}");
 
-    let bad = s.run(&["task", "create", "examples/linear", "--context", r#"{"n":"six"}"#, "--templates", EXAMPLES]);
+    let bad = s.run(&[
+        "task",
+        "create",
+        "examples/linear",
+        "--context",
+        r#"{"n":"six"}"#,
+        "--templates",
+        EXAMPLES,
+    ]);
     assert_eq!(bad.code, 2, "{bad}");
     assert!(bad.stderr.contains("/n") && bad.stderr.contains("integer"), "{bad}");
 
@@ -271,7 +369,17 @@ fn task_create_rejects_unknown_templates_and_bad_contexts_with_exit_2() {
 #[test]
 fn the_same_idempotency_key_returns_the_same_task() {
     let s = Scratch::new();
-    let args = ["task", "create", "examples/linear", "--context", r#"{"n":2}"#, "--idempotency-key", "k", "--templates", EXAMPLES];
+    let args = [
+        "task",
+        "create",
+        "examples/linear",
+        "--context",
+        r#"{"n":2}"#,
+        "--idempotency-key",
+        "k",
+        "--templates",
+        EXAMPLES,
+    ];
     let first = s.run(&args);
     assert_eq!(first.code, 0, "{first}");
     let second = s.run(&args);
@@ -287,9 +395,20 @@ fn an_orchestrator_with_invalid_templates_exits_2_listing_every_problem() {
     let s = Scratch::new();
     let dir = s.path().join("bad");
     std::fs::create_dir(&dir).unwrap();
-    std::fs::write(dir.join("one.yaml"), "namespace: x\nname: one\nversion: 1.0.0\nsteps: [{name: a}]\n").unwrap();
-    std::fs::write(dir.join("two.yaml"), "namespace: x\nname: two\nversion: nope\nsteps: []\n").unwrap();
+    std::fs::write(
+        dir.join("one.yaml"),
+        "namespace: x\nname: one\nversion: 1.0.0\nsteps: [{name: a}]\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.join("two.yaml"),
+        "namespace: x\nname: two\nversion: nope\nsteps: []\n",
+    )
+    .unwrap();
     let out = s.run(&["orchestrator", "--templates", dir.to_str().unwrap()]);
     assert_eq!(out.code, 2, "{out}");
-    assert!(out.stderr.contains("one.yaml") && out.stderr.contains("two.yaml"), "{out}");
+    assert!(
+        out.stderr.contains("one.yaml") && out.stderr.contains("two.yaml"),
+        "{out}"
+    );
 }

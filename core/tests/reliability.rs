@@ -73,7 +73,12 @@ impl Proc {
         for (k, v) in CHILD_ENV {
             cmd.env(k, v);
         }
-        let mut child = cmd.stdin(Stdio::null()).stdout(Stdio::null()).stderr(Stdio::piped()).spawn().expect("spawn tasker");
+        let mut child = cmd
+            .stdin(Stdio::null())
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn tasker");
         let stderr = Arc::new(Mutex::new(String::new()));
         let pipe = child.stderr.take().expect("piped stderr");
         let sink = stderr.clone();
@@ -84,24 +89,47 @@ impl Proc {
                 s.push('\n');
             }
         });
-        let mut proc = Proc { child, stderr, name: name.to_string() };
+        let mut proc = Proc {
+            child,
+            stderr,
+            name: name.to_string(),
+        };
         let start = Instant::now();
         while !proc.stderr().contains(ready) {
             if let Ok(Some(status)) = proc.child.try_wait() {
-                panic!("{} exited during start-up ({status}); stderr:\n{}", proc.name, proc.stderr());
+                panic!(
+                    "{} exited during start-up ({status}); stderr:\n{}",
+                    proc.name,
+                    proc.stderr()
+                );
             }
-            assert!(start.elapsed() < PATIENCE, "{} never printed `{ready}`; stderr:\n{}", proc.name, proc.stderr());
+            assert!(
+                start.elapsed() < PATIENCE,
+                "{} never printed `{ready}`; stderr:\n{}",
+                proc.name,
+                proc.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
         proc
     }
 
     fn orchestrator(name: &str, url: &str, templates: &Path) -> Proc {
-        Proc::spawn(name, url, &["orchestrator", "--templates", templates.to_str().unwrap()], "orchestrator running")
+        Proc::spawn(
+            name,
+            url,
+            &["orchestrator", "--templates", templates.to_str().unwrap()],
+            "orchestrator running",
+        )
     }
 
     fn worker(name: &str, url: &str, namespace: &str) -> Proc {
-        Proc::spawn(name, url, &["worker", "--namespace", namespace, "--concurrency", "8"], "worker running")
+        Proc::spawn(
+            name,
+            url,
+            &["worker", "--namespace", namespace, "--concurrency", "8"],
+            "worker running",
+        )
     }
 
     fn stderr(&self) -> String {
@@ -118,7 +146,12 @@ impl Proc {
 
     /// `kill -9`, and reap it.
     fn kill9(&mut self) {
-        assert!(self.is_alive(), "{} died before we killed it; stderr:\n{}", self.name, self.stderr());
+        assert!(
+            self.is_alive(),
+            "{} died before we killed it; stderr:\n{}",
+            self.name,
+            self.stderr()
+        );
         self.child.kill().expect("SIGKILL");
         let status = self.child.wait().expect("reap");
         eprintln!("[reliability] kill -9 {} (pid {}): {status}", self.name, self.pid());
@@ -126,7 +159,12 @@ impl Proc {
 
     /// SIGTERM; asserts a clean exit (code 0) within [`PATIENCE`].
     fn terminate(&mut self) {
-        assert!(self.is_alive(), "{} is not running any more; stderr:\n{}", self.name, self.stderr());
+        assert!(
+            self.is_alive(),
+            "{} is not running any more; stderr:\n{}",
+            self.name,
+            self.stderr()
+        );
         let pid = self.pid().to_string();
         let status = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
         assert!(status.success(), "kill -TERM {pid} failed");
@@ -134,10 +172,21 @@ impl Proc {
         loop {
             if let Some(status) = self.child.try_wait().expect("try_wait") {
                 std::thread::sleep(Duration::from_millis(50)); // the reader thread catches up
-                assert_eq!(status.code(), Some(0), "{} did not stop cleanly after SIGTERM; stderr:\n{}", self.name, self.stderr());
+                assert_eq!(
+                    status.code(),
+                    Some(0),
+                    "{} did not stop cleanly after SIGTERM; stderr:\n{}",
+                    self.name,
+                    self.stderr()
+                );
                 return;
             }
-            assert!(start.elapsed() < PATIENCE, "{} did not exit after SIGTERM; stderr:\n{}", self.name, self.stderr());
+            assert!(
+                start.elapsed() < PATIENCE,
+                "{} did not exit after SIGTERM; stderr:\n{}",
+                self.name,
+                self.stderr()
+            );
             std::thread::sleep(Duration::from_millis(20));
         }
     }
@@ -183,7 +232,12 @@ impl Fleet {
             if killed.contains(&i) {
                 continue;
             }
-            assert!(p.is_alive(), "{} is not running any more; stderr:\n{}", p.name, p.stderr());
+            assert!(
+                p.is_alive(),
+                "{} is not running any more; stderr:\n{}",
+                p.name,
+                p.stderr()
+            );
         }
         for (i, p) in self.procs.iter_mut().enumerate() {
             if !killed.contains(&i) {
@@ -223,13 +277,21 @@ fn examples_dir() -> PathBuf {
 /// each); `context(i)` gives each one's context. Returns the task UUIDs.
 async fn create_tasks(url: &str, template: &Path, n: usize, context: impl Fn(usize) -> Value) -> Vec<Uuid> {
     let loaded: Arc<LoadedTemplate> = Arc::new(load_file(template, None).expect("template loads"));
-    let store = store::open_with(url, StoreOptions { listen: false }).await.expect("open the store");
-    let request =
-        TaskRequest::new(store.clone(), tasker_core::clock::system(), Arc::new(RwLock::new(TemplateRegistry::new())), "reliability-test".into());
+    let store = store::open_with(url, StoreOptions { listen: false })
+        .await
+        .expect("open the store");
+    let request = TaskRequest::new(
+        store.clone(),
+        tasker_core::clock::system(),
+        Arc::new(RwLock::new(TemplateRegistry::new())),
+        "reliability-test".into(),
+    );
     let mut uuids = Vec::with_capacity(n);
     let mut i = 0;
     while i < n {
-        let subs: Vec<_> = (i..n.min(i + 100)).map(|k| TaskSubmission::new(TemplateRef::Loaded(loaded.clone()), context(k))).collect();
+        let subs: Vec<_> = (i..n.min(i + 100))
+            .map(|k| TaskSubmission::new(TemplateRef::Loaded(loaded.clone()), context(k)))
+            .collect();
         for answer in request.create_many(&subs).await {
             let created = answer.expect("task created");
             assert!(created.created);
@@ -246,7 +308,12 @@ async fn create_tasks(url: &str, template: &Path, n: usize, context: impl Fn(usi
 
 /// A small pool on the test database for progress polls and the final audit.
 async fn probe(url: &str) -> PgPool {
-    PgPoolOptions::new().max_connections(2).acquire_timeout(Duration::from_secs(10)).connect(url).await.expect("connect the probe")
+    PgPoolOptions::new()
+        .max_connections(2)
+        .acquire_timeout(Duration::from_secs(10))
+        .connect(url)
+        .await
+        .expect("connect the probe")
 }
 
 /// Tasks per state and steps per state, as one line.
@@ -259,7 +326,14 @@ async fn state_counts(pool: &PgPool) -> Result<String, sqlx::Error> {
     .await?;
     Ok(rows
         .iter()
-        .map(|r| format!("{} {}={}", r.get::<String, _>("kind"), r.get::<String, _>("state"), r.get::<i64, _>("n")))
+        .map(|r| {
+            format!(
+                "{} {}={}",
+                r.get::<String, _>("kind"),
+                r.get::<String, _>("state"),
+                r.get::<i64, _>("n")
+            )
+        })
         .collect::<Vec<_>>()
         .join(", "))
 }
@@ -288,7 +362,9 @@ where
             Err(e) => last_error = Some(e.to_string()),
         }
         if start.elapsed() > PATIENCE {
-            let counts = state_counts(pool).await.unwrap_or_else(|e| format!("(cannot count: {e})"));
+            let counts = state_counts(pool)
+                .await
+                .unwrap_or_else(|e| format!("(cannot count: {e})"));
             panic!(
                 "timed out after {:?} waiting for {what}\nstates: {counts}\nlast query error: {last_error:?}\n{}",
                 PATIENCE,
@@ -301,18 +377,30 @@ where
 
 /// Waits until every one of `n` tasks is complete.
 async fn wait_all_complete(pool: &PgPool, fleet: &Fleet, n: usize) {
-    wait_until(pool, fleet, &format!("all {n} tasks to complete"), || async { Ok(complete_tasks(pool).await? == n as i64) }).await;
+    wait_until(pool, fleet, &format!("all {n} tasks to complete"), || async {
+        Ok(complete_tasks(pool).await? == n as i64)
+    })
+    .await;
 }
 
 /// Waits until at least `fraction` of `n` tasks are complete and some steps are
 /// running in at least `holders` different workers (so a kill hits running work).
 async fn wait_mid_run(pool: &PgPool, fleet: &Fleet, n: usize, fraction: f64, holders: i64) {
     let target = (n as f64 * fraction).ceil() as i64;
-    wait_until(pool, fleet, &format!("{target} complete tasks while steps run in {holders} worker(s)"), || async {
-        let done = complete_tasks(pool).await?;
-        let running = scalar(pool, "SELECT count(DISTINCT claimed_by) FROM steps WHERE state = 'in_progress'").await?;
-        Ok(done >= target && running >= holders)
-    })
+    wait_until(
+        pool,
+        fleet,
+        &format!("{target} complete tasks while steps run in {holders} worker(s)"),
+        || async {
+            let done = complete_tasks(pool).await?;
+            let running = scalar(
+                pool,
+                "SELECT count(DISTINCT claimed_by) FROM steps WHERE state = 'in_progress'",
+            )
+            .await?;
+            Ok(done >= target && running >= holders)
+        },
+    )
     .await;
 }
 
@@ -336,35 +424,86 @@ struct Audit {
 /// - no step burned an attempt for a lost lease: `attempts` is 1 everywhere.
 async fn audit(url: &str, pool: &PgPool, expected: &[Uuid], check_result: impl Fn(&str, &Value, &Value)) -> Audit {
     // Store API view.
-    let store = store::open_with(url, StoreOptions { listen: false }).await.expect("open the store");
-    let listed = store.task_list(TaskListParams { limit: 100_000, ..Default::default() }).await.expect("task_list");
-    assert_eq!(listed.len(), expected.len(), "task_list shows every task and nothing else");
-    let not_complete: Vec<_> = listed.iter().filter(|t| t.state != TaskState::Complete).map(|t| (t.task_uuid, t.state)).collect();
+    let store = store::open_with(url, StoreOptions { listen: false })
+        .await
+        .expect("open the store");
+    let listed = store
+        .task_list(TaskListParams {
+            limit: 100_000,
+            ..Default::default()
+        })
+        .await
+        .expect("task_list");
+    assert_eq!(
+        listed.len(),
+        expected.len(),
+        "task_list shows every task and nothing else"
+    );
+    let not_complete: Vec<_> = listed
+        .iter()
+        .filter(|t| t.state != TaskState::Complete)
+        .map(|t| (t.task_uuid, t.state))
+        .collect();
     assert!(not_complete.is_empty(), "tasks not complete: {not_complete:?}");
     for uuid in expected {
-        let task = store.task_get(*uuid).await.expect("task_get").unwrap_or_else(|| panic!("task {uuid} is missing"));
+        let task = store
+            .task_get(*uuid)
+            .await
+            .expect("task_get")
+            .unwrap_or_else(|| panic!("task {uuid} is missing"));
         for step in &task.steps {
-            assert_eq!(step.state.as_str(), "complete", "task {uuid} step {}: {step:?}", step.name);
-            assert_eq!(step.attempts, 1, "task {uuid} step {} burned an attempt: {step:?}", step.name);
-            let result = step.result.as_ref().unwrap_or_else(|| panic!("task {uuid} step {} has no result", step.name));
+            assert_eq!(
+                step.state.as_str(),
+                "complete",
+                "task {uuid} step {}: {step:?}",
+                step.name
+            );
+            assert_eq!(
+                step.attempts, 1,
+                "task {uuid} step {} burned an attempt: {step:?}",
+                step.name
+            );
+            let result = step
+                .result
+                .as_ref()
+                .unwrap_or_else(|| panic!("task {uuid} step {} has no result", step.name));
             check_result(&step.name, &task.context, result);
         }
     }
     // A sample through the Store's transition API, which the SQL below must agree with.
     let sample = expected[expected.len() / 2];
     let task_rows = store.task_transitions(sample).await.expect("task_transitions");
-    assert_eq!(task_rows.iter().filter(|r| r.to_state == "complete").count(), 1, "task {sample}: {task_rows:#?}");
+    assert_eq!(
+        task_rows.iter().filter(|r| r.to_state == "complete").count(),
+        1,
+        "task {sample}: {task_rows:#?}"
+    );
     for step in store.task_get(sample).await.unwrap().unwrap().steps {
         let rows = store.step_transitions(step.step_uuid).await.expect("step_transitions");
-        assert_eq!(rows.iter().filter(|r| r.to_state == "complete").count(), 1, "step {}: {rows:#?}", step.step_uuid);
+        assert_eq!(
+            rows.iter().filter(|r| r.to_state == "complete").count(),
+            1,
+            "step {}: {rows:#?}",
+            step.step_uuid
+        );
     }
     store.close().await;
 
     // Every chain, in one query per table.
-    let task_states: HashMap<Uuid, String> =
-        sqlx::query("SELECT task_uuid, state FROM tasks").fetch_all(pool).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
-    let step_states: HashMap<Uuid, String> =
-        sqlx::query("SELECT step_uuid, state FROM steps").fetch_all(pool).await.unwrap().iter().map(|r| (r.get(0), r.get(1))).collect();
+    let task_states: HashMap<Uuid, String> = sqlx::query("SELECT task_uuid, state FROM tasks")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
+    let step_states: HashMap<Uuid, String> = sqlx::query("SELECT step_uuid, state FROM steps")
+        .fetch_all(pool)
+        .await
+        .unwrap()
+        .iter()
+        .map(|r| (r.get(0), r.get(1)))
+        .collect();
     let task_rows = sqlx::query(
         "SELECT task_uuid, transition_id, from_state, to_state, event, most_recent FROM task_transitions ORDER BY task_uuid, transition_id",
     )
@@ -378,31 +517,62 @@ async fn audit(url: &str, pool: &PgPool, expected: &[Uuid], check_result: impl F
     .await
     .unwrap();
     let tasks = check_chains("task", &task_rows, &task_states, &[("complete", 1)]);
-    let steps = check_chains("step", &step_rows, &step_states, &[("complete", 1), ("enqueued_for_orchestration", 1)]);
+    let steps = check_chains(
+        "step",
+        &step_rows,
+        &step_states,
+        &[("complete", 1), ("enqueued_for_orchestration", 1)],
+    );
     assert_eq!(tasks, expected.len(), "every task has audit rows");
     assert_eq!(steps, step_states.len(), "every step has audit rows");
-    let lease_expired = step_rows.iter().filter(|r| r.get::<String, _>("event") == "lease_expired").count() as i64;
+    let lease_expired = step_rows
+        .iter()
+        .filter(|r| r.get::<String, _>("event") == "lease_expired")
+        .count() as i64;
     Audit { lease_expired, steps }
 }
 
 /// Checks each entity's chain (rows sorted by entity, then transition_id) and that
 /// it entered each state in `once` exactly that many times. Returns the number of
 /// entities seen.
-fn check_chains(kind: &str, rows: &[sqlx::postgres::PgRow], states: &HashMap<Uuid, String>, once: &[(&str, usize)]) -> usize {
+fn check_chains(
+    kind: &str,
+    rows: &[sqlx::postgres::PgRow],
+    states: &HashMap<Uuid, String>,
+    once: &[(&str, usize)],
+) -> usize {
     // (transition_id, from_state, to_state, event, most_recent)
     type Row = (i64, Option<String>, String, String, bool);
     let mut by_entity: Vec<(Uuid, Vec<Row>)> = Vec::new();
     for r in rows {
         let id: Uuid = r.get(0);
-        let row = (r.get::<i64, _>(1), r.get::<Option<String>, _>(2), r.get::<String, _>(3), r.get::<String, _>(4), r.get::<bool, _>(5));
+        let row = (
+            r.get::<i64, _>(1),
+            r.get::<Option<String>, _>(2),
+            r.get::<String, _>(3),
+            r.get::<String, _>(4),
+            r.get::<bool, _>(5),
+        );
         match by_entity.last_mut() {
             Some((last, chain)) if *last == id => chain.push(row),
             _ => by_entity.push((id, vec![row])),
         }
     }
     for (id, chain) in &by_entity {
-        let show = || chain.iter().map(|(tid, f, t, e, m)| format!("  #{tid} {f:?} -> {t} ({e}){}", if *m { " [most recent]" } else { "" })).collect::<Vec<_>>().join("\n");
-        assert!(chain[0].1.is_none(), "{kind} {id}: the first audit row is not a creation row:\n{}", show());
+        let show = || {
+            chain
+                .iter()
+                .map(|(tid, f, t, e, m)| {
+                    format!("  #{tid} {f:?} -> {t} ({e}){}", if *m { " [most recent]" } else { "" })
+                })
+                .collect::<Vec<_>>()
+                .join("\n")
+        };
+        assert!(
+            chain[0].1.is_none(),
+            "{kind} {id}: the first audit row is not a creation row:\n{}",
+            show()
+        );
         for pair in chain.windows(2) {
             assert_eq!(
                 pair[1].1.as_deref(),
@@ -414,10 +584,27 @@ fn check_chains(kind: &str, rows: &[sqlx::postgres::PgRow], states: &HashMap<Uui
             );
         }
         let recent: Vec<_> = chain.iter().filter(|r| r.4).collect();
-        assert_eq!(recent.len(), 1, "{kind} {id}: {} most_recent rows:\n{}", recent.len(), show());
-        assert!(chain.last().unwrap().4, "{kind} {id}: the most_recent row is not the last one:\n{}", show());
-        let state = states.get(id).unwrap_or_else(|| panic!("{kind} {id} has audit rows but no row of its own"));
-        assert_eq!(&chain.last().unwrap().2, state, "{kind} {id}: the last audit row disagrees with its state:\n{}", show());
+        assert_eq!(
+            recent.len(),
+            1,
+            "{kind} {id}: {} most_recent rows:\n{}",
+            recent.len(),
+            show()
+        );
+        assert!(
+            chain.last().unwrap().4,
+            "{kind} {id}: the most_recent row is not the last one:\n{}",
+            show()
+        );
+        let state = states
+            .get(id)
+            .unwrap_or_else(|| panic!("{kind} {id} has audit rows but no row of its own"));
+        assert_eq!(
+            &chain.last().unwrap().2,
+            state,
+            "{kind} {id}: the last audit row disagrees with its state:\n{}",
+            show()
+        );
         for (to, times) in once {
             let n = chain.iter().filter(|r| r.2 == *to).count();
             assert_eq!(n, *times, "{kind} {id} entered `{to}` {n} times:\n{}", show());
@@ -447,7 +634,10 @@ fn diamond_result(step: &str, context: &Value, result: &Value) {
 /// failure (the kill may land between steps), only a weaker run: say so.
 fn note_lease_expiry(test: &str, audit: &Audit, why_none: &str) {
     if audit.lease_expired > 0 {
-        eprintln!("[reliability] {test}: {} lease_expired event(s) over {} steps", audit.lease_expired, audit.steps);
+        eprintln!(
+            "[reliability] {test}: {} lease_expired event(s) over {} steps",
+            audit.lease_expired, audit.steps
+        );
     } else {
         eprintln!("[reliability] {test}: NOTE: no lease_expired event: {why_none}");
     }
@@ -456,7 +646,10 @@ fn note_lease_expiry(test: &str, audit: &Audit, why_none: &str) {
 /// Where to strike: after a random 20-40 % of the tasks completed.
 fn random_fraction(test: &str) -> f64 {
     let f = rand::random_range(0.2..0.4);
-    eprintln!("[reliability] {test}: striking after {:.0} % of the tasks completed", f * 100.0);
+    eprintln!(
+        "[reliability] {test}: striking after {:.0} % of the tasks completed",
+        f * 100.0
+    );
     f
 }
 
@@ -465,7 +658,10 @@ fn random_fraction(test: &str) -> f64 {
 /// loaded for 2 s leases, or of a lease keeper that fell behind.
 fn note_spurious_lease_expiry(test: &str, audit: &Audit) {
     if audit.lease_expired > 0 {
-        eprintln!("[reliability] {test}: NOTE: {} lease(s) expired although no worker died", audit.lease_expired);
+        eprintln!(
+            "[reliability] {test}: NOTE: {} lease(s) expired although no worker died",
+            audit.lease_expired
+        );
     }
 }
 
@@ -487,19 +683,38 @@ async fn killing_a_worker_mid_run_loses_nothing() {
     let pool = probe(&db.url).await;
 
     // Both workers hold running steps and 25 % of the tasks are done: kill one.
-    wait_mid_run(&pool, &fleet, n, random_fraction("killing_a_worker_mid_run_loses_nothing"), 2).await;
-    let held = scalar(&pool, "SELECT count(*) FROM steps WHERE state = 'in_progress'").await.unwrap();
+    wait_mid_run(
+        &pool,
+        &fleet,
+        n,
+        random_fraction("killing_a_worker_mid_run_loses_nothing"),
+        2,
+    )
+    .await;
+    let held = scalar(&pool, "SELECT count(*) FROM steps WHERE state = 'in_progress'")
+        .await
+        .unwrap();
     fleet.procs[victim].kill9();
-    eprintln!("[reliability] worker killed with {held} step(s) in progress ({:?} in)", started.elapsed());
+    eprintln!(
+        "[reliability] worker killed with {held} step(s) in progress ({:?} in)",
+        started.elapsed()
+    );
     let restarted = fleet.add(Proc::worker("worker-1 (restarted)", &db.url, "reliab"));
     wait_all_complete(&pool, &fleet, n).await;
 
     let audit = audit(&db.url, &pool, &tasks, sleepy_result).await;
-    note_lease_expiry("killing_a_worker_mid_run_loses_nothing", &audit, "the killed worker's steps all finished before the kill landed");
+    note_lease_expiry(
+        "killing_a_worker_mid_run_loses_nothing",
+        &audit,
+        "the killed worker's steps all finished before the kill landed",
+    );
     assert!(fleet.procs[restarted].is_alive());
     fleet.assert_alive_and_stop(&[victim]);
     pool.close().await;
-    eprintln!("[reliability] killing_a_worker_mid_run_loses_nothing: {:?}", started.elapsed());
+    eprintln!(
+        "[reliability] killing_a_worker_mid_run_loses_nothing: {:?}",
+        started.elapsed()
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -515,12 +730,25 @@ async fn killing_the_orchestrator_mid_run_loses_nothing() {
     fleet.add(Proc::worker("worker", &db.url, "reliab"));
     let pool = probe(&db.url).await;
 
-    wait_mid_run(&pool, &fleet, n, random_fraction("killing_the_orchestrator_mid_run_loses_nothing"), 1).await;
+    wait_mid_run(
+        &pool,
+        &fleet,
+        n,
+        random_fraction("killing_the_orchestrator_mid_run_loses_nothing"),
+        1,
+    )
+    .await;
     fleet.procs[victim].kill9();
     // The worker writes results and moves tasks on by itself: work goes on while
     // no orchestrator runs.
     let before = complete_tasks(&pool).await.unwrap();
-    wait_until(&pool, &fleet, "tasks to complete while no orchestrator runs", || async { Ok(complete_tasks(&pool).await? > before) }).await;
+    wait_until(
+        &pool,
+        &fleet,
+        "tasks to complete while no orchestrator runs",
+        || async { Ok(complete_tasks(&pool).await? > before) },
+    )
+    .await;
     fleet.add(Proc::orchestrator("orchestrator-2", &db.url, dir.path()));
     wait_all_complete(&pool, &fleet, n).await;
 
@@ -528,7 +756,10 @@ async fn killing_the_orchestrator_mid_run_loses_nothing() {
     note_spurious_lease_expiry("killing_the_orchestrator_mid_run_loses_nothing", &audit);
     fleet.assert_alive_and_stop(&[victim]);
     pool.close().await;
-    eprintln!("[reliability] killing_the_orchestrator_mid_run_loses_nothing: {:?}", started.elapsed());
+    eprintln!(
+        "[reliability] killing_the_orchestrator_mid_run_loses_nothing: {:?}",
+        started.elapsed()
+    );
 }
 
 /// A throwaway PostgreSQL cluster of our own (it gets restarted); stopped and
@@ -549,11 +780,17 @@ impl Cluster {
             .expect("run scripts/pg-test-server");
         let stdout = String::from_utf8_lossy(&out.stdout);
         let value = |name: &str| {
-            stdout.lines().find_map(|l| l.strip_prefix(&format!("export {name}="))).map(|v| v.trim_matches('\'').to_string())
+            stdout
+                .lines()
+                .find_map(|l| l.strip_prefix(&format!("export {name}=")))
+                .map(|v| v.trim_matches('\'').to_string())
         };
         // Stop what was started even if the output is not what we expect.
         let dir = value("TASKER_PG_TMP").map(PathBuf::from);
-        let cluster = dir.map(|dir| Cluster { dir, admin_url: value("TASKER_TEST_DATABASE_URL").unwrap_or_default() });
+        let cluster = dir.map(|dir| Cluster {
+            dir,
+            admin_url: value("TASKER_TEST_DATABASE_URL").unwrap_or_default(),
+        });
         assert!(
             out.status.success() && cluster.as_ref().is_some_and(|c| !c.admin_url.is_empty()),
             "pg-test-server ensure failed ({}):\n--- stdout ---\n{stdout}\n--- stderr ---\n{}",
@@ -587,7 +824,11 @@ impl Cluster {
             .stderr(Stdio::null())
             .status()
             .expect("run pg_ctl");
-        assert!(status.success(), "pg_ctl {args:?} failed ({status}); log:\n{}", std::fs::read_to_string(&log).unwrap_or_default());
+        assert!(
+            status.success(),
+            "pg_ctl {args:?} failed ({status}); log:\n{}",
+            std::fs::read_to_string(&log).unwrap_or_default()
+        );
     }
 
     /// `pg_ctl restart -m fast -w`: ends every session, starts again with the same
@@ -603,7 +844,12 @@ impl Cluster {
 
     /// Starts the stopped server with the options pg-test-server gave it.
     fn start_again(&self) {
-        let port = self.admin_url.rsplit(':').next().and_then(|p| p.split('/').next()).expect("port in the admin URL");
+        let port = self
+            .admin_url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.split('/').next())
+            .expect("port in the admin URL");
         let options = format!(
             "-p {port} -c listen_addresses=127.0.0.1 -c unix_socket_directories={} -c fsync=off -c synchronous_commit=off -c full_page_writes=off",
             self.dir.display()
@@ -614,7 +860,10 @@ impl Cluster {
     /// Creates a database and returns its URL.
     async fn create_database(&self, name: &str) -> String {
         let admin = probe(&self.admin_url).await;
-        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&admin).await.expect("create the database");
+        sqlx::raw_sql(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+            .execute(&admin)
+            .await
+            .expect("create the database");
         admin.close().await;
         support::pg::with_database(&self.admin_url, name)
     }
@@ -622,7 +871,11 @@ impl Cluster {
 
 impl Drop for Cluster {
     fn drop(&mut self) {
-        let out = Command::new(Path::new(REPO).join("scripts/pg-test-server")).arg("stop").arg(&self.dir).stdin(Stdio::null()).output();
+        let out = Command::new(Path::new(REPO).join("scripts/pg-test-server"))
+            .arg("stop")
+            .arg(&self.dir)
+            .stdin(Stdio::null())
+            .output();
         match out {
             Ok(o) if o.status.success() => {}
             Ok(o) => eprintln!(
@@ -631,7 +884,10 @@ impl Drop for Cluster {
                 o.status,
                 String::from_utf8_lossy(&o.stderr)
             ),
-            Err(e) => eprintln!("[reliability] could not run pg-test-server stop {}: {e}", self.dir.display()),
+            Err(e) => eprintln!(
+                "[reliability] could not run pg-test-server stop {}: {e}",
+                self.dir.display()
+            ),
         }
     }
 }
@@ -657,28 +913,48 @@ async fn survive_server_trouble(test: &str, trouble: impl FnOnce(&Cluster)) -> A
     wait_mid_run(&pool, &fleet, n, random_fraction(test), 1).await;
     let trouble_at = Instant::now();
     trouble(&cluster);
-    eprintln!("[reliability] {test}: server back after {:?} ({:?} in)", trouble_at.elapsed(), started.elapsed());
+    eprintln!(
+        "[reliability] {test}: server back after {:?} ({:?} in)",
+        trouble_at.elapsed(),
+        started.elapsed()
+    );
     // The probe's connections died with the server; its pool opens new ones.
     wait_all_complete(&pool, &fleet, n).await;
-    eprintln!("[reliability] {test}: all tasks complete {:?} after the trouble began", trouble_at.elapsed());
+    eprintln!(
+        "[reliability] {test}: all tasks complete {:?} after the trouble began",
+        trouble_at.elapsed()
+    );
     for p in fleet.procs.iter_mut() {
-        assert!(p.is_alive(), "{} did not survive the server going away; stderr:\n{}", p.name, p.stderr());
+        assert!(
+            p.is_alive(),
+            "{} did not survive the server going away; stderr:\n{}",
+            p.name,
+            p.stderr()
+        );
     }
     // Every process opened its LISTEN connection again (polling alone would hide a
     // lost one: tasks would still complete, only wake-ups would be late).
     let listeners = fleet.procs.len() as i64;
-    wait_until(&pool, &fleet, &format!("{listeners} LISTEN connections on the database again"), || async {
-        let n = scalar(
-            &pool,
-            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
-        )
-        .await?;
-        Ok(n == listeners)
-    })
+    wait_until(
+        &pool,
+        &fleet,
+        &format!("{listeners} LISTEN connections on the database again"),
+        || async {
+            let n = scalar(
+                &pool,
+                "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+            )
+            .await?;
+            Ok(n == listeners)
+        },
+    )
     .await;
 
     let audit = audit(&url, &pool, &tasks, sleepy_result).await;
-    eprintln!("[reliability] {test}: {} lease_expired event(s) over {} steps", audit.lease_expired, audit.steps);
+    eprintln!(
+        "[reliability] {test}: {} lease_expired event(s) over {} steps",
+        audit.lease_expired, audit.steps
+    );
     fleet.assert_alive_and_stop(&[]);
     pool.close().await;
     drop(fleet);
@@ -688,7 +964,11 @@ async fn survive_server_trouble(test: &str, trouble: impl FnOnce(&Cluster)) -> A
 }
 
 fn root_or_skip(test: &str) -> bool {
-    let root = Command::new("id").arg("-u").output().map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0").unwrap_or(false);
+    let root = Command::new("id")
+        .arg("-u")
+        .output()
+        .map(|o| String::from_utf8_lossy(&o.stdout).trim() == "0")
+        .unwrap_or(false);
     if !root {
         eprintln!(
             "[reliability] {test}: SKIPPED: not running as root, so this test cannot start (and restart) a \
@@ -728,7 +1008,11 @@ async fn a_postgresql_outage_longer_than_a_lease_loses_nothing() {
     .await;
     // Whether a result or the sweep lands first after the outage is a race:
     // either is fine, so this is only reported.
-    note_lease_expiry(test, &audit, "every result held during the outage was written before a sweep took its step back");
+    note_lease_expiry(
+        test,
+        &audit,
+        "every result held during the outage was written before a sweep took its step back",
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -753,9 +1037,17 @@ async fn two_orchestrators_and_three_workers_finalize_each_task_once() {
     let audit = audit(&db.url, &pool, &tasks, diamond_result).await;
     assert_eq!(audit.steps, 4 * n);
     note_spurious_lease_expiry("two_orchestrators_and_three_workers_finalize_each_task_once", &audit);
-    let finalizers = scalar(&pool, "SELECT count(DISTINCT processor) FROM task_transitions WHERE to_state = 'complete'").await.unwrap();
+    let finalizers = scalar(
+        &pool,
+        "SELECT count(DISTINCT processor) FROM task_transitions WHERE to_state = 'complete'",
+    )
+    .await
+    .unwrap();
     eprintln!("[reliability] tasks were finalized by {finalizers} different process(es)");
     fleet.assert_alive_and_stop(&[]);
     pool.close().await;
-    eprintln!("[reliability] two_orchestrators_and_three_workers_finalize_each_task_once: {:?}", started.elapsed());
+    eprintln!(
+        "[reliability] two_orchestrators_and_three_workers_finalize_each_task_once: {:?}",
+        started.elapsed()
+    );
 }

@@ -126,7 +126,8 @@ async fn dispatch(cli: Cli) -> Result<i32, CliError> {
 }
 
 fn load_config(cli: &Cli) -> Result<crate::config::EngineConfig, CliError> {
-    let mut config = crate::config::EngineConfig::load(cli.config.as_deref()).map_err(|e| CliError::BadInput(e.to_string()))?;
+    let mut config =
+        crate::config::EngineConfig::load(cli.config.as_deref()).map_err(|e| CliError::BadInput(e.to_string()))?;
     if let Some(url) = &cli.database_url {
         config.database_url = url.clone();
     }
@@ -135,12 +136,19 @@ fn load_config(cli: &Cli) -> Result<crate::config::EngineConfig, CliError> {
 
 /// Opens the store, turning failures into bad-input errors (a path problem is the user's to fix).
 async fn tasker_store(url: &str) -> Result<crate::store::SharedStore, CliError> {
-    crate::store::open(url).await.map_err(|e| CliError::BadInput(e.to_string()))
+    crate::store::open(url)
+        .await
+        .map_err(|e| CliError::BadInput(e.to_string()))
 }
 
 /// Like [`tasker_store`], with explicit options (the long-running commands' wake-up mode).
-async fn tasker_store_with(url: &str, options: crate::store::StoreOptions) -> Result<crate::store::SharedStore, CliError> {
-    crate::store::open_with(url, options).await.map_err(|e| CliError::BadInput(e.to_string()))
+async fn tasker_store_with(
+    url: &str,
+    options: crate::store::StoreOptions,
+) -> Result<crate::store::SharedStore, CliError> {
+    crate::store::open_with(url, options)
+        .await
+        .map_err(|e| CliError::BadInput(e.to_string()))
 }
 
 /// Logs go to stderr; `TASKER_LOG` sets the filter (default `warn`),
@@ -148,7 +156,9 @@ async fn tasker_store_with(url: &str, options: crate::store::StoreOptions) -> Re
 fn init_logging() {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_env("TASKER_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
     let _ = if std::env::var("TASKER_LOG_FORMAT").as_deref() == Ok("json") {
         builder.json().try_init()
     } else {

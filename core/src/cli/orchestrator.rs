@@ -32,7 +32,10 @@ pub async fn run(mut config: EngineConfig, args: OrchestratorArgs) -> Result<i32
     }
     let mut termination = Termination::install()?;
     if !args.templates.is_dir() {
-        return Err(CliError::BadInput(format!("--templates `{}` is not a folder", args.templates.display())));
+        return Err(CliError::BadInput(format!(
+            "--templates `{}` is not a folder",
+            args.templates.display()
+        )));
     }
     // Every problem in every file, before touching the database.
     let registry = TemplateRegistry::load_dir(&args.templates, None).map_err(|e| CliError::BadInput(e.to_string()))?;
@@ -69,6 +72,10 @@ pub async fn run(mut config: EngineConfig, args: OrchestratorArgs) -> Result<i32
     engine.shutdown().await;
     eprintln!("orchestrator stopped");
     // Read by `tasker-bench --processes` (round trips per step across processes).
-    eprintln!("store: {} round trip(s), {} statement(s)", counters.round_trip_count(), counters.statement_count());
+    eprintln!(
+        "store: {} round trip(s), {} statement(s)",
+        counters.round_trip_count(),
+        counters.statement_count()
+    );
     Ok(EXIT_OK)
 }

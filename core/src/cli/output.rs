@@ -64,7 +64,9 @@ impl From<TaskView> for TaskOutput {
                     handler: s.handler,
                     result: s.result,
                     error: s.error,
-                    next_attempt_at: (s.state == crate::state::StepState::WaitingForRetry).then_some(s.ready_at).flatten(),
+                    next_attempt_at: (s.state == crate::state::StepState::WaitingForRetry)
+                        .then_some(s.ready_at)
+                        .flatten(),
                     transitions: None,
                 })
                 .collect(),

@@ -23,19 +23,39 @@ pub async fn follow(mut events: broadcast::Receiver<EngineEvent>, task_uuid: Uui
             continue;
         }
         let line = match event {
-            EngineEvent::StepStarted { task_uuid: t, name, attempt, handler, .. } if t == task_uuid => {
+            EngineEvent::StepStarted {
+                task_uuid: t,
+                name,
+                attempt,
+                handler,
+                ..
+            } if t == task_uuid => {
                 format!("  ▸ {name} started (attempt {attempt}, handler {handler})")
             }
-            EngineEvent::StepFinished { task_uuid: t, name, attempt, state, execution_ms, error, .. } if t == task_uuid => {
-                match state {
-                    StepState::Complete => format!("  ✓ {name} complete ({execution_ms} ms)"),
-                    StepState::WaitingForRetry => {
-                        format!("  ↻ {name} attempt {attempt} failed, will retry: {}", error.unwrap_or_default())
-                    }
-                    other => format!("  ✗ {name} {other} after attempt {attempt}: {}", error.unwrap_or_default()),
+            EngineEvent::StepFinished {
+                task_uuid: t,
+                name,
+                attempt,
+                state,
+                execution_ms,
+                error,
+                ..
+            } if t == task_uuid => match state {
+                StepState::Complete => format!("  ✓ {name} complete ({execution_ms} ms)"),
+                StepState::WaitingForRetry => {
+                    format!(
+                        "  ↻ {name} attempt {attempt} failed, will retry: {}",
+                        error.unwrap_or_default()
+                    )
                 }
-            }
-            EngineEvent::TaskChanged { task_uuid: t, to, .. } if t == task_uuid && (to.is_terminal() || to == crate::state::TaskState::BlockedByFailures) => {
+                other => format!(
+                    "  ✗ {name} {other} after attempt {attempt}: {}",
+                    error.unwrap_or_default()
+                ),
+            },
+            EngineEvent::TaskChanged { task_uuid: t, to, .. }
+                if t == task_uuid && (to.is_terminal() || to == crate::state::TaskState::BlockedByFailures) =>
+            {
                 format!("task {task_uuid} {to}")
             }
             _ => continue,

@@ -61,21 +61,32 @@ pub async fn run(config: EngineConfig, args: RunArgs) -> Result<i32, CliError> {
         .map_err(|e| CliError::BadInput(e.to_string()))?;
     let started = Instant::now();
     let events = engine.events().subscribe();
-    let created = engine.submit(TaskSubmission::new(TemplateRef::Loaded(template.clone()), context)).await;
+    let created = engine
+        .submit(TaskSubmission::new(TemplateRef::Loaded(template.clone()), context))
+        .await;
     let created = match created {
         Ok(c) => c,
         Err(e) => {
             engine.shutdown().await;
             return Err(match e {
-                CreateTaskError::Store(_) | CreateTaskError::StoreFailed { .. } | CreateTaskError::Closed => CliError::Failed(e.to_string()),
+                CreateTaskError::Store(_) | CreateTaskError::StoreFailed { .. } | CreateTaskError::Closed => {
+                    CliError::Failed(e.to_string())
+                }
                 other => CliError::BadInput(other.to_string()),
             });
         }
     };
     let t = &template.template;
     if !args.quiet {
-        let note = if created.created { "" } else { " (already existed: same identity)" };
-        eprintln!("task {} {}/{}@{} created{note}", created.task_uuid, t.namespace, t.name, t.version);
+        let note = if created.created {
+            ""
+        } else {
+            " (already existed: same identity)"
+        };
+        eprintln!(
+            "task {} {}/{}@{} created{note}",
+            created.task_uuid, t.namespace, t.name, t.version
+        );
     }
     let progress = tokio::spawn(super::progress::follow(events, created.task_uuid, args.quiet));
     let waited = tokio::select! {
@@ -106,7 +117,11 @@ pub async fn run(config: EngineConfig, args: RunArgs) -> Result<i32, CliError> {
                 eprintln!("finished in {:.1} ms", started.elapsed().as_secs_f64() * 1000.0);
             }
             print_json(&TaskOutput::from(task));
-            Ok(if state == TaskState::Complete { EXIT_OK } else { EXIT_FAILED })
+            Ok(if state == TaskState::Complete {
+                EXIT_OK
+            } else {
+                EXIT_FAILED
+            })
         }
         Err(e @ EngineError::WaitTimedOut { .. }) => Err(CliError::Failed(e.to_string())),
         Err(e) => Err(CliError::Failed(e.to_string())),
@@ -114,9 +129,7 @@ pub async fn run(config: EngineConfig, args: RunArgs) -> Result<i32, CliError> {
 }
 
 /// The template to run and the registry to run it with.
-fn resolve_template(
-    args: &RunArgs,
-) -> Result<(Arc<crate::template::LoadedTemplate>, TemplateRegistry), CliError> {
+fn resolve_template(args: &RunArgs) -> Result<(Arc<crate::template::LoadedTemplate>, TemplateRegistry), CliError> {
     let path = Path::new(&args.template);
     if path.is_file() {
         let loaded = load_file(path, None).map_err(|e| CliError::BadInput(e.to_string()))?;
@@ -126,7 +139,10 @@ fn resolve_template(
     }
     // Not an existing file: a YAML file name that is missing, or a template key.
     if args.template.ends_with(".yaml") || args.template.ends_with(".yml") {
-        return Err(CliError::BadInput(format!("template file `{}` not found", args.template)));
+        return Err(CliError::BadInput(format!(
+            "template file `{}` not found",
+            args.template
+        )));
     }
     let Some(dir) = &args.templates else {
         return Err(CliError::BadInput(format!(
@@ -135,6 +151,8 @@ fn resolve_template(
         )));
     };
     let registry = TemplateRegistry::load_dir(dir, None).map_err(|e| CliError::BadInput(e.to_string()))?;
-    let loaded = registry.resolve(&args.template).map_err(|e| CliError::BadInput(e.to_string()))?;
+    let loaded = registry
+        .resolve(&args.template)
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
     Ok((loaded, registry))
 }

@@ -18,7 +18,10 @@ impl Termination {
         let install = |kind: SignalKind, name: &str| {
             signal(kind).map_err(|e| CliError::Failed(format!("cannot install the {name} handler: {e}")))
         };
-        Ok(Self { term: install(SignalKind::terminate(), "SIGTERM")?, int: install(SignalKind::interrupt(), "SIGINT")? })
+        Ok(Self {
+            term: install(SignalKind::terminate(), "SIGTERM")?,
+            int: install(SignalKind::interrupt(), "SIGINT")?,
+        })
     }
 
     /// Waits for the first SIGTERM or SIGINT and says which it was.

@@ -47,21 +47,42 @@ pub async fn run(config: EngineConfig, cmd: TaskCommand) -> Result<i32, CliError
     let result = match cmd {
         TaskCommand::Create(args) => super::task_create::create(&store, &config.database_url, args).await,
         TaskCommand::Show { uuid } => show(&store, &uuid).await,
-        TaskCommand::List { state, namespace, limit, offset, json } => {
+        TaskCommand::List {
+            state,
+            namespace,
+            limit,
+            offset,
+            json,
+        } => {
             let state = state
                 .map(|s| TaskState::from_str(&s).map_err(|e| CliError::BadInput(e.to_string())))
                 .transpose()?;
             let tasks = store
-                .task_list(TaskListParams { state, namespace, limit, offset })
+                .task_list(TaskListParams {
+                    state,
+                    namespace,
+                    limit,
+                    offset,
+                })
                 .await
                 .map_err(|e| CliError::Failed(e.to_string()))?;
             if json {
                 print_json(&tasks);
             } else {
-                super::output::line(format!("{:<36}  {:<24}  {:<28}  {:>5}  CREATED_AT_MS", "TASK", "STATUS", "TEMPLATE", "STEPS"));
+                super::output::line(format!(
+                    "{:<36}  {:<24}  {:<28}  {:>5}  CREATED_AT_MS",
+                    "TASK", "STATUS", "TEMPLATE", "STEPS"
+                ));
                 for t in &tasks {
                     let template = format!("{}/{}@{}", t.namespace, t.name, t.version);
-                    super::output::line(format!("{:<36}  {:<24}  {:<28}  {:>5}  {}", t.task_uuid, t.state.as_str(), template, t.step_count, t.created_at));
+                    super::output::line(format!(
+                        "{:<36}  {:<24}  {:<28}  {:>5}  {}",
+                        t.task_uuid,
+                        t.state.as_str(),
+                        template,
+                        t.step_count,
+                        t.created_at
+                    ));
                 }
             }
             Ok(EXIT_OK)
@@ -83,7 +104,10 @@ async fn show(store: &crate::store::SharedStore, uuid: &str) -> Result<i32, CliE
 }
 
 /// A task as `tasker task show` prints it: with its steps and every transition.
-pub(super) async fn show_output(store: &crate::store::SharedStore, task: crate::store::TaskView) -> Result<TaskOutput, CliError> {
+pub(super) async fn show_output(
+    store: &crate::store::SharedStore,
+    task: crate::store::TaskView,
+) -> Result<TaskOutput, CliError> {
     let fail = |e: crate::store::StoreError| CliError::Failed(e.to_string());
     let uuid = task.task_uuid;
     let mut out = TaskOutput::from(task);

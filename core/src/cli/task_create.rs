@@ -55,19 +55,31 @@ pub async fn create(store: &SharedStore, database_url: &str, args: CreateArgs) -
     let template = match &args.templates {
         Some(dir) => {
             let registry = TemplateRegistry::load_dir(dir, None).map_err(|e| CliError::BadInput(e.to_string()))?;
-            registry.resolve(&args.template).map_err(|e| CliError::BadInput(e.to_string()))?
+            registry
+                .resolve(&args.template)
+                .map_err(|e| CliError::BadInput(e.to_string()))?
         }
         None => from_database(store, database_url, &args.template).await?,
     };
     let processor = format!("cli-{}", Uuid::now_v7());
-    let request = TaskRequest::new(store.clone(), clock::system(), Arc::new(RwLock::new(TemplateRegistry::new())), processor);
+    let request = TaskRequest::new(
+        store.clone(),
+        clock::system(),
+        Arc::new(RwLock::new(TemplateRegistry::new())),
+        processor,
+    );
     let mut submission = TaskSubmission::new(TemplateRef::Loaded(template), context);
     submission.idempotency_key = args.idempotency_key.clone();
-    let created = request.create_many(&[submission]).await.pop().expect("one answer per submission");
+    let created = request
+        .create_many(&[submission])
+        .await
+        .pop()
+        .expect("one answer per submission");
     let created = created.map_err(|e| match e {
-        CreateTaskError::Store(_) | CreateTaskError::StoreFailed { .. } | CreateTaskError::Closed | CreateTaskError::Overloaded => {
-            CliError::Failed(e.to_string())
-        }
+        CreateTaskError::Store(_)
+        | CreateTaskError::StoreFailed { .. }
+        | CreateTaskError::Closed
+        | CreateTaskError::Overloaded => CliError::Failed(e.to_string()),
         other => CliError::BadInput(other.to_string()),
     })?;
     let answer = json!({"task_uuid": created.task_uuid, "created": created.created, "status": created.state.as_str()});
@@ -91,7 +103,11 @@ async fn wait(store: &SharedStore, task_uuid: Uuid, timeout: Duration) -> Result
         if task.state.is_terminal() || task.state == TaskState::BlockedByFailures {
             let state = task.state;
             print_json(&super::task::show_output(store, task).await?);
-            return Ok(if state == TaskState::Complete { EXIT_OK } else { EXIT_FAILED });
+            return Ok(if state == TaskState::Complete {
+                EXIT_OK
+            } else {
+                EXIT_FAILED
+            });
         }
         if tokio::time::Instant::now() >= deadline {
             return Err(CliError::Failed(format!(
@@ -127,7 +143,8 @@ async fn from_database(store: &SharedStore, database_url: &str, key: &str) -> Re
             ))
         })?;
     let origin = format!("database (content hash {})", record.content_hash);
-    let corrupt = |e: &dyn std::fmt::Display| CliError::Failed(format!("template `{key}` in the database is unreadable: {e}"));
+    let corrupt =
+        |e: &dyn std::fmt::Display| CliError::Failed(format!("template `{key}` in the database is unreadable: {e}"));
     let template: TaskTemplate = serde_json::from_value(record.definition).map_err(|e| corrupt(&e))?;
     let mut loaded = LoadedTemplate::from_template(template, &origin).map_err(|e| corrupt(&e))?;
     // The registered hash is the template's identity: tasks share its row.

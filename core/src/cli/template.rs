@@ -31,16 +31,26 @@ pub fn run(cmd: TemplateCommand) -> Result<i32, CliError> {
             let handlers = crate::examples::registry();
             let lookup: Option<&dyn HandlerLookup> = if check_handlers { Some(&handlers) } else { None };
             if path.is_dir() {
-                let registry = TemplateRegistry::load_dir(&path, lookup).map_err(|e| CliError::BadInput(e.to_string()))?;
+                let registry =
+                    TemplateRegistry::load_dir(&path, lookup).map_err(|e| CliError::BadInput(e.to_string()))?;
                 for t in registry.list() {
-                    super::output::line(format!("ok  {}/{}@{}  ({})", t.template.namespace, t.template.name, t.template.version, t.origin));
+                    super::output::line(format!(
+                        "ok  {}/{}@{}  ({})",
+                        t.template.namespace, t.template.name, t.template.version, t.origin
+                    ));
                 }
                 super::output::line(format!("{} template(s) valid", registry.list().len()));
             } else if path.is_file() {
                 let t = load_file(&path, lookup).map_err(|e| CliError::BadInput(e.to_string()))?;
-                super::output::line(format!("ok  {}/{}@{}  ({})", t.template.namespace, t.template.name, t.template.version, t.origin));
+                super::output::line(format!(
+                    "ok  {}/{}@{}  ({})",
+                    t.template.namespace, t.template.name, t.template.version, t.origin
+                ));
             } else {
-                return Err(CliError::BadInput(format!("`{}` is neither a file nor a folder", path.display())));
+                return Err(CliError::BadInput(format!(
+                    "`{}` is neither a file nor a folder",
+                    path.display()
+                )));
             }
             Ok(EXIT_OK)
         }

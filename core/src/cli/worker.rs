@@ -39,7 +39,14 @@ pub async fn run(mut config: EngineConfig, args: WorkerArgs) -> Result<i32, CliE
     let handlers = crate::examples::registry();
     let callables = handlers.callables().join(", ");
     let counters = store.clone();
-    let engine = Engine::start_with(store, clock::system(), config.clone(), handlers, TemplateRegistry::new(), args.namespaces.clone());
+    let engine = Engine::start_with(
+        store,
+        clock::system(),
+        config.clone(),
+        handlers,
+        TemplateRegistry::new(),
+        args.namespaces.clone(),
+    );
     eprintln!(
         "worker running: namespaces {}, concurrency {}, wake-up mode {}, handlers {callables}; stop with SIGTERM or SIGINT",
         args.namespaces.join(", "),
@@ -48,11 +55,18 @@ pub async fn run(mut config: EngineConfig, args: WorkerArgs) -> Result<i32, CliE
     );
     let signal = termination.wait().await;
     let running = engine.worker_status().in_flight;
-    eprintln!("{signal} received: draining {running} running step(s) (grace {} ms)", config.shutdown_grace_ms);
+    eprintln!(
+        "{signal} received: draining {running} running step(s) (grace {} ms)",
+        config.shutdown_grace_ms
+    );
     let report = engine.shutdown().await;
     eprintln!("drained: {} step(s) finished and their results written", report.drained);
     eprintln!("handed back: {} step(s) returned to the queue", report.released);
     // Read by `tasker-bench --processes` (round trips per step across processes).
-    eprintln!("store: {} round trip(s), {} statement(s)", counters.round_trip_count(), counters.statement_count());
+    eprintln!(
+        "store: {} round trip(s), {} statement(s)",
+        counters.round_trip_count(),
+        counters.statement_count()
+    );
     Ok(EXIT_OK)
 }

@@ -42,7 +42,9 @@ pub struct DomainEventBus {
 
 impl Default for DomainEventBus {
     fn default() -> Self {
-        Self { tx: broadcast::channel(DOMAIN_EVENT_CAPACITY).0 }
+        Self {
+            tx: broadcast::channel(DOMAIN_EVENT_CAPACITY).0,
+        }
     }
 }
 

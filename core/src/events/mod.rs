@@ -75,7 +75,9 @@ pub struct EngineEvents {
 
 impl Default for EngineEvents {
     fn default() -> Self {
-        Self { tx: broadcast::channel(ENGINE_EVENT_CAPACITY).0 }
+        Self {
+            tx: broadcast::channel(ENGINE_EVENT_CAPACITY).0,
+        }
     }
 }
 

@@ -19,17 +19,17 @@ pub fn registry() -> HandlerRegistry {
 pub fn register(r: &mut HandlerRegistry) {
     r.register_fn("square", |ctx| async move { square(&ctx) });
     r.register_fn("multiply_square", |ctx| async move {
-        let product = dependency_values(&ctx).and_then(|vs| vs.into_iter().try_fold(1i64, |acc, v| acc.checked_mul(v).ok_or_else(overflow)));
-        match product.and_then(|p| p.checked_mul(p).ok_or_else(overflow)) {
-            Ok(v) => StepResult::success(json!({ "value": v })),
-            Err(e) => e,
-        }
+        let product = dependency_values(&ctx).and_then(|vs| {
+            vs.into_iter()
+                .try_fold(1i64, |acc, v| acc.checked_mul(v).ok_or_else(overflow))
+        });
+        value(product.and_then(|p| p.checked_mul(p).ok_or_else(overflow)))
     });
     r.register_fn("sum", |ctx| async move {
-        match dependency_values(&ctx).and_then(|vs| vs.into_iter().try_fold(0i64, |acc, v| acc.checked_add(v).ok_or_else(overflow))) {
-            Ok(v) => StepResult::success(json!({ "value": v })),
-            Err(e) => e,
-        }
+        value(dependency_values(&ctx).and_then(|vs| {
+            vs.into_iter()
+                .try_fold(0i64, |acc, v| acc.checked_add(v).ok_or_else(overflow))
+        }))
     });
     r.register_fn("flaky_square", |ctx| async move {
         if ctx.attempt < 3 {
@@ -42,7 +42,10 @@ pub fn register(r: &mut HandlerRegistry) {
         StepResult::permanent_failure(format!("{} always fails", ctx.step_name), "example_permanent")
     });
     r.register_fn("fail_retryable", |ctx| async move {
-        let r = StepResult::failure(format!("{} failed on attempt {}", ctx.step_name, ctx.attempt), "example_retryable");
+        let r = StepResult::failure(
+            format!("{} failed on attempt {}", ctx.step_name, ctx.attempt),
+            "example_retryable",
+        );
         match ctx.initialization.get("retry_after_ms").and_then(|v| v.as_u64()) {
             Some(ms) => r.retry_after_ms(ms),
             None => r,
@@ -61,41 +64,61 @@ pub fn register(r: &mut HandlerRegistry) {
     });
 }
 
-fn overflow() -> StepResult {
-    StepResult::permanent_failure("integer overflow", "overflow")
+/// Why an example handler cannot compute its value (kept small; turned into a
+/// permanent failure at the end).
+enum Problem {
+    Overflow,
+    Invalid(String),
+}
+
+impl From<Problem> for StepResult {
+    fn from(p: Problem) -> Self {
+        match p {
+            Problem::Overflow => StepResult::permanent_failure("integer overflow", "overflow"),
+            Problem::Invalid(message) => StepResult::permanent_failure(message, "invalid_input"),
+        }
+    }
+}
+
+fn overflow() -> Problem {
+    Problem::Overflow
+}
+
+fn value(result: Result<i64, Problem>) -> StepResult {
+    match result {
+        Ok(v) => StepResult::success(json!({ "value": v })),
+        Err(p) => p.into(),
+    }
 }
 
 /// The single input of a step: its one dependency's value, or the context's `n`.
-fn input(ctx: &StepContext) -> Result<i64, StepResult> {
+fn input(ctx: &StepContext) -> Result<i64, Problem> {
     match ctx.dependency_results.len() {
         0 => ctx
             .input("n")
             .and_then(|v| v.as_i64())
-            .ok_or_else(|| StepResult::permanent_failure("context needs an integer `n`", "invalid_input")),
+            .ok_or_else(|| Problem::Invalid("context needs an integer `n`".into())),
         1 => {
             let (name, result) = ctx.dependency_results.iter().next().expect("one dependency");
             result["value"]
                 .as_i64()
-                .ok_or_else(|| StepResult::permanent_failure(format!("dependency `{name}` has no integer `value`"), "invalid_input"))
+                .ok_or_else(|| Problem::Invalid(format!("dependency `{name}` has no integer `value`")))
         }
-        n => Err(StepResult::permanent_failure(format!("expected at most one dependency, got {n}"), "invalid_input")),
+        n => Err(Problem::Invalid(format!("expected at most one dependency, got {n}"))),
     }
 }
 
-fn dependency_values(ctx: &StepContext) -> Result<Vec<i64>, StepResult> {
+fn dependency_values(ctx: &StepContext) -> Result<Vec<i64>, Problem> {
     ctx.dependency_results
         .iter()
         .map(|(name, r)| {
             r["value"]
                 .as_i64()
-                .ok_or_else(|| StepResult::permanent_failure(format!("dependency `{name}` has no integer `value`"), "invalid_input"))
+                .ok_or_else(|| Problem::Invalid(format!("dependency `{name}` has no integer `value`")))
         })
         .collect()
 }
 
 fn square(ctx: &StepContext) -> StepResult {
-    match input(ctx).and_then(|n| n.checked_mul(n).ok_or_else(overflow)) {
-        Ok(v) => StepResult::success(json!({ "value": v })),
-        Err(e) => e,
-    }
+    value(input(ctx).and_then(|n| n.checked_mul(n).ok_or_else(overflow)))
 }

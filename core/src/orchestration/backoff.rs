@@ -25,7 +25,11 @@ pub fn delay_ms(policy: &RetryPolicy, attempt: u32, retry_after_ms: Option<u64>,
         BackoffKind::Exponential => base * policy.multiplier.powi(attempt as i32 - 1),
     };
     let capped = raw.min(policy.max_ms as f64);
-    let spread = if policy.jitter > 0.0 { rng.random_range(-policy.jitter..=policy.jitter) } else { 0.0 };
+    let spread = if policy.jitter > 0.0 {
+        rng.random_range(-policy.jitter..=policy.jitter)
+    } else {
+        0.0
+    };
     (capped * (1.0 + spread)).clamp(0.0, policy.max_ms as f64).round() as u64
 }
 
@@ -36,7 +40,14 @@ mod tests {
     use rand::SeedableRng;
 
     fn policy(kind: BackoffKind, jitter: f64) -> RetryPolicy {
-        RetryPolicy { backoff: kind, base_ms: 100, max_ms: 1000, multiplier: 2.0, jitter, ..RetryPolicy::default() }
+        RetryPolicy {
+            backoff: kind,
+            base_ms: 100,
+            max_ms: 1000,
+            multiplier: 2.0,
+            jitter,
+            ..RetryPolicy::default()
+        }
     }
 
     #[test]
@@ -66,7 +77,13 @@ mod tests {
     #[test]
     fn a_retry_after_hint_wins_even_above_max() {
         let mut rng = StdRng::seed_from_u64(1);
-        assert_eq!(delay_ms(&policy(BackoffKind::Exponential, 0.1), 1, Some(5000), &mut rng), 5000);
-        assert_eq!(delay_ms(&policy(BackoffKind::Exponential, 0.1), 1, Some(u64::MAX), &mut rng), MAX_RETRY_AFTER_MS);
+        assert_eq!(
+            delay_ms(&policy(BackoffKind::Exponential, 0.1), 1, Some(5000), &mut rng),
+            5000
+        );
+        assert_eq!(
+            delay_ms(&policy(BackoffKind::Exponential, 0.1), 1, Some(u64::MAX), &mut rng),
+            MAX_RETRY_AFTER_MS
+        );
     }
 }

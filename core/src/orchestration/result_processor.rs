@@ -9,7 +9,9 @@
 
 use super::backoff;
 use crate::clock::{EpochMillis, SharedClock};
-use crate::store::{CompletionReport, EagerClaim, SharedStore, StepCompleteManyParams, StepCompletion, StepOutcome, StoreError};
+use crate::store::{
+    CompletionReport, EagerClaim, SharedStore, StepCompleteManyParams, StepCompletion, StepOutcome, StoreError,
+};
 use crate::template::RetryPolicy;
 use crate::worker::handler::StepResult;
 use rand::rngs::StdRng;
@@ -71,13 +73,20 @@ pub struct ResultProcessor {
 impl ResultProcessor {
     /// A processor writing audit rows as `processor`.
     pub fn new(store: SharedStore, clock: SharedClock, processor: String) -> Self {
-        Self { store, clock, processor, rng: Mutex::new(StdRng::from_os_rng()) }
+        Self {
+            store,
+            clock,
+            processor,
+            rng: Mutex::new(StdRng::from_os_rng()),
+        }
     }
 
     /// What an outcome does to its step, decided at `now`.
     pub fn decide(&self, o: &HandlerOutcome, now: EpochMillis) -> StepOutcome {
         if o.result.success {
-            return StepOutcome::Complete { result: o.result.result.clone() };
+            return StepOutcome::Complete {
+                result: o.result.result.clone(),
+            };
         }
         let Some(err) = o.result.error.as_ref() else {
             return StepOutcome::Fail {
@@ -101,7 +110,10 @@ impl ResultProcessor {
                 let mut rng = self.rng.lock().unwrap_or_else(|p| p.into_inner());
                 backoff::delay_ms(&o.retry, o.attempt, err.retry_after_ms, &mut *rng)
             };
-            StepOutcome::RetryAt { error, ready_at: now + delay as i64 }
+            StepOutcome::RetryAt {
+                error,
+                ready_at: now + delay as i64,
+            }
         } else {
             StepOutcome::Fail { error }
         }
@@ -109,7 +121,11 @@ impl ResultProcessor {
 
     /// Decides and applies a batch of outcomes in one transaction; with `eager`, the
     /// same transaction claims successors the batch made ready (eager dispatch).
-    pub async fn process(&self, outcomes: &[HandlerOutcome], eager: Option<EagerClaim>) -> Result<ProcessedBatch, StoreError> {
+    pub async fn process(
+        &self,
+        outcomes: &[HandlerOutcome],
+        eager: Option<EagerClaim>,
+    ) -> Result<ProcessedBatch, StoreError> {
         let now = self.clock.now_ms();
         let mut retries = Vec::new();
         let completions = outcomes
@@ -117,18 +133,32 @@ impl ResultProcessor {
             .map(|o| {
                 let outcome = self.decide(o, now);
                 if let StepOutcome::RetryAt { ready_at, .. } = &outcome {
-                    retries.push(ScheduledRetry { namespace: o.namespace.clone(), ready_at: *ready_at });
+                    retries.push(ScheduledRetry {
+                        namespace: o.namespace.clone(),
+                        ready_at: *ready_at,
+                    });
                 }
-                let mut metadata = json!({ "worker_id": o.worker_id, "attempt": o.attempt, "execution_ms": o.execution_ms });
+                let mut metadata =
+                    json!({ "worker_id": o.worker_id, "attempt": o.attempt, "execution_ms": o.execution_ms });
                 if !o.result.metadata.is_empty() {
                     metadata["handler"] = Value::Object(o.result.metadata.clone());
                 }
-                StepCompletion { step_uuid: o.step_uuid, claim_seq: o.claim_seq, outcome, metadata }
+                StepCompletion {
+                    step_uuid: o.step_uuid,
+                    claim_seq: o.claim_seq,
+                    outcome,
+                    metadata,
+                }
             })
             .collect();
         let report = self
             .store
-            .step_complete_many(StepCompleteManyParams { completions, now, processor: self.processor.clone(), eager })
+            .step_complete_many(StepCompleteManyParams {
+                completions,
+                now,
+                processor: self.processor.clone(),
+                eager,
+            })
             .await?;
         for rejected in &report.rejected {
             tracing::warn!(step_uuid = %rejected, "late result ignored: the step is no longer held by that claim");

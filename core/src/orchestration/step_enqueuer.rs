@@ -59,8 +59,20 @@ impl WakeScheduler {
 
 impl StepEnqueuer {
     /// A StepEnqueuer writing audit rows as `processor`.
-    pub fn new(store: SharedStore, clock: SharedClock, results: Arc<ResultProcessor>, wake: WakeHub, processor: String) -> Self {
-        Self { store, clock, results, wake, processor }
+    pub fn new(
+        store: SharedStore,
+        clock: SharedClock,
+        results: Arc<ResultProcessor>,
+        wake: WakeHub,
+        processor: String,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            results,
+            wake,
+            processor,
+        }
     }
 
     /// Runs one lease sweep.
@@ -78,7 +90,12 @@ impl StepEnqueuer {
                 let claims = lost.iter().map(|c| (c.step_uuid, c.claim_seq)).collect();
                 let released = self
                     .store
-                    .step_release_many(StepReleaseManyParams { claims, reason: ReleaseReason::LeaseExpired, now, processor: self.processor.clone() })
+                    .step_release_many(StepReleaseManyParams {
+                        claims,
+                        reason: ReleaseReason::LeaseExpired,
+                        now,
+                        processor: self.processor.clone(),
+                    })
                     .await?;
                 report.released += released.len();
                 for c in &lost {
@@ -96,7 +113,10 @@ impl StepEnqueuer {
                         namespace: c.namespace.clone(),
                         attempt: c.attempt,
                         retry: c.retry.clone(),
-                        result: StepResult::failure("the attempt passed its deadline without a result (worker lost or stuck)", "timeout"),
+                        result: StepResult::failure(
+                            "the attempt passed its deadline without a result (worker lost or stuck)",
+                            "timeout",
+                        ),
                         execution_ms: 0,
                         worker_id: self.processor.clone(),
                     })
@@ -122,7 +142,9 @@ impl StepEnqueuer {
             let mut sweep = tokio::time::interval(sweep_interval);
             sweep.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
             loop {
-                let next_wake = timers.peek().map(|Reverse((at, _))| (*at - self.clock.now_ms()).max(0) as u64);
+                let next_wake = timers
+                    .peek()
+                    .map(|Reverse((at, _))| (*at - self.clock.now_ms()).max(0) as u64);
                 let sleep = tokio::time::sleep(Duration::from_millis(next_wake.unwrap_or(3_600_000)));
                 tokio::select! {
                     _ = shutdown.wait() => break,

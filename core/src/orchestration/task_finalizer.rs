@@ -28,7 +28,12 @@ pub fn creation_plan(has_steps: bool) -> TransitionPlan {
 /// The plan that moves a task in `state` on, given its step counts; None when
 /// nothing changes. `newly_enqueued` says successors were just enqueued;
 /// `hold_failed` keeps a blocked task for an operator instead of failing it.
-pub fn plan_after_results(state: TaskState, hold_failed: bool, counts: &StepCounts, newly_enqueued: bool) -> Option<TransitionPlan> {
+pub fn plan_after_results(
+    state: TaskState,
+    hold_failed: bool,
+    counts: &StepCounts,
+    newly_enqueued: bool,
+) -> Option<TransitionPlan> {
     let events = events_after_evaluation(state, evaluate(counts), newly_enqueued, hold_failed);
     if events.is_empty() {
         return None;
@@ -57,12 +62,18 @@ pub struct TaskFinalizer {
 impl TaskFinalizer {
     /// A finalizer writing audit rows as `processor`.
     pub fn new(store: SharedStore, clock: SharedClock, processor: String) -> Self {
-        Self { store, clock, processor }
+        Self {
+            store,
+            clock,
+            processor,
+        }
     }
 
     /// Evaluates the tasks and applies what their steps call for.
     pub async fn finalize(&self, task_uuids: Vec<Uuid>) -> Result<Vec<TaskChange>, StoreError> {
-        self.store.task_evaluate_many(task_uuids, self.clock.now_ms(), self.processor.clone()).await
+        self.store
+            .task_evaluate_many(task_uuids, self.clock.now_ms(), self.processor.clone())
+            .await
     }
 }
 
@@ -83,7 +94,10 @@ mod tests {
         c.add(StepState::Complete, 4);
         let plan = plan_after_results(TaskState::StepsInProcess, false, &c, false).unwrap();
         assert_eq!(plan.final_state(), "complete");
-        assert!(plan_after_results(TaskState::Complete, false, &c, false).is_none(), "finalizing twice changes nothing");
+        assert!(
+            plan_after_results(TaskState::Complete, false, &c, false).is_none(),
+            "finalizing twice changes nothing"
+        );
     }
 
     #[test]
@@ -92,9 +106,22 @@ mod tests {
         c.add(StepState::Complete, 1);
         c.add(StepState::Error, 1);
         c.add(StepState::Pending, 2);
-        assert_eq!(plan_after_results(TaskState::StepsInProcess, false, &c, false).unwrap().final_state(), "error");
-        assert_eq!(plan_after_results(TaskState::StepsInProcess, true, &c, false).unwrap().final_state(), "blocked_by_failures");
-        assert!(plan_after_results(TaskState::BlockedByFailures, true, &c, false).is_none(), "a held task stays put silently");
+        assert_eq!(
+            plan_after_results(TaskState::StepsInProcess, false, &c, false)
+                .unwrap()
+                .final_state(),
+            "error"
+        );
+        assert_eq!(
+            plan_after_results(TaskState::StepsInProcess, true, &c, false)
+                .unwrap()
+                .final_state(),
+            "blocked_by_failures"
+        );
+        assert!(
+            plan_after_results(TaskState::BlockedByFailures, true, &c, false).is_none(),
+            "a held task stays put silently"
+        );
     }
 
     #[test]
@@ -103,6 +130,11 @@ mod tests {
         c.add(StepState::Complete, 1);
         c.add(StepState::WaitingForRetry, 1);
         assert!(plan_after_results(TaskState::WaitingForRetry, false, &c, false).is_none());
-        assert_eq!(plan_after_results(TaskState::StepsInProcess, false, &c, false).unwrap().final_state(), "waiting_for_retry");
+        assert_eq!(
+            plan_after_results(TaskState::StepsInProcess, false, &c, false)
+                .unwrap()
+                .final_state(),
+            "waiting_for_retry"
+        );
     }
 }

@@ -43,7 +43,13 @@ pub struct TaskSubmission {
 impl TaskSubmission {
     /// A submission of `template` with `context` and defaults for the rest.
     pub fn new(template: TemplateRef, context: Value) -> Self {
-        Self { template, context, idempotency_key: None, correlation_id: None, priority: 0 }
+        Self {
+            template,
+            context,
+            idempotency_key: None,
+            correlation_id: None,
+            priority: 0,
+        }
     }
 }
 
@@ -97,8 +103,18 @@ pub struct TaskRequest {
 
 impl TaskRequest {
     /// A TaskRequest resolving template keys in `templates`.
-    pub fn new(store: SharedStore, clock: SharedClock, templates: Arc<RwLock<TemplateRegistry>>, processor: String) -> Self {
-        Self { store, clock, templates, processor }
+    pub fn new(
+        store: SharedStore,
+        clock: SharedClock,
+        templates: Arc<RwLock<TemplateRegistry>>,
+        processor: String,
+    ) -> Self {
+        Self {
+            store,
+            clock,
+            templates,
+            processor,
+        }
     }
 
     /// Validates a submission and builds the rows to create.
@@ -126,7 +142,11 @@ impl TaskRequest {
             }
         }
         if !tasks.is_empty() {
-            let params = TaskCreateManyParams { tasks, now: self.clock.now_ms(), processor: self.processor.clone() };
+            let params = TaskCreateManyParams {
+                tasks,
+                now: self.clock.now_ms(),
+                processor: self.processor.clone(),
+            };
             match self.store.task_create_many(params).await {
                 Ok(created) => {
                     for (slot, c) in slots.into_iter().zip(created) {
@@ -137,17 +157,27 @@ impl TaskRequest {
                     let message = e.to_string();
                     let code = e.code();
                     for slot in slots {
-                        answers[slot] = Some(Err(CreateTaskError::StoreFailed { code, message: message.clone() }));
+                        answers[slot] = Some(Err(CreateTaskError::StoreFailed {
+                            code,
+                            message: message.clone(),
+                        }));
                     }
                 }
             }
         }
-        answers.into_iter().map(|a| a.expect("every submission answered")).collect()
+        answers
+            .into_iter()
+            .map(|a| a.expect("every submission answered"))
+            .collect()
     }
 
     /// Starts the actor with a bounded queue of `capacity` requests. It stops when
     /// every handle is dropped.
-    pub fn spawn(self, capacity: usize, on_created: impl Fn(&TaskCreated) + Send + Sync + 'static) -> TaskRequestHandle {
+    pub fn spawn(
+        self,
+        capacity: usize,
+        on_created: impl Fn(&TaskCreated) + Send + Sync + 'static,
+    ) -> TaskRequestHandle {
         let (tx, mut rx) = mpsc::channel::<Command>(capacity.max(1));
         tokio::spawn(async move {
             while let Some(first) = rx.recv().await {
@@ -188,7 +218,9 @@ pub struct TaskRequestHandle {
 
 impl std::fmt::Debug for TaskRequestHandle {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TaskRequestHandle").field("capacity", &self.tx.capacity()).finish()
+        f.debug_struct("TaskRequestHandle")
+            .field("capacity", &self.tx.capacity())
+            .finish()
     }
 }
 
@@ -196,7 +228,10 @@ impl TaskRequestHandle {
     /// Submits a task, waiting for room in the queue.
     pub async fn submit(&self, submission: TaskSubmission) -> Result<TaskCreated, CreateTaskError> {
         let (reply, rx) = oneshot::channel();
-        self.tx.send(Command { submission, reply }).await.map_err(|_| CreateTaskError::Closed)?;
+        self.tx
+            .send(Command { submission, reply })
+            .await
+            .map_err(|_| CreateTaskError::Closed)?;
         rx.await.map_err(|_| CreateTaskError::Closed)?
     }
 
@@ -221,14 +256,21 @@ impl TaskRequestHandle {
 pub fn build_task(loaded: &LoadedTemplate, sub: &TaskSubmission) -> Result<NewTask, CreateTaskError> {
     let t = &loaded.template;
     let key = format!("{}/{}@{}", t.namespace, t.name, t.version);
-    loaded.validate_context(&sub.context).map_err(|errors| CreateTaskError::InvalidContext { template: key.clone(), errors })?;
+    loaded
+        .validate_context(&sub.context)
+        .map_err(|errors| CreateTaskError::InvalidContext {
+            template: key.clone(),
+            errors,
+        })?;
     let task_uuid = Uuid::now_v7();
     let identity_hash = match (&sub.idempotency_key, t.identity_strategy) {
         (Some(k), _) => canonical_sha256(&json!({"namespace": t.namespace, "name": t.name, "idempotency_key": k})),
-        (None, IdentityStrategy::Strict) => {
-            canonical_sha256(&json!({"namespace": t.namespace, "name": t.name, "version": t.version, "context": sub.context}))
+        (None, IdentityStrategy::Strict) => canonical_sha256(
+            &json!({"namespace": t.namespace, "name": t.name, "version": t.version, "context": sub.context}),
+        ),
+        (None, IdentityStrategy::CallerProvided) => {
+            return Err(CreateTaskError::IdempotencyKeyRequired { template: key })
         }
-        (None, IdentityStrategy::CallerProvided) => return Err(CreateTaskError::IdempotencyKeyRequired { template: key }),
         (None, IdentityStrategy::AlwaysUnique) => task_uuid.to_string(),
     };
     let included = initial_steps(t);
@@ -240,7 +282,10 @@ pub fn build_task(loaded: &LoadedTemplate, sub: &TaskSubmission) -> Result<NewTa
             step_uuid: Uuid::now_v7(),
             name: s.name.clone(),
             template_step_name: s.name.clone(),
-            step_type: serde_json::to_value(s.step_type).ok().and_then(|v| v.as_str().map(String::from)).unwrap_or_default(),
+            step_type: serde_json::to_value(s.step_type)
+                .ok()
+                .and_then(|v| v.as_str().map(String::from))
+                .unwrap_or_default(),
             handler_callable: s.handler.callable.clone(),
             handler_method: s.handler.method.clone(),
             handler_initialization: s.handler.initialization.clone(),
@@ -251,7 +296,11 @@ pub fn build_task(loaded: &LoadedTemplate, sub: &TaskSubmission) -> Result<NewTa
     }
     for s in t.steps.iter() {
         if let Some(&child) = index_of.get(s.name.as_str()) {
-            steps[child].parents = s.dependencies.iter().filter_map(|d| index_of.get(d.as_str()).copied()).collect();
+            steps[child].parents = s
+                .dependencies
+                .iter()
+                .filter_map(|d| index_of.get(d.as_str()).copied())
+                .collect();
         }
     }
     Ok(NewTask {
@@ -278,7 +327,13 @@ pub fn build_task(loaded: &LoadedTemplate, sub: &TaskSubmission) -> Result<NewTa
 pub fn initial_steps(t: &crate::template::TaskTemplate) -> Vec<bool> {
     let by_name: HashMap<&str, usize> = t.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
     let mut included: Vec<Option<bool>> = vec![None; t.steps.len()];
-    fn visit(i: usize, t: &crate::template::TaskTemplate, by_name: &HashMap<&str, usize>, memo: &mut Vec<Option<bool>>, depth: usize) -> bool {
+    fn visit(
+        i: usize,
+        t: &crate::template::TaskTemplate,
+        by_name: &HashMap<&str, usize>,
+        memo: &mut Vec<Option<bool>>,
+        depth: usize,
+    ) -> bool {
         if let Some(v) = memo[i] {
             return v;
         }
@@ -299,5 +354,7 @@ pub fn initial_steps(t: &crate::template::TaskTemplate) -> Vec<bool> {
         memo[i] = Some(ok);
         ok
     }
-    (0..t.steps.len()).map(|i| visit(i, t, &by_name, &mut included, 0)).collect()
+    (0..t.steps.len())
+        .map(|i| visit(i, t, &by_name, &mut included, 0))
+        .collect()
 }

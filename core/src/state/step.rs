@@ -182,10 +182,7 @@ impl StepState {
 
     /// complete, cancelled, resolved_manually.
     pub fn is_terminal(self) -> bool {
-        matches!(
-            self,
-            Self::Complete | Self::Cancelled | Self::ResolvedManually
-        )
+        matches!(self, Self::Complete | Self::Cancelled | Self::ResolvedManually)
     }
 
     /// complete or resolved_manually.
@@ -197,10 +194,7 @@ impl StepState {
     pub fn is_in_flight(self) -> bool {
         matches!(
             self,
-            Self::Enqueued
-                | Self::InProgress
-                | Self::EnqueuedForOrchestration
-                | Self::EnqueuedAsErrorForOrchestration
+            Self::Enqueued | Self::InProgress | Self::EnqueuedForOrchestration | Self::EnqueuedAsErrorForOrchestration
         )
     }
 
@@ -236,10 +230,7 @@ impl StepState {
 
     /// Applies events in order, returning each hop's event and resulting state; stops at
     /// the first illegal event and returns its [`InvalidTransition`] (no partial result).
-    pub fn walk(
-        self,
-        events: &[StepEvent],
-    ) -> Result<Vec<(StepEvent, StepState)>, InvalidTransition> {
+    pub fn walk(self, events: &[StepEvent]) -> Result<Vec<(StepEvent, StepState)>, InvalidTransition> {
         let mut at = self;
         let mut hops = Vec::with_capacity(events.len());
         for &e in events {

@@ -17,11 +17,7 @@ const EDGES: &[(StepState, StepEvent, StepState)] = &[
     (S::InProgress, E::Release, S::Enqueued),
     (S::InProgress, E::LeaseExpired, S::Enqueued),
     (S::EnqueuedForOrchestration, E::Complete, S::Complete),
-    (
-        S::EnqueuedAsErrorForOrchestration,
-        E::WaitForRetry,
-        S::WaitingForRetry,
-    ),
+    (S::EnqueuedAsErrorForOrchestration, E::WaitForRetry, S::WaitingForRetry),
     (S::EnqueuedAsErrorForOrchestration, E::GiveUp, S::Error),
     (S::WaitingForRetry, E::Retry, S::Pending),
     (S::Error, E::ResetForRetry, S::Pending),
@@ -37,11 +33,7 @@ const EDGES: &[(StepState, StepEvent, StepState)] = &[
     (S::Pending, E::ResolveManually, S::ResolvedManually),
     (S::Enqueued, E::ResolveManually, S::ResolvedManually),
     (S::InProgress, E::ResolveManually, S::ResolvedManually),
-    (
-        S::EnqueuedForOrchestration,
-        E::ResolveManually,
-        S::ResolvedManually,
-    ),
+    (S::EnqueuedForOrchestration, E::ResolveManually, S::ResolvedManually),
     (
         S::EnqueuedAsErrorForOrchestration,
         E::ResolveManually,
@@ -53,16 +45,8 @@ const EDGES: &[(StepState, StepEvent, StepState)] = &[
     (S::Pending, E::CompleteManually, S::Complete),
     (S::Enqueued, E::CompleteManually, S::Complete),
     (S::InProgress, E::CompleteManually, S::Complete),
-    (
-        S::EnqueuedForOrchestration,
-        E::CompleteManually,
-        S::Complete,
-    ),
-    (
-        S::EnqueuedAsErrorForOrchestration,
-        E::CompleteManually,
-        S::Complete,
-    ),
+    (S::EnqueuedForOrchestration, E::CompleteManually, S::Complete),
+    (S::EnqueuedAsErrorForOrchestration, E::CompleteManually, S::Complete),
     (S::WaitingForRetry, E::CompleteManually, S::Complete),
     (S::Error, E::CompleteManually, S::Complete),
 ];
@@ -138,10 +122,7 @@ fn event_index(e: StepEvent) -> usize {
 fn expected() -> HashMap<(StepState, StepEvent), StepState> {
     let mut m = HashMap::new();
     for &(from, ev, to) in EDGES {
-        assert!(
-            m.insert((from, ev), to).is_none(),
-            "duplicate edge {from} --{ev}-->"
-        );
+        assert!(m.insert((from, ev), to).is_none(), "duplicate edge {from} --{ev}-->");
     }
     m
 }
@@ -454,10 +435,7 @@ pub(super) fn header_edges(src: &str) -> BTreeSet<(String, String, String)> {
             if let Some(edge) = parse_edge(rest) {
                 assert!(out.insert(edge.clone()), "duplicate {edge:?}");
             } else {
-                assert!(
-                    rest.is_empty() || rest.starts_with('#'),
-                    "unparsed line {rest:?}"
-                );
+                assert!(rest.is_empty() || rest.starts_with('#'), "unparsed line {rest:?}");
             }
         }
     }

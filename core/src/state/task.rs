@@ -233,10 +233,7 @@ impl TaskState {
 
     /// Applies events in order, returning each hop's event and resulting state; stops at
     /// the first illegal event and returns its [`InvalidTransition`] (no partial result).
-    pub fn walk(
-        self,
-        events: &[TaskEvent],
-    ) -> Result<Vec<(TaskEvent, TaskState)>, InvalidTransition> {
+    pub fn walk(self, events: &[TaskEvent]) -> Result<Vec<(TaskEvent, TaskState)>, InvalidTransition> {
         let mut at = self;
         let mut hops = Vec::with_capacity(events.len());
         for &e in events {
@@ -448,9 +445,7 @@ pub fn events_after_evaluation(
     };
     match evaluation {
         Evaluation::AllComplete => events.push(E::AllStepsSuccessful),
-        Evaluation::Running if newly_enqueued => {
-            events.extend([E::ReadyStepsFound, E::StepsEnqueued])
-        }
+        Evaluation::Running if newly_enqueued => events.extend([E::ReadyStepsFound, E::StepsEnqueued]),
         Evaluation::Running => events.push(E::StepsStillRunning),
         Evaluation::AwaitingRetry => events.push(E::AwaitingRetry),
         Evaluation::WaitingForDependencies => events.push(E::NoDependenciesReady),

@@ -3,9 +3,7 @@
 
 use super::step::StepState;
 use super::step_tests::{header_edges, mermaid_edges};
-use super::task::{
-    evaluate, events_after_evaluation, Evaluation, StepCounts, TaskEvent, TaskState,
-};
+use super::task::{evaluate, events_after_evaluation, Evaluation, StepCounts, TaskEvent, TaskState};
 use super::{InvalidTransition, UnknownEvent, UnknownState};
 use std::collections::{BTreeSet, HashMap, HashSet};
 use std::str::FromStr;
@@ -18,45 +16,21 @@ const EDGES: &[(TaskState, TaskEvent, TaskState)] = &[
     (S::Pending, E::Start, S::Initializing),
     (S::Initializing, E::ReadyStepsFound, S::EnqueuingSteps),
     (S::Initializing, E::NoStepsFound, S::Complete),
-    (
-        S::Initializing,
-        E::NoDependenciesReady,
-        S::WaitingForDependencies,
-    ),
+    (S::Initializing, E::NoDependenciesReady, S::WaitingForDependencies),
     (S::EnqueuingSteps, E::StepsEnqueued, S::StepsInProcess),
     (S::EnqueuingSteps, E::EnqueueFailed, S::Error),
     (S::StepsInProcess, E::ResultsReceived, S::EvaluatingResults),
     (S::EvaluatingResults, E::AllStepsSuccessful, S::Complete),
     (S::EvaluatingResults, E::ReadyStepsFound, S::EnqueuingSteps),
-    (
-        S::EvaluatingResults,
-        E::StepsStillRunning,
-        S::StepsInProcess,
-    ),
+    (S::EvaluatingResults, E::StepsStillRunning, S::StepsInProcess),
     (S::EvaluatingResults, E::AwaitingRetry, S::WaitingForRetry),
-    (
-        S::EvaluatingResults,
-        E::NoDependenciesReady,
-        S::WaitingForDependencies,
-    ),
-    (
-        S::EvaluatingResults,
-        E::PermanentFailure,
-        S::BlockedByFailures,
-    ),
-    (
-        S::WaitingForDependencies,
-        E::DependenciesReady,
-        S::EvaluatingResults,
-    ),
+    (S::EvaluatingResults, E::NoDependenciesReady, S::WaitingForDependencies),
+    (S::EvaluatingResults, E::PermanentFailure, S::BlockedByFailures),
+    (S::WaitingForDependencies, E::DependenciesReady, S::EvaluatingResults),
     (S::WaitingForRetry, E::RetryReady, S::EnqueuingSteps),
     (S::WaitingForRetry, E::ResultsReceived, S::EvaluatingResults),
     (S::BlockedByFailures, E::GiveUp, S::Error),
-    (
-        S::BlockedByFailures,
-        E::ManualResolution,
-        S::ResolvedManually,
-    ),
+    (S::BlockedByFailures, E::ManualResolution, S::ResolvedManually),
     (S::BlockedByFailures, E::Reopen, S::EvaluatingResults),
     (S::Error, E::Reopen, S::EvaluatingResults),
     // cancel
@@ -166,10 +140,7 @@ fn evaluation_index(e: Evaluation) -> usize {
 fn expected() -> HashMap<(TaskState, TaskEvent), TaskState> {
     let mut m = HashMap::new();
     for &(from, ev, to) in EDGES {
-        assert!(
-            m.insert((from, ev), to).is_none(),
-            "duplicate edge {from} --{ev}-->"
-        );
+        assert!(m.insert((from, ev), to).is_none(), "duplicate edge {from} --{ev}-->");
     }
     m
 }
@@ -443,10 +414,7 @@ fn evaluate_each_rule_and_priority() {
         (&[], V::AllComplete),
         (&[(St::Complete, 3)], V::AllComplete),
         (&[(St::ResolvedManually, 1)], V::AllComplete),
-        (
-            &[(St::Complete, 2), (St::ResolvedManually, 1)],
-            V::AllComplete,
-        ),
+        (&[(St::Complete, 2), (St::ResolvedManually, 1)], V::AllComplete),
         // rule 2: failed and nothing in flight beats retry / pending
         (&[(St::Error, 1)], V::Blocked),
         (&[(St::Cancelled, 1)], V::Blocked),
@@ -460,41 +428,26 @@ fn evaluate_each_rule_and_priority() {
         // rule 3: in flight beats failed
         (&[(St::Error, 1), (St::InProgress, 1)], V::Running),
         (&[(St::Cancelled, 1), (St::Enqueued, 1)], V::Running),
-        (
-            &[(St::Error, 1), (St::EnqueuedAsErrorForOrchestration, 1)],
-            V::Running,
-        ),
+        (&[(St::Error, 1), (St::EnqueuedAsErrorForOrchestration, 1)], V::Running),
         (&[(St::Enqueued, 1)], V::Running),
         (&[(St::InProgress, 1)], V::Running),
         (&[(St::EnqueuedForOrchestration, 1)], V::Running),
         (&[(St::EnqueuedAsErrorForOrchestration, 1)], V::Running),
         (
-            &[
-                (St::InProgress, 1),
-                (St::WaitingForRetry, 1),
-                (St::Pending, 1),
-            ],
+            &[(St::InProgress, 1), (St::WaitingForRetry, 1), (St::Pending, 1)],
             V::Running,
         ),
         (&[(St::InProgress, 1), (St::Complete, 9)], V::Running),
         // rule 4: waiting for retry beats pending
         (&[(St::WaitingForRetry, 1)], V::AwaitingRetry),
         (
-            &[
-                (St::WaitingForRetry, 1),
-                (St::Pending, 3),
-                (St::Complete, 1),
-            ],
+            &[(St::WaitingForRetry, 1), (St::Pending, 3), (St::Complete, 1)],
             V::AwaitingRetry,
         ),
         // rule 5: only pending left
         (&[(St::Pending, 1)], V::WaitingForDependencies),
         (
-            &[
-                (St::Pending, 2),
-                (St::Complete, 1),
-                (St::ResolvedManually, 1),
-            ],
+            &[(St::Pending, 2), (St::Complete, 1), (St::ResolvedManually, 1)],
             V::WaitingForDependencies,
         ),
         // zero counts are ignored
@@ -552,11 +505,7 @@ fn evaluate_matches_reference_for_every_mix_of_states() {
                 let i = StepState::ALL.iter().position(|&x| x == s).unwrap();
                 mask & (1 << i) != 0
             };
-            assert_eq!(
-                evaluate(&c),
-                reference_evaluate(&present),
-                "mask {mask:010b}"
-            );
+            assert_eq!(evaluate(&c), reference_evaluate(&present), "mask {mask:010b}");
         }
     }
 }
@@ -777,13 +726,7 @@ fn events_after_evaluation_cases() {
             false,
             &[E::ReadyStepsFound, E::StepsEnqueued],
         ),
-        (
-            S::EvaluatingResults,
-            V::Running,
-            false,
-            false,
-            &[E::StepsStillRunning],
-        ),
+        (S::EvaluatingResults, V::Running, false, false, &[E::StepsStillRunning]),
         (
             S::EvaluatingResults,
             V::AwaitingRetry,
@@ -805,13 +748,7 @@ fn events_after_evaluation_cases() {
             false,
             &[E::PermanentFailure, E::GiveUp],
         ),
-        (
-            S::EvaluatingResults,
-            V::Blocked,
-            false,
-            true,
-            &[E::PermanentFailure],
-        ),
+        (S::EvaluatingResults, V::Blocked, false, true, &[E::PermanentFailure]),
     ];
     for &(from, eval, newly, hold, want) in cases {
         assert_eq!(
@@ -892,10 +829,9 @@ fn events_after_evaluation_are_always_legal_and_land_where_the_evaluation_says()
                     let ctx = format!("{from} {eval:?} newly={newly} hold={hold}");
                     let events = events_after_evaluation(from, eval, newly, hold);
                     if events.is_empty() {
-                        let no_change =
-                            from == S::StepsInProcess && eval == Evaluation::Running && !newly;
-                        let not_finalizers = from.is_terminal()
-                            || matches!(from, S::Pending | S::Initializing | S::EnqueuingSteps);
+                        let no_change = from == S::StepsInProcess && eval == Evaluation::Running && !newly;
+                        let not_finalizers =
+                            from.is_terminal() || matches!(from, S::Pending | S::Initializing | S::EnqueuingSteps);
                         assert!(no_change || not_finalizers, "unexpected empty list: {ctx}");
                         if no_change {
                             assert_eq!(from, final_state_for(eval, hold), "{ctx}");

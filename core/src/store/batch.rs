@@ -64,7 +64,9 @@ pub fn creation_payload(tasks: &[NewTask]) -> Result<CreationPayload, StoreError
                 "transition_event": plan.final_event(), "transition_path": plan.path_json(),
             }));
             for &parent in &s.parents {
-                edge_rows.push(json!({ "task_uuid": t.task_uuid, "parent": t.steps[parent].step_uuid, "child": s.step_uuid }));
+                edge_rows.push(
+                    json!({ "task_uuid": t.task_uuid, "parent": t.steps[parent].step_uuid, "child": s.step_uuid }),
+                );
             }
         }
     }
@@ -92,14 +94,22 @@ pub struct ExistingTask {
 /// created earlier in the same batch, or a duplicate of an existing task. None when
 /// a duplicate's holder is unknown (it was created by a transaction this one could
 /// not see yet: look it up again).
-pub fn creation_answers(tasks: &[NewTask], created: &HashSet<Uuid>, existing: &HashMap<String, ExistingTask>) -> Vec<Option<TaskCreated>> {
-    let created_by_hash: HashMap<&str, &NewTask> =
-        tasks.iter().filter(|t| created.contains(&t.task_uuid)).map(|t| (t.identity_hash.as_str(), t)).collect();
+pub fn creation_answers(
+    tasks: &[NewTask],
+    created: &HashSet<Uuid>,
+    existing: &HashMap<String, ExistingTask>,
+) -> Vec<Option<TaskCreated>> {
+    let created_by_hash: HashMap<&str, &NewTask> = tasks
+        .iter()
+        .filter(|t| created.contains(&t.task_uuid))
+        .map(|t| (t.identity_hash.as_str(), t))
+        .collect();
     tasks
         .iter()
         .map(|t| {
             if created.contains(&t.task_uuid) {
-                let state = TaskState::from_str(task_finalizer::creation_plan(!t.steps.is_empty()).final_state()).expect("plan states are valid");
+                let state = TaskState::from_str(task_finalizer::creation_plan(!t.steps.is_empty()).final_state())
+                    .expect("plan states are valid");
                 Some(TaskCreated {
                     task_uuid: t.task_uuid,
                     created: true,
@@ -108,8 +118,15 @@ pub fn creation_answers(tasks: &[NewTask], created: &HashSet<Uuid>, existing: &H
                     namespace: t.template.namespace.clone(),
                 })
             } else if let Some(first) = created_by_hash.get(t.identity_hash.as_str()) {
-                let state = TaskState::from_str(task_finalizer::creation_plan(!first.steps.is_empty()).final_state()).expect("plan states are valid");
-                Some(TaskCreated { task_uuid: first.task_uuid, created: false, state, enqueued_steps: 0, namespace: first.template.namespace.clone() })
+                let state = TaskState::from_str(task_finalizer::creation_plan(!first.steps.is_empty()).final_state())
+                    .expect("plan states are valid");
+                Some(TaskCreated {
+                    task_uuid: first.task_uuid,
+                    created: false,
+                    state,
+                    enqueued_steps: 0,
+                    namespace: first.template.namespace.clone(),
+                })
             } else {
                 existing.get(&t.identity_hash).map(|e| TaskCreated {
                     task_uuid: e.task_uuid,
@@ -199,7 +216,9 @@ pub struct TaskPlans {
 pub fn plans_from_counts(rows: impl IntoIterator<Item = CountRow>, newly_enqueued: &HashSet<Uuid>) -> TaskPlans {
     let mut per_task: BTreeMap<Uuid, (TaskState, bool, StepCounts)> = BTreeMap::new();
     for r in rows {
-        let entry = per_task.entry(r.task_uuid).or_insert_with(|| (r.task_state, r.hold_failed, StepCounts::default()));
+        let entry = per_task
+            .entry(r.task_uuid)
+            .or_insert_with(|| (r.task_state, r.hold_failed, StepCounts::default()));
         if let Some(state) = r.step_state {
             entry.2.add(state, r.n);
         }
@@ -215,12 +234,21 @@ pub fn plans_from_counts(rows: impl IntoIterator<Item = CountRow>, newly_enqueue
             expected.insert(uuid, state);
         }
     }
-    TaskPlans { json: Value::Array(plans).to_string(), expected }
+    TaskPlans {
+        json: Value::Array(plans).to_string(),
+        expected,
+    }
 }
 
 /// Claims as the JSON array `[{step_uuid, claim_seq}]`.
 pub fn claims_payload(claims: &[(Uuid, i64)]) -> String {
-    Value::Array(claims.iter().map(|(u, c)| json!({"step_uuid": u, "claim_seq": c})).collect()).to_string()
+    Value::Array(
+        claims
+            .iter()
+            .map(|(u, c)| json!({"step_uuid": u, "claim_seq": c}))
+            .collect(),
+    )
+    .to_string()
 }
 
 /// The audit event and metadata of a release.
@@ -235,12 +263,19 @@ pub fn release_audit(reason: ReleaseReason) -> (&'static str, String) {
 
 /// The path a claimed retry takes (waiting_for_retry → pending → enqueued → …).
 pub fn retry_claim_path() -> Option<String> {
-    TransitionPlan::step(StepState::WaitingForRetry, &[StepEvent::Retry, StepEvent::Enqueue, StepEvent::Start])
-        .expect("retry claim path is legal")
-        .path_json()
+    TransitionPlan::step(
+        StepState::WaitingForRetry,
+        &[StepEvent::Retry, StepEvent::Enqueue, StepEvent::Start],
+    )
+    .expect("retry claim path is legal")
+    .path_json()
 }
 
 /// The plan of a task resumed from waiting_for_retry by a claim.
 pub fn retry_resume_plan() -> TransitionPlan {
-    TransitionPlan::task(TaskState::WaitingForRetry, &[TaskEvent::RetryReady, TaskEvent::StepsEnqueued]).expect("retry resume path is legal")
+    TransitionPlan::task(
+        TaskState::WaitingForRetry,
+        &[TaskEvent::RetryReady, TaskEvent::StepsEnqueued],
+    )
+    .expect("retry resume path is legal")
 }

@@ -64,7 +64,10 @@ impl From<sqlx::Error> for StoreError {
     fn from(e: sqlx::Error) -> Self {
         if let sqlx::Error::Database(db) = &e {
             if let Some(constraint) = db.constraint() {
-                return Self::Conflict { constraint: constraint.to_string(), message: db.message().to_string() };
+                return Self::Conflict {
+                    constraint: constraint.to_string(),
+                    message: db.message().to_string(),
+                };
             }
         }
         Self::Backend(e)
@@ -73,6 +76,9 @@ impl From<sqlx::Error> for StoreError {
 
 impl From<serde_json::Error> for StoreError {
     fn from(e: serde_json::Error) -> Self {
-        Self::Corrupt { table: "(json)", reason: e.to_string() }
+        Self::Corrupt {
+            table: "(json)",
+            reason: e.to_string(),
+        }
     }
 }

@@ -84,7 +84,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Re-evaluates tasks from their step states and moves them on (the
     /// TaskFinalizer's entry point outside result processing). Race-free: the task
     /// change is a compare-and-swap, so two evaluations finalize a task once.
-    async fn task_evaluate_many(&self, task_uuids: Vec<Uuid>, now: i64, processor: String) -> Result<Vec<TaskChange>, StoreError>;
+    async fn task_evaluate_many(
+        &self,
+        task_uuids: Vec<Uuid>,
+        now: i64,
+        processor: String,
+    ) -> Result<Vec<TaskChange>, StoreError>;
 
     /// A task with its steps.
     async fn task_get(&self, task_uuid: Uuid) -> Result<Option<TaskView>, StoreError>;
@@ -102,7 +107,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// A registered template: exactly `version` (compared as semver), or with `None`
     /// the highest semver version of `namespace/name` ("latest"; never string order).
     /// Among rows of one version, the most recently registered wins.
-    async fn template_find(&self, namespace: &str, name: &str, version: Option<&str>) -> Result<Option<TemplateRecord>, StoreError>;
+    async fn template_find(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<TemplateRecord>, StoreError>;
 
     /// Closes connections (a clean WAL checkpoint on SQLite).
     async fn close(&self);
@@ -117,13 +127,33 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Creates one task: a wrapper over [`Store::task_create_many`].
     async fn task_create(&self, task: NewTask, now: i64, processor: String) -> Result<TaskCreated, StoreError> {
-        let mut created = self.task_create_many(TaskCreateManyParams { tasks: vec![task], now, processor }).await?;
-        created.pop().ok_or_else(|| StoreError::Corrupt { table: "tasks", reason: "creation returned no row".into() })
+        let mut created = self
+            .task_create_many(TaskCreateManyParams {
+                tasks: vec![task],
+                now,
+                processor,
+            })
+            .await?;
+        created.pop().ok_or_else(|| StoreError::Corrupt {
+            table: "tasks",
+            reason: "creation returned no row".into(),
+        })
     }
 
     /// Applies one result: a wrapper over [`Store::step_complete_many`].
-    async fn step_complete(&self, completion: StepCompletion, now: i64, processor: String) -> Result<CompletionReport, StoreError> {
-        self.step_complete_many(StepCompleteManyParams { completions: vec![completion], now, processor, eager: None }).await
+    async fn step_complete(
+        &self,
+        completion: StepCompletion,
+        now: i64,
+        processor: String,
+    ) -> Result<CompletionReport, StoreError> {
+        self.step_complete_many(StepCompleteManyParams {
+            completions: vec![completion],
+            now,
+            processor,
+            eager: None,
+        })
+        .await
     }
 }
 
@@ -148,7 +178,9 @@ impl Default for StoreOptions {
 impl StoreOptions {
     /// The defaults, with `listen` off when `TASKER_PG_LISTEN` is `false` or `0`.
     pub fn from_env() -> Self {
-        let listen = std::env::var("TASKER_PG_LISTEN").map(|v| v != "false" && v != "0").unwrap_or(true);
+        let listen = std::env::var("TASKER_PG_LISTEN")
+            .map(|v| v != "false" && v != "0")
+            .unwrap_or(true);
         Self { listen }
     }
 }

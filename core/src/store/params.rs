@@ -336,7 +336,12 @@ pub struct TaskListParams {
 
 impl Default for TaskListParams {
     fn default() -> Self {
-        Self { state: None, namespace: None, limit: 100, offset: 0 }
+        Self {
+            state: None,
+            namespace: None,
+            limit: 100,
+            offset: 0,
+        }
     }
 }
 

@@ -20,8 +20,15 @@ pub struct TransitionPlan {
 impl TransitionPlan {
     /// A plan for a step event sequence from `from`.
     pub fn step(from: StepState, events: &[StepEvent]) -> Result<Self, InvalidTransition> {
-        let hops = from.walk(events)?.into_iter().map(|(e, s)| (e.as_str(), s.as_str())).collect();
-        Ok(Self { from: Some(from.as_str()), hops })
+        let hops = from
+            .walk(events)?
+            .into_iter()
+            .map(|(e, s)| (e.as_str(), s.as_str()))
+            .collect();
+        Ok(Self {
+            from: Some(from.as_str()),
+            hops,
+        })
     }
 
     /// A plan for a new step row: created as pending, then `events`.
@@ -34,8 +41,15 @@ impl TransitionPlan {
 
     /// A plan for a task event sequence from `from`.
     pub fn task(from: TaskState, events: &[TaskEvent]) -> Result<Self, InvalidTransition> {
-        let hops = from.walk(events)?.into_iter().map(|(e, s)| (e.as_str(), s.as_str())).collect();
-        Ok(Self { from: Some(from.as_str()), hops })
+        let hops = from
+            .walk(events)?
+            .into_iter()
+            .map(|(e, s)| (e.as_str(), s.as_str()))
+            .collect();
+        Ok(Self {
+            from: Some(from.as_str()),
+            hops,
+        })
     }
 
     /// A plan for a new task row: created as pending, then `events`.
@@ -66,8 +80,10 @@ impl TransitionPlan {
         if self.hops.len() < 2 {
             return None;
         }
-        let path: Vec<Value> =
-            self.hops[..self.hops.len() - 1].iter().map(|(e, s)| json!({"to": s, "event": e})).collect();
+        let path: Vec<Value> = self.hops[..self.hops.len() - 1]
+            .iter()
+            .map(|(e, s)| json!({"to": s, "event": e}))
+            .collect();
         Some(Value::Array(path).to_string())
     }
 }
@@ -82,7 +98,10 @@ mod tests {
         assert_eq!(p.from, Some("in_progress"));
         assert_eq!(p.final_state(), "complete");
         assert_eq!(p.final_event(), "complete");
-        assert_eq!(p.path_json().unwrap(), r#"[{"event":"succeed","to":"enqueued_for_orchestration"}]"#);
+        assert_eq!(
+            p.path_json().unwrap(),
+            r#"[{"event":"succeed","to":"enqueued_for_orchestration"}]"#
+        );
     }
 
     #[test]

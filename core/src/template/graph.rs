@@ -48,8 +48,7 @@ pub fn find_cycles(t: &TaskTemplate) -> Vec<Vec<String>> {
             continue;
         }
         // Iterative DFS: (node, successors still to visit).
-        let mut stack: Vec<(usize, Vec<usize>)> =
-            vec![(start, next[start].iter().copied().collect())];
+        let mut stack: Vec<(usize, Vec<usize>)> = vec![(start, next[start].iter().copied().collect())];
         mark[start] = Mark::OnStack;
         while let Some((node, todo)) = stack.last_mut() {
             let node = *node;
@@ -65,10 +64,7 @@ pub fn find_cycles(t: &TaskTemplate) -> Vec<Vec<String>> {
                     stack.push((succ, next[succ].iter().copied().collect()));
                 }
                 Mark::OnStack => {
-                    let from = stack
-                        .iter()
-                        .position(|(v, _)| *v == succ)
-                        .expect("on stack");
+                    let from = stack.iter().position(|(v, _)| *v == succ).expect("on stack");
                     let mut cycle: Vec<usize> = stack[from..].iter().map(|(v, _)| *v).collect();
                     let min_pos = (0..cycle.len()).min_by_key(|&k| cycle[k]).unwrap_or(0);
                     cycle.rotate_left(min_pos);

@@ -80,10 +80,7 @@ impl LoadedTemplate {
         let json = serde_json::to_value(&template).unwrap_or(Value::Null);
         let content_hash = crate::canonical::canonical_sha256(&json);
         // Validation compiled the schema already, so this cannot fail here.
-        let schema = template
-            .input_schema
-            .as_ref()
-            .and_then(|s| compile_schema(s).ok());
+        let schema = template.input_schema.as_ref().and_then(|s| compile_schema(s).ok());
         Self {
             template,
             content_hash,
@@ -119,13 +116,10 @@ pub fn parse_str(
 }
 
 /// Reads, parses and validates a YAML file; problems name the file by its path.
-pub fn load_file(
-    path: &Path,
-    handlers: Option<&dyn HandlerLookup>,
-) -> Result<LoadedTemplate, TemplateErrors> {
+pub fn load_file(path: &Path, handlers: Option<&dyn HandlerLookup>) -> Result<LoadedTemplate, TemplateErrors> {
     let origin = path.display().to_string();
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| TemplateErrors::single(&origin, format!("cannot read file: {e}")))?;
+    let text =
+        std::fs::read_to_string(path).map_err(|e| TemplateErrors::single(&origin, format!("cannot read file: {e}")))?;
     parse_str(&text, &origin, handlers)
 }
 
@@ -152,12 +146,7 @@ mod tests {
 
     #[test]
     fn malformed_yaml_is_reported_with_file_line_and_column() {
-        let err = parse_str(
-            "namespace: ns\nname: [unclosed\nversion: 1.0.0\n",
-            "bad.yaml",
-            None,
-        )
-        .unwrap_err();
+        let err = parse_str("namespace: ns\nname: [unclosed\nversion: 1.0.0\n", "bad.yaml", None).unwrap_err();
         assert_eq!(err.0.len(), 1);
         let p = &err.0[0];
         assert_eq!(p.file, "bad.yaml");
@@ -211,10 +200,7 @@ mod tests {
     fn a_context_that_breaks_the_schema_lists_each_problem_with_its_path() {
         let t = parse_str(SCHEMA_T, "t", None).unwrap();
         let errs = t.validate_context(&json!({"n": "x"})).unwrap_err();
-        assert_eq!(
-            errs,
-            vec![r#"/n: "x" is not of type "integer""#.to_string()]
-        );
+        assert_eq!(errs, vec![r#"/n: "x" is not of type "integer""#.to_string()]);
         let errs = t.validate_context(&json!({})).unwrap_err();
         assert_eq!(errs.len(), 1);
         assert!(errs[0].contains("\"n\" is a required property"), "{errs:?}");
@@ -223,12 +209,7 @@ mod tests {
 
     #[test]
     fn without_a_schema_any_context_is_accepted() {
-        let t = parse_str(
-            "namespace: ns\nname: t\nversion: 1.0.0\nsteps: []\n",
-            "t",
-            None,
-        )
-        .unwrap();
+        let t = parse_str("namespace: ns\nname: t\nversion: 1.0.0\nsteps: []\n", "t", None).unwrap();
         assert_eq!(t.validate_context(&json!("anything")), Ok(()));
     }
 
@@ -252,11 +233,7 @@ mod tests {
     fn load_file_names_the_file_in_problems() {
         let dir = tempfile::tempdir().unwrap();
         let path = dir.path().join("x.yaml");
-        std::fs::write(
-            &path,
-            "namespace: ns\nname: t\nversion: 1.0.0\nsteps: []\nbogus: 1\n",
-        )
-        .unwrap();
+        std::fs::write(&path, "namespace: ns\nname: t\nversion: 1.0.0\nsteps: []\nbogus: 1\n").unwrap();
         let err = load_file(&path, None).unwrap_err();
         assert_eq!(err.0[0].file, path.display().to_string());
         assert_eq!(err.0[0].field.as_deref(), Some("bogus"));

@@ -7,9 +7,7 @@ use std::collections::HashMap;
 
 /// Makes `s` safe inside a quoted Mermaid label.
 fn escape(s: &str) -> String {
-    s.replace('"', "#quot;")
-        .replace('<', "#lt;")
-        .replace('>', "#gt;")
+    s.replace('"', "#quot;").replace('<', "#lt;").replace('>', "#gt;")
 }
 
 /// The DAG as a Mermaid `graph TD`. Nodes are `s0`, `s1`, … in declaration
@@ -22,11 +20,7 @@ pub fn to_mermaid(t: &TaskTemplate) -> String {
     let mut out = String::from("graph TD\n");
     for (i, s) in t.steps.iter().enumerate() {
         let id = format!("s{i}");
-        let label = format!(
-            "\"{}<br/>{}\"",
-            escape(&s.name),
-            escape(&s.handler.callable)
-        );
+        let label = format!("\"{}<br/>{}\"", escape(&s.name), escape(&s.handler.callable));
         let (open, close) = match s.step_type {
             StepType::Standard => ("[", "]"),
             StepType::Decision => ("{", "}"),
@@ -55,10 +49,7 @@ mod tests {
 
     #[test]
     fn the_diamond_renders_four_nodes_and_four_edges_in_order() {
-        let path = Path::new(concat!(
-            env!("CARGO_MANIFEST_DIR"),
-            "/../examples/diamond.yaml"
-        ));
+        let path = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples/diamond.yaml"));
         let t = load_file(path, None).unwrap().template;
         let expected = "graph TD\n\
             \x20   s0[\"start<br/>square\"]\n\

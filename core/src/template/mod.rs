@@ -43,11 +43,7 @@ pub(crate) mod test_support {
     }
 
     /// The one problem for `step`/`field`; panics listing all problems otherwise.
-    pub fn the_problem<'a>(
-        ps: &'a [TemplateProblem],
-        step: Option<&str>,
-        field: Option<&str>,
-    ) -> &'a TemplateProblem {
+    pub fn the_problem<'a>(ps: &'a [TemplateProblem], step: Option<&str>, field: Option<&str>) -> &'a TemplateProblem {
         let hits: Vec<&TemplateProblem> = ps
             .iter()
             .filter(|p| p.step.as_deref() == step && p.field.as_deref() == field)

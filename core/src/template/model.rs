@@ -40,10 +40,7 @@ impl TaskTemplate {
     /// The steps with no dependencies, in declaration order: the ones a new task
     /// can start with.
     pub fn roots(&self) -> Vec<&StepTemplate> {
-        self.steps
-            .iter()
-            .filter(|s| s.dependencies.is_empty())
-            .collect()
+        self.steps.iter().filter(|s| s.dependencies.is_empty()).collect()
     }
 
     /// `namespace/name@version`, the key the registry resolves exactly.

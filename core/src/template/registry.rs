@@ -82,32 +82,22 @@ impl TemplateRegistry {
     /// Loads every `*.yaml`/`*.yml` under `dir` (recursively, in path order),
     /// reporting every problem in every file, plus one problem for each
     /// namespace/name/version defined by two files (naming both).
-    pub fn load_dir(
-        dir: &Path,
-        handlers: Option<&dyn HandlerLookup>,
-    ) -> Result<Self, TemplateErrors> {
+    pub fn load_dir(dir: &Path, handlers: Option<&dyn HandlerLookup>) -> Result<Self, TemplateErrors> {
         let dir_name = dir.display().to_string();
         let mut files = Vec::new();
-        yaml_files(dir, &mut files).map_err(|e| {
-            TemplateErrors::single(&dir_name, format!("cannot read directory: {e}"))
-        })?;
+        yaml_files(dir, &mut files)
+            .map_err(|e| TemplateErrors::single(&dir_name, format!("cannot read directory: {e}")))?;
         let mut reg = Self::new();
         let mut problems: Vec<TemplateProblem> = Vec::new();
         for path in files {
             match super::load_file(&path, handlers) {
                 Ok(t) => {
-                    if let Some(prev) =
-                        reg.get_exact(&t.template.namespace, &t.template.name, &t.template.version)
-                    {
+                    if let Some(prev) = reg.get_exact(&t.template.namespace, &t.template.name, &t.template.version) {
                         problems.push(TemplateProblem {
                             file: t.origin.clone(),
                             step: None,
                             field: None,
-                            message: format!(
-                                "template {} is also defined in {}",
-                                t.template.key(),
-                                prev.origin
-                            ),
+                            message: format!("template {} is also defined in {}", t.template.key(), prev.origin),
                         });
                     } else {
                         reg.insert(t);
@@ -142,9 +132,7 @@ impl TemplateRegistry {
     /// Resolves `namespace/name` (highest semver version) or
     /// `namespace/name@version` (exactly that version).
     pub fn resolve(&self, key: &str) -> Result<Arc<LoadedTemplate>, TemplateError> {
-        let bad = || TemplateError::BadKey {
-            key: key.to_string(),
-        };
+        let bad = || TemplateError::BadKey { key: key.to_string() };
         let (ns_name, version) = match key.split_once('@') {
             Some((a, v)) => (a, Some(v)),
             None => (key, None),
@@ -158,11 +146,7 @@ impl TemplateRegistry {
             None => versions.and_then(|vs| vs.values().next_back()),
             Some(v) => {
                 let wanted = Version::parse(v).map_err(|_| bad())?;
-                versions.and_then(|vs| {
-                    vs.iter()
-                        .find(|((parsed, _), _)| *parsed == wanted)
-                        .map(|(_, t)| t)
-                })
+                versions.and_then(|vs| vs.iter().find(|((parsed, _), _)| *parsed == wanted).map(|(_, t)| t))
             }
         };
         found.cloned().ok_or_else(|| TemplateError::NotFound {
@@ -182,10 +166,7 @@ impl TemplateRegistry {
 
     /// Every template, sorted by namespace, name and (semver) version.
     pub fn list(&self) -> Vec<Arc<LoadedTemplate>> {
-        self.by_key
-            .values()
-            .flat_map(|vs| vs.values().cloned())
-            .collect()
+        self.by_key.values().flat_map(|vs| vs.values().cloned()).collect()
     }
 }
 
@@ -211,11 +192,7 @@ mod tests {
     fn latest_is_the_highest_semver_not_the_highest_string() {
         let reg = registry(&["1.9.9", "1.10.0", "1.2.0"]);
         assert_eq!(reg.resolve("ns/t").unwrap().template.version, "1.10.0");
-        let order: Vec<String> = reg
-            .list()
-            .iter()
-            .map(|t| t.template.version.clone())
-            .collect();
+        let order: Vec<String> = reg.list().iter().map(|t| t.template.version.clone()).collect();
         assert_eq!(order, ["1.2.0", "1.9.9", "1.10.0"]);
     }
 
@@ -257,15 +234,7 @@ mod tests {
     #[test]
     fn malformed_keys_are_bad_keys() {
         let reg = registry(&["1.0.0"]);
-        for key in [
-            "t",
-            "/t",
-            "ns/",
-            "ns/t/u",
-            "ns/t@",
-            "ns/t@latest",
-            "ns/t@1.0",
-        ] {
+        for key in ["t", "/t", "ns/", "ns/t/u", "ns/t@", "ns/t@latest", "ns/t@1.0"] {
             assert!(
                 matches!(reg.resolve(key), Err(TemplateError::BadKey { .. })),
                 "{key} should be a bad key"
@@ -335,15 +304,8 @@ mod tests {
         assert_eq!(err.0.len(), 3, "{err}");
         let a = dir.path().join("a.yaml").display().to_string();
         let b = dir.path().join("sub/b.yml").display().to_string();
-        let dup = err
-            .0
-            .iter()
-            .find(|p| p.file == b)
-            .expect("duplicate reported");
-        assert!(
-            dup.message.contains(&a) && dup.message.contains("ns/t@1.0.0"),
-            "{dup}"
-        );
+        let dup = err.0.iter().find(|p| p.file == b).expect("duplicate reported");
+        assert!(dup.message.contains(&a) && dup.message.contains("ns/t@1.0.0"), "{dup}");
         assert!(err
             .0
             .iter()

@@ -3,10 +3,7 @@
 //! (with step and field path), and the typed model is then built step by step so
 //! that one bad step never hides another's problems.
 
-use super::model::{
-    BackoffKind, DeliveryMode, EventCondition, IdentityStrategy, StepTemplate, StepType,
-    TaskTemplate,
-};
+use super::model::{BackoffKind, DeliveryMode, EventCondition, IdentityStrategy, StepTemplate, StepType, TaskTemplate};
 use super::validate::Problems;
 use serde::de::DeserializeOwned;
 use serde_json::{Map, Value};
@@ -40,18 +37,9 @@ static LIFECYCLE: Shape = Shape {
     required: &[],
     keys: &[
         ("max_duration_minutes", Kind::Leaf(leaf::<Option<u64>>)),
-        (
-            "max_waiting_for_dependencies_minutes",
-            Kind::Leaf(leaf::<Option<u64>>),
-        ),
-        (
-            "max_waiting_for_retry_minutes",
-            Kind::Leaf(leaf::<Option<u64>>),
-        ),
-        (
-            "max_steps_in_process_minutes",
-            Kind::Leaf(leaf::<Option<u64>>),
-        ),
+        ("max_waiting_for_dependencies_minutes", Kind::Leaf(leaf::<Option<u64>>)),
+        ("max_waiting_for_retry_minutes", Kind::Leaf(leaf::<Option<u64>>)),
+        ("max_steps_in_process_minutes", Kind::Leaf(leaf::<Option<u64>>)),
         ("hold_failed_tasks", Kind::Leaf(leaf::<bool>)),
     ],
 };
@@ -158,13 +146,7 @@ fn join(prefix: &str, key: &str) -> String {
 /// keys and wrongly typed values, and removes unknown keys in place so the typed
 /// deserialization afterwards sees only known ones. Returns false when a value
 /// has the wrong type (the typed model cannot be built).
-fn walk(
-    obj: &mut Map<String, Value>,
-    shape: &Shape,
-    prefix: &str,
-    step: Option<&str>,
-    out: &mut Problems,
-) -> bool {
+fn walk(obj: &mut Map<String, Value>, shape: &Shape, prefix: &str, step: Option<&str>, out: &mut Problems) -> bool {
     let mut ok = true;
     let mut keys: Vec<String> = obj.keys().cloned().collect();
     keys.sort();
@@ -273,11 +255,7 @@ pub(crate) fn build(mut raw: Value, out: &mut Problems) -> Option<TaskTemplate> 
     let mut steps = Vec::new();
     match raw_steps {
         None => {
-            out.push(
-                None,
-                Some("steps".into()),
-                "missing required key `steps` in template",
-            );
+            out.push(None, Some("steps".into()), "missing required key `steps` in template");
             ok = false;
         }
         Some(Value::Array(items)) => {
@@ -357,10 +335,7 @@ mod tests {
         ] {
             let p = the_problem(&ps, step, Some(field));
             let key = field.rsplit('.').next().unwrap();
-            assert!(
-                p.message.starts_with(&format!("unknown key `{key}`")),
-                "{p}"
-            );
+            assert!(p.message.starts_with(&format!("unknown key `{key}`")), "{p}");
         }
         assert_eq!(ps.len(), 7, "{ps:#?}");
     }
@@ -417,9 +392,7 @@ mod tests {
     #[test]
     fn a_non_mapping_document_or_step_is_reported() {
         let ps = problems("- just\n- a list\n");
-        assert!(ps[0]
-            .message
-            .contains("mapping at the top level, found a sequence"));
+        assert!(ps[0].message.contains("mapping at the top level, found a sequence"));
         let ps = problems(&with_steps("  - 42\n"));
         assert_eq!(
             the_problem(&ps, Some("#0"), None).message,

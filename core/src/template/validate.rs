@@ -67,12 +67,7 @@ impl Problems {
         }
     }
 
-    pub(crate) fn push(
-        &mut self,
-        step: Option<&str>,
-        field: Option<String>,
-        message: impl Into<String>,
-    ) {
+    pub(crate) fn push(&mut self, step: Option<&str>, field: Option<String>, message: impl Into<String>) {
         self.list.push(TemplateProblem {
             file: self.file.clone(),
             step: step.map(str::to_string),
@@ -126,22 +121,14 @@ pub(crate) fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, St
 
 /// Runs every semantic check on `t` and returns every problem found (empty when
 /// the template is valid). `handlers`, when given, is asked about each callable.
-pub fn validate_template(
-    t: &TaskTemplate,
-    file: &str,
-    handlers: Option<&dyn HandlerLookup>,
-) -> Vec<TemplateProblem> {
+pub fn validate_template(t: &TaskTemplate, file: &str, handlers: Option<&dyn HandlerLookup>) -> Vec<TemplateProblem> {
     let mut out = Problems::new(file);
     check_template(t, handlers, &mut out);
     out.list
 }
 
 /// Runs every semantic check on `t`, adding problems to `out`.
-pub(crate) fn check_template(
-    t: &TaskTemplate,
-    handlers: Option<&dyn HandlerLookup>,
-    out: &mut Problems,
-) {
+pub(crate) fn check_template(t: &TaskTemplate, handlers: Option<&dyn HandlerLookup>, out: &mut Problems) {
     for (field, value) in [("namespace", &t.namespace), ("name", &t.name)] {
         if let Some(p) = identifier_problem(value, MAX_TEMPLATE_NAME_LEN) {
             out.push(None, Some(field.into()), p);
@@ -177,20 +164,11 @@ pub(crate) fn check_template(
     }
     for cycle in graph::find_cycles(t) {
         let text = cycle.join(" -> ");
-        out.push(
-            Some(&cycle[0]),
-            Some("dependencies".into()),
-            format!("cycle: {text}"),
-        );
+        out.push(Some(&cycle[0]), Some("dependencies".into()), format!("cycle: {text}"));
     }
 }
 
-fn check_step(
-    t: &TaskTemplate,
-    s: &StepTemplate,
-    handlers: Option<&dyn HandlerLookup>,
-    out: &mut Problems,
-) {
+fn check_step(t: &TaskTemplate, s: &StepTemplate, handlers: Option<&dyn HandlerLookup>, out: &mut Problems) {
     let step = Some(s.name.as_str());
     if let Some(p) = identifier_problem(&s.name, MAX_STEP_NAME_LEN) {
         out.push(step, Some("name".into()), p);
@@ -208,11 +186,7 @@ fn check_step(
         }
         deps_seen.push(d);
         if *d == s.name {
-            out.push(
-                step,
-                Some("dependencies".into()),
-                "a step cannot depend on itself",
-            );
+            out.push(step, Some("dependencies".into()), "a step cannot depend on itself");
         } else if t.step(d).is_none() {
             out.push(
                 step,
@@ -234,10 +208,7 @@ fn check_step(
         out.push(
             step,
             Some("retry.base_ms".into()),
-            format!(
-                "base_ms ({}) must not exceed max_ms ({})",
-                r.base_ms, r.max_ms
-            ),
+            format!("base_ms ({}) must not exceed max_ms ({})", r.base_ms, r.max_ms),
         );
     }
     if r.max_ms > 86_400_000 {
@@ -294,10 +265,7 @@ fn check_step(
             out.push(
                 step,
                 Some(format!("publishes_events[{i}].name")),
-                format!(
-                    "event name `{}` must be dotted lowercase, e.g. `order.shipped`",
-                    e.name
-                ),
+                format!("event name `{}` must be dotted lowercase, e.g. `order.shipped`", e.name),
             );
         }
     }
@@ -326,10 +294,7 @@ fn check_step_type(t: &TaskTemplate, s: &StepTemplate, out: &mut Problems) {
             );
         }
         StepType::Batchable => {
-            let worker = s
-                .batch_config
-                .as_ref()
-                .and_then(|b| b.worker_template.as_ref());
+            let worker = s.batch_config.as_ref().and_then(|b| b.worker_template.as_ref());
             if let Some(w) = worker {
                 match t.step(w) {
                     Some(ws) if ws.step_type == StepType::BatchWorker => {}

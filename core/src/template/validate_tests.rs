@@ -18,20 +18,13 @@ fn header_problem(header: &str, field: &str) -> TemplateProblem {
 
 #[test]
 fn a_valid_template_has_no_problems() {
-    let yaml = with_steps(&format!(
-        "{}{}",
-        step("a", ""),
-        step("b", "    dependencies: [a]\n")
-    ));
+    let yaml = with_steps(&format!("{}{}", step("a", ""), step("b", "    dependencies: [a]\n")));
     assert_eq!(problems(&yaml), vec![]);
 }
 
 #[test]
 fn a_template_without_steps_is_allowed() {
-    assert_eq!(
-        problems("namespace: ns\nname: t\nversion: 1.0.0\nsteps: []\n"),
-        vec![]
-    );
+    assert_eq!(problems("namespace: ns\nname: t\nversion: 1.0.0\nsteps: []\n"), vec![]);
 }
 
 #[test]
@@ -49,16 +42,11 @@ fn an_empty_template_name_is_rejected() {
 #[test]
 fn a_template_name_longer_than_64_characters_is_rejected() {
     let long = "n".repeat(65);
-    let p = header_problem(
-        &format!("namespace: ns\nname: {long}\nversion: 1.0.0"),
-        "name",
-    );
+    let p = header_problem(&format!("namespace: ns\nname: {long}\nversion: 1.0.0"), "name");
     assert!(p.message.contains("longer than 64"), "{p}");
     let ok = "n".repeat(64);
     assert_eq!(
-        problems(&format!(
-            "namespace: ns\nname: {ok}\nversion: 1.0.0\nsteps: []\n"
-        )),
+        problems(&format!("namespace: ns\nname: {ok}\nversion: 1.0.0\nsteps: []\n")),
         vec![]
     );
 }
@@ -144,25 +132,16 @@ fn max_attempts_outside_1_to_100_is_rejected() {
         assert_eq!(p.message, format!("must be between 1 and 100, got {n}"));
     }
     assert_eq!(
-        problems(&with_steps(&step(
-            "a",
-            "    retry: { max_attempts: 100 }\n"
-        ))),
+        problems(&with_steps(&step("a", "    retry: { max_attempts: 100 }\n"))),
         vec![]
     );
 }
 
 #[test]
 fn base_ms_above_max_ms_is_rejected() {
-    let ps = problems(&with_steps(&step(
-        "a",
-        "    retry: { base_ms: 5000, max_ms: 100 }\n",
-    )));
+    let ps = problems(&with_steps(&step("a", "    retry: { base_ms: 5000, max_ms: 100 }\n")));
     let p = the_problem(&ps, Some("a"), Some("retry.base_ms"));
-    assert!(
-        p.message.contains("5000") && p.message.contains("100"),
-        "{p}"
-    );
+    assert!(p.message.contains("5000") && p.message.contains("100"), "{p}");
 }
 
 #[test]
@@ -183,8 +162,7 @@ fn a_multiplier_below_one_is_rejected() {
 
 #[test]
 fn an_infinite_multiplier_is_rejected() {
-    let mut t: crate::template::TaskTemplate =
-        serde_yaml_ng::from_str(&with_steps(&step("a", ""))).unwrap();
+    let mut t: crate::template::TaskTemplate = serde_yaml_ng::from_str(&with_steps(&step("a", ""))).unwrap();
     t.steps[0].retry.multiplier = f64::INFINITY;
     let ps = validate_template(&t, "t.yaml", None);
     the_problem(&ps, Some("a"), Some("retry.multiplier"));
@@ -203,10 +181,7 @@ fn jitter_outside_0_to_1_is_rejected() {
 #[test]
 fn timeout_outside_1_to_86400_seconds_is_rejected() {
     for n in [0, 86_401] {
-        let ps = problems(&with_steps(&step(
-            "a",
-            &format!("    timeout_seconds: {n}\n"),
-        )));
+        let ps = problems(&with_steps(&step("a", &format!("    timeout_seconds: {n}\n"))));
         let p = the_problem(&ps, Some("a"), Some("timeout_seconds"));
         assert_eq!(p.message, format!("must be between 1 and 86400, got {n}"));
     }
@@ -321,10 +296,7 @@ fn a_batchable_worker_template_must_name_a_batch_worker_step() {
     let ok = with_steps(&format!(
         "{}{}",
         step("w", "    type: batch_worker\n    batch_config: {}\n"),
-        step(
-            "b",
-            "    type: batchable\n    batch_config: { worker_template: w }\n"
-        ),
+        step("b", "    type: batchable\n    batch_config: { worker_template: w }\n"),
     ));
     assert_eq!(problems(&ok), vec![]);
 }
@@ -350,8 +322,5 @@ fn problems_display_file_step_field_and_message() {
         message: "bad".into(),
     };
     assert_eq!(p.to_string(), "f.yaml: step `s`: field `retry.jitter`: bad");
-    assert_eq!(
-        TemplateErrors::single("f.yaml", "oops").to_string(),
-        "f.yaml: oops"
-    );
+    assert_eq!(TemplateErrors::single("f.yaml", "oops").to_string(), "f.yaml: oops");
 }

@@ -48,7 +48,9 @@ impl DomainEventPublisher {
 
     /// Publishes the declared events whose condition matches; returns how many.
     pub fn publish_for(&self, r: &WrittenResult<'_>) -> usize {
-        let declarations = self.templates.step_events(r.namespace, r.task_name, r.task_version, r.template_step_name);
+        let declarations = self
+            .templates
+            .step_events(r.namespace, r.task_name, r.task_version, r.template_step_name);
         let mut published = 0;
         for d in declarations {
             let fires = match d.condition {

@@ -102,7 +102,10 @@ impl FfiCompletion {
             }
         }
         let Some(done) = written else {
-            tracing::error!(results = outcomes.len(), "giving up on a result batch; its steps return to the queue when their leases expire");
+            tracing::error!(
+                results = outcomes.len(),
+                "giving up on a result batch; its steps return to the queue when their leases expire"
+            );
             self.status.write_error();
             for m in &batch {
                 self.status.forget(m.outcome.step_uuid);
@@ -143,7 +146,11 @@ impl FfiCompletion {
                         attempt: o.attempt,
                         state: *state,
                         execution_ms: o.execution_ms,
-                        error: o.result.error.as_ref().map(|e| format!("{}: {}", e.error_type, e.message)),
+                        error: o
+                            .result
+                            .error
+                            .as_ref()
+                            .map(|e| format!("{}: {}", e.error_type, e.message)),
                     });
                 }
             }
@@ -157,7 +164,15 @@ impl FfiCompletion {
                     continue;
                 };
                 self.status.announce_claim(&step, &self.events);
-                if dispatch.send(DispatchMessage { step, permit, claimed_at: Instant::now() }).await.is_err() {
+                if dispatch
+                    .send(DispatchMessage {
+                        step,
+                        permit,
+                        claimed_at: Instant::now(),
+                    })
+                    .await
+                    .is_err()
+                {
                     break; // shutting down: the lease returns the step
                 }
             }
@@ -177,7 +192,11 @@ impl FfiCompletion {
             }
         }
         for change in &done.report.tasks {
-            self.events.publish(EngineEvent::TaskChanged { task_uuid: change.task_uuid, from: change.from, to: change.to });
+            self.events.publish(EngineEvent::TaskChanged {
+                task_uuid: change.task_uuid,
+                from: change.from,
+                to: change.to,
+            });
         }
     }
 }

@@ -89,7 +89,12 @@ pub struct StepResult {
 impl StepResult {
     /// A success carrying `result`.
     pub fn success(result: Value) -> Self {
-        Self { success: true, result, error: None, metadata: Map::new() }
+        Self {
+            success: true,
+            result,
+            error: None,
+            metadata: Map::new(),
+        }
     }
 
     /// A failure; retryable unless you say otherwise (the failure table's default).
@@ -163,7 +168,8 @@ pub trait Api: StepHandler {
     /// The result for a failed HTTP response.
     fn api_failure(&self, status: u16, message: &str, retry_after_ms: Option<u64>) -> StepResult {
         let retryable = matches!(status, 408 | 429) || status >= 500;
-        let mut r = StepResult::failure(format!("HTTP {status}: {message}"), format!("http_{status}")).retryable(retryable);
+        let mut r =
+            StepResult::failure(format!("HTTP {status}: {message}"), format!("http_{status}")).retryable(retryable);
         if let (true, Some(ms)) = (retryable, retry_after_ms) {
             r = r.retry_after_ms(ms);
         }
@@ -176,7 +182,9 @@ pub trait Api: StepHandler {
 pub trait Decision: StepHandler {
     /// Create these children.
     fn create_steps(&self, steps: &[&str]) -> StepResult {
-        StepResult::success(serde_json::json!({ "decision_point_outcome": { "type": "create_steps", "step_names": steps } }))
+        StepResult::success(
+            serde_json::json!({ "decision_point_outcome": { "type": "create_steps", "step_names": steps } }),
+        )
     }
     /// Create none of them.
     fn no_branches(&self) -> StepResult {
@@ -193,7 +201,9 @@ pub trait Batchable: StepHandler {
         let ranges: Vec<Value> = (0..total_items.div_ceil(size))
             .map(|i| serde_json::json!({ "batch_id": format!("{:03}", i + 1), "start_cursor": i * size, "end_cursor": ((i + 1) * size).min(total_items) }))
             .collect();
-        StepResult::success(serde_json::json!({ "batch_processing_outcome": { "type": "create_batches", "total_items": total_items, "cursor_configs": ranges } }))
+        StepResult::success(
+            serde_json::json!({ "batch_processing_outcome": { "type": "create_batches", "total_items": total_items, "cursor_configs": ranges } }),
+        )
     }
     /// Nothing to process.
     fn no_batches(&self) -> StepResult {
@@ -302,9 +312,14 @@ mod tests {
     #[test]
     fn batches_cover_every_item_once() {
         let r = Fetch.create_batches(1000, 300).result;
-        let ranges = r["batch_processing_outcome"]["cursor_configs"].as_array().unwrap().clone();
-        let bounds: Vec<(u64, u64)> =
-            ranges.iter().map(|c| (c["start_cursor"].as_u64().unwrap(), c["end_cursor"].as_u64().unwrap())).collect();
+        let ranges = r["batch_processing_outcome"]["cursor_configs"]
+            .as_array()
+            .unwrap()
+            .clone();
+        let bounds: Vec<(u64, u64)> = ranges
+            .iter()
+            .map(|c| (c["start_cursor"].as_u64().unwrap(), c["end_cursor"].as_u64().unwrap()))
+            .collect();
         assert_eq!(bounds, vec![(0, 300), (300, 600), (600, 900), (900, 1000)]);
     }
 }

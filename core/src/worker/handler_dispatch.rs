@@ -35,11 +35,19 @@ impl HandlerDispatch {
 
     /// Runs one step's handler and packages the outcome.
     pub async fn execute(&self, msg: DispatchMessage) -> CompletionMessage {
-        let DispatchMessage { step, permit, claimed_at: _ } = msg;
+        let DispatchMessage {
+            step,
+            permit,
+            claimed_at: _,
+        } = msg;
         let started = Instant::now();
         let result = match self.handlers.get(&step.handler_callable) {
             None => StepResult::permanent_failure(
-                format!("no handler registered for callable `{}` (registered: {})", step.handler_callable, self.handlers.callables().join(", ")),
+                format!(
+                    "no handler registered for callable `{}` (registered: {})",
+                    step.handler_callable,
+                    self.handlers.callables().join(", ")
+                ),
                 "handler_not_found",
             ),
             Some(handler) => {
@@ -65,13 +73,17 @@ impl HandlerDispatch {
                 let limit = Duration::from_millis(step.timeout_ms.max(0) as u64);
                 match tokio::time::timeout(limit, task).await {
                     Ok(Ok(result)) => result,
-                    Ok(Err(join)) if join.is_panic() => {
-                        StepResult::failure(format!("handler panicked: {}", panic_message(join.into_panic())), "panic")
-                    }
+                    Ok(Err(join)) if join.is_panic() => StepResult::failure(
+                        format!("handler panicked: {}", panic_message(join.into_panic())),
+                        "panic",
+                    ),
                     Ok(Err(_)) => StepResult::failure("handler task was cancelled", "cancelled"),
                     Err(_) => {
                         abort.abort();
-                        StepResult::failure(format!("handler exceeded its timeout of {} ms", step.timeout_ms), "timeout")
+                        StepResult::failure(
+                            format!("handler exceeded its timeout of {} ms", step.timeout_ms),
+                            "timeout",
+                        )
                     }
                 }
             }

@@ -18,12 +18,20 @@ pub async fn run(store: SharedStore, clock: SharedClock, status: Arc<WorkerStatu
             _ = shutdown.wait() => return,
             _ = tokio::time::sleep(period) => {}
         }
-        let claims: Vec<_> = status.held_claims().into_iter().map(|(step, c)| (step, c.claim_seq)).collect();
+        let claims: Vec<_> = status
+            .held_claims()
+            .into_iter()
+            .map(|(step, c)| (step, c.claim_seq))
+            .collect();
         if claims.is_empty() {
             continue;
         }
         let now = clock.now_ms();
-        let params = StepLeaseExtendManyParams { claims, lease_expires_at: now + lease_ms, now };
+        let params = StepLeaseExtendManyParams {
+            claims,
+            lease_expires_at: now + lease_ms,
+            now,
+        };
         if let Err(e) = store.step_lease_extend_many(params).await {
             tracing::warn!(error = %e, "extending leases failed; will retry");
         }

@@ -138,7 +138,10 @@ impl Worker {
             events: deps.events.clone(),
             status: status.clone(),
         };
-        let dispatch = handler_dispatch::HandlerDispatch { handlers: deps.handlers.clone(), worker_id: config.worker_id.clone() };
+        let dispatch = handler_dispatch::HandlerDispatch {
+            handlers: deps.handlers.clone(),
+            worker_id: config.worker_id.clone(),
+        };
         let completion = ffi_completion::FfiCompletion {
             results: deps.results.clone(),
             clock: deps.clock.clone(),
@@ -191,7 +194,12 @@ impl Worker {
         let finished = tokio::time::timeout(grace, &mut completion).await.is_ok();
         let mut report = DrainReport::default();
         if !finished {
-            let claims: Vec<_> = self.status.held_claims().into_iter().map(|(s, c)| (s, c.claim_seq)).collect();
+            let claims: Vec<_> = self
+                .status
+                .held_claims()
+                .into_iter()
+                .map(|(s, c)| (s, c.claim_seq))
+                .collect();
             if !claims.is_empty() {
                 let params = StepReleaseManyParams {
                     claims,
@@ -201,7 +209,9 @@ impl Worker {
                 };
                 match self.store.step_release_many(params).await {
                     Ok(released) => report.released = released.len(),
-                    Err(e) => tracing::warn!(error = %e, "releasing unfinished steps failed; their leases will return them"),
+                    Err(e) => {
+                        tracing::warn!(error = %e, "releasing unfinished steps failed; their leases will return them")
+                    }
                 }
             }
             self.dispatcher.abort();

@@ -91,7 +91,15 @@ impl StepExecutor {
                         continue;
                     };
                     self.status.announce_claim(&step, &self.events);
-                    if dispatch.send(DispatchMessage { step, permit, claimed_at: Instant::now() }).await.is_err() {
+                    if dispatch
+                        .send(DispatchMessage {
+                            step,
+                            permit,
+                            claimed_at: Instant::now(),
+                        })
+                        .await
+                        .is_err()
+                    {
                         return; // dispatch side gone: shutting down
                     }
                 }

@@ -15,7 +15,9 @@ pub struct TemplateCache {
 impl TemplateCache {
     /// A cache over `registry`.
     pub fn new(registry: TemplateRegistry) -> Self {
-        Self { registry: Arc::new(RwLock::new(registry)) }
+        Self {
+            registry: Arc::new(RwLock::new(registry)),
+        }
     }
 
     /// The shared registry.
@@ -25,7 +27,13 @@ impl TemplateCache {
 
     /// The events a step of a template version declares (empty when the template is
     /// not loaded here).
-    pub fn step_events(&self, namespace: &str, task_name: &str, version: &str, step_name: &str) -> Vec<EventDeclaration> {
+    pub fn step_events(
+        &self,
+        namespace: &str,
+        task_name: &str,
+        version: &str,
+        step_name: &str,
+    ) -> Vec<EventDeclaration> {
         let registry = self.registry.read().unwrap_or_else(|p| p.into_inner());
         registry
             .resolve(&format!("{namespace}/{task_name}@{version}"))

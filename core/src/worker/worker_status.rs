@@ -79,7 +79,13 @@ impl WorkerStatus {
     /// Records a claim and announces it on `events` (StepExecutor claims and eager
     /// claims alike).
     pub fn announce_claim(&self, step: &crate::store::ClaimedStep, events: &crate::events::EngineEvents) {
-        self.claimed(step.step_uuid, HeldClaim { claim_seq: step.claim_seq, deadline_at: step.deadline_at });
+        self.claimed(
+            step.step_uuid,
+            HeldClaim {
+                claim_seq: step.claim_seq,
+                deadline_at: step.deadline_at,
+            },
+        );
         if events.has_subscribers() {
             events.publish(crate::events::EngineEvent::StepStarted {
                 task_uuid: step.task_uuid,

@@ -62,10 +62,7 @@ pub async fn every_entity_ends_with_one_most_recent_row_matching_its_state(h: Ha
     assert_eq!(h.task_state(ok.task_uuid).await, TaskState::Complete);
     assert_eq!(h.task_state(retried.task_uuid).await, TaskState::Complete);
     assert_eq!(h.task_state(failing.task_uuid).await, TaskState::Error);
-    assert_eq!(
-        h.task_state(held.task_uuid).await,
-        TaskState::BlockedByFailures
-    );
+    assert_eq!(h.task_state(held.task_uuid).await, TaskState::BlockedByFailures);
     assert_eq!(h.task_state(empty.task_uuid).await, TaskState::Complete);
     assert_eq!(h.step(step_uuid(&retried, "a")).await.attempts, 3);
     for t in &all {
@@ -73,16 +70,8 @@ pub async fn every_entity_ends_with_one_most_recent_row_matching_its_state(h: Ha
         assert_eq!(rows.iter().filter(|r| r.most_recent).count(), 1);
         for s in &t.steps {
             let rows = h.store.step_transitions(s.step_uuid).await.unwrap();
-            assert_eq!(
-                rows.iter().filter(|r| r.most_recent).count(),
-                1,
-                "step {}",
-                s.name
-            );
-            assert_eq!(
-                rows.last().unwrap().to_state,
-                h.step_state(s.step_uuid).await.as_str()
-            );
+            assert_eq!(rows.iter().filter(|r| r.most_recent).count(), 1, "step {}", s.name);
+            assert_eq!(rows.last().unwrap().to_state, h.step_state(s.step_uuid).await.as_str());
         }
     }
 }
@@ -96,11 +85,7 @@ pub async fn a_creation_audit_records_each_hop(h: Harness) {
             hop(None, "pending", "create"),
             hop(Some("pending"), "initializing", "start"),
             hop(Some("initializing"), "enqueuing_steps", "ready_steps_found"),
-            hop(
-                Some("enqueuing_steps"),
-                "steps_in_process",
-                "steps_enqueued"
-            ),
+            hop(Some("enqueuing_steps"), "steps_in_process", "steps_enqueued"),
         ]
     );
     assert_eq!(
@@ -126,10 +111,7 @@ pub async fn a_retry_cycle_leaves_a_gapless_audit(h: Harness) {
         assert_eq!(c.attempt, attempt);
         if attempt < 3 {
             h.complete(vec![retry_at(&c, h.now() + 100)]).await;
-            assert_eq!(
-                h.task_state(task.task_uuid).await,
-                TaskState::WaitingForRetry
-            );
+            assert_eq!(h.task_state(task.task_uuid).await, TaskState::WaitingForRetry);
             h.clock.advance(100);
         } else {
             h.complete(vec![fail(&c)]).await;
@@ -138,11 +120,7 @@ pub async fn a_retry_cycle_leaves_a_gapless_audit(h: Harness) {
     }
     let retry_cycle = [
         hop(Some("enqueued"), "in_progress", "start"),
-        hop(
-            Some("in_progress"),
-            "enqueued_as_error_for_orchestration",
-            "fail",
-        ),
+        hop(Some("in_progress"), "enqueued_as_error_for_orchestration", "fail"),
         hop(
             Some("enqueued_as_error_for_orchestration"),
             "waiting_for_retry",
@@ -158,53 +136,25 @@ pub async fn a_retry_cycle_leaves_a_gapless_audit(h: Harness) {
     want.extend(retry_cycle.iter().cloned());
     want.extend(retry_cycle.iter().cloned());
     want.push(hop(Some("enqueued"), "in_progress", "start"));
-    want.push(hop(
-        Some("in_progress"),
-        "enqueued_as_error_for_orchestration",
-        "fail",
-    ));
-    want.push(hop(
-        Some("enqueued_as_error_for_orchestration"),
-        "error",
-        "give_up",
-    ));
+    want.push(hop(Some("in_progress"), "enqueued_as_error_for_orchestration", "fail"));
+    want.push(hop(Some("enqueued_as_error_for_orchestration"), "error", "give_up"));
     assert_eq!(h.step_path(step).await, want);
 
     let task_cycle = [
-        hop(
-            Some("steps_in_process"),
-            "evaluating_results",
-            "results_received",
-        ),
-        hop(
-            Some("evaluating_results"),
-            "waiting_for_retry",
-            "awaiting_retry",
-        ),
+        hop(Some("steps_in_process"), "evaluating_results", "results_received"),
+        hop(Some("evaluating_results"), "waiting_for_retry", "awaiting_retry"),
         hop(Some("waiting_for_retry"), "enqueuing_steps", "retry_ready"),
-        hop(
-            Some("enqueuing_steps"),
-            "steps_in_process",
-            "steps_enqueued",
-        ),
+        hop(Some("enqueuing_steps"), "steps_in_process", "steps_enqueued"),
     ];
     let mut want = vec![
         hop(None, "pending", "create"),
         hop(Some("pending"), "initializing", "start"),
         hop(Some("initializing"), "enqueuing_steps", "ready_steps_found"),
-        hop(
-            Some("enqueuing_steps"),
-            "steps_in_process",
-            "steps_enqueued",
-        ),
+        hop(Some("enqueuing_steps"), "steps_in_process", "steps_enqueued"),
     ];
     want.extend(task_cycle.iter().cloned());
     want.extend(task_cycle.iter().cloned());
-    want.push(hop(
-        Some("steps_in_process"),
-        "evaluating_results",
-        "results_received",
-    ));
+    want.push(hop(Some("steps_in_process"), "evaluating_results", "results_received"));
     want.push(hop(
         Some("evaluating_results"),
         "blocked_by_failures",
@@ -252,10 +202,7 @@ pub async fn audit_rows_carry_time_and_processor(h: Harness) {
     assert!(rows[..4]
         .iter()
         .all(|r| r.created_at == T0 && r.processor.as_deref() == Some("conformance")));
-    assert!(
-        rows[4..].iter().all(|r| r.created_at == T0 + 2_000),
-        "{rows:#?}"
-    );
+    assert!(rows[4..].iter().all(|r| r.created_at == T0 + 2_000), "{rows:#?}");
     assert_eq!(rows.last().unwrap().to_state, "complete");
     assert_audit_consistent(&h.store, task.task_uuid).await;
 }

@@ -1,9 +1,7 @@
 //! Leases: extension, expiry listing, and handing claims back.
 
 use super::*;
-use tasker_core::store::{
-    ExpiredClaim, ReleaseReason, StepLeaseExtendManyParams, StepReleaseManyParams,
-};
+use tasker_core::store::{ExpiredClaim, ReleaseReason, StepLeaseExtendManyParams, StepReleaseManyParams};
 
 async fn expired_at(h: &Harness, now: i64) -> Vec<ExpiredClaim> {
     h.store
@@ -39,10 +37,7 @@ pub async fn extending_moves_the_lease_but_never_past_the_deadline(h: Harness) {
     let task = single(NS);
     h.create_one(task.clone()).await;
     let c = h.claim(NS, 1).await.remove(0);
-    assert_eq!(
-        (c.lease_expires_at, c.deadline_at),
-        (T0 + LEASE_MS, T0 + TIMEOUT_MS)
-    );
+    assert_eq!((c.lease_expires_at, c.deadline_at), (T0 + LEASE_MS, T0 + TIMEOUT_MS));
     assert_eq!(
         expired_at(&h, T0 + LEASE_MS + 1).await.len(),
         1,
@@ -50,10 +45,7 @@ pub async fn extending_moves_the_lease_but_never_past_the_deadline(h: Harness) {
     );
 
     h.clock.advance(10_000);
-    assert_eq!(
-        extend(&h, vec![(c.step_uuid, c.claim_seq)], T0 + 45_000).await,
-        1
-    );
+    assert_eq!(extend(&h, vec![(c.step_uuid, c.claim_seq)], T0 + 45_000).await, 1);
     assert!(
         expired_at(&h, T0 + 45_000).await.is_empty(),
         "the lease now runs until +45s"
@@ -63,10 +55,7 @@ pub async fn extending_moves_the_lease_but_never_past_the_deadline(h: Harness) {
     assert!(!e[0].past_deadline);
 
     // Asking for more than the deadline allows gets the deadline.
-    assert_eq!(
-        extend(&h, vec![(c.step_uuid, c.claim_seq)], T0 + 600_000).await,
-        1
-    );
+    assert_eq!(extend(&h, vec![(c.step_uuid, c.claim_seq)], T0 + 600_000).await, 1);
     assert!(expired_at(&h, T0 + TIMEOUT_MS).await.is_empty());
     let e = expired_at(&h, T0 + TIMEOUT_MS + 1).await;
     assert_eq!(e.len(), 1, "the lease was capped at the deadline");
@@ -95,10 +84,7 @@ pub async fn extending_ignores_stale_claims(h: Harness) {
         T0 + 50_000,
     )
     .await;
-    assert_eq!(
-        n, 0,
-        "wrong claim numbers and finished steps are not extended"
-    );
+    assert_eq!(n, 0, "wrong claim numbers and finished steps are not extended");
     assert_eq!(extend(&h, vec![(Uuid::now_v7(), 1)], T0 + 50_000).await, 0);
     let e = expired_at(&h, T0 + LEASE_MS + 1).await;
     assert_eq!(
@@ -118,8 +104,7 @@ pub async fn the_expired_list_holds_only_in_progress_steps_whose_lease_ended(h: 
     let claimed = h.claim(NS, 3).await; // one step stays enqueued
     h.complete(vec![success(&claimed[0], json!("done"))]).await;
     let mut failed_claim = h.claim("elsewhere", 1).await;
-    h.complete(vec![retry_at(&failed_claim.remove(0), T0 + 1_000)])
-        .await;
+    h.complete(vec![retry_at(&failed_claim.remove(0), T0 + 1_000)]).await;
 
     assert!(
         expired_at(&h, T0 + LEASE_MS - 1).await.is_empty(),
@@ -145,11 +130,7 @@ pub async fn the_expired_list_holds_only_in_progress_steps_whose_lease_ended(h: 
         assert!(!x.past_deadline);
     }
     assert_eq!(
-        h.store
-            .step_lease_expired_list(later, 1)
-            .await
-            .unwrap()
-            .len(),
+        h.store.step_lease_expired_list(later, 1).await.unwrap().len(),
         1,
         "the limit holds"
     );
@@ -178,10 +159,7 @@ pub async fn the_expired_list_flags_claims_past_their_deadline(h: Harness) {
     e.sort_by_key(|x| x.step_uuid != quick.step_uuid);
     assert!(e[0].past_deadline);
     assert_eq!(e[1].step_uuid, slow.step_uuid);
-    assert!(
-        !e[1].past_deadline,
-        "slow only lost its lease; its deadline is +60s"
-    );
+    assert!(!e[1].past_deadline, "slow only lost its lease; its deadline is +60s");
     assert!(expired_at(&h, T0 + TIMEOUT_MS + 1)
         .await
         .iter()
@@ -193,12 +171,7 @@ pub async fn a_released_step_is_enqueued_again_without_burning_an_attempt(h: Har
     h.create_one(task.clone()).await;
     let c = h.claim(NS, 1).await.remove(0);
     h.clock.advance(100);
-    let released = release(
-        &h,
-        vec![(c.step_uuid, c.claim_seq)],
-        ReleaseReason::Released,
-    )
-    .await;
+    let released = release(&h, vec![(c.step_uuid, c.claim_seq)], ReleaseReason::Released).await;
     assert_eq!(released, [c.step_uuid]);
     let view = h.step(c.step_uuid).await;
     assert_eq!(view.state, StepState::Enqueued);
@@ -211,10 +184,7 @@ pub async fn a_released_step_is_enqueued_again_without_burning_an_attempt(h: Har
         expired_at(&h, T0 + 3_600_000).await.is_empty(),
         "a released step holds no lease"
     );
-    assert_eq!(
-        h.task_state(task.task_uuid).await,
-        TaskState::StepsInProcess
-    );
+    assert_eq!(h.task_state(task.task_uuid).await, TaskState::StepsInProcess);
 
     let again = h.claim(NS, 1).await;
     assert_eq!(again.len(), 1, "claimable again at once");
@@ -234,10 +204,7 @@ pub async fn an_expired_lease_returns_the_step_without_burning_an_attempt(h: Har
     h.clock.advance(LEASE_MS + 1);
     let expired = expired_at(&h, h.now()).await;
     assert_eq!(expired.len(), 1);
-    assert_eq!(
-        (expired[0].claim_seq, expired[0].attempt),
-        (c2.claim_seq, 2)
-    );
+    assert_eq!((expired[0].claim_seq, expired[0].attempt), (c2.claim_seq, 2));
     let released = release(
         &h,
         vec![(expired[0].step_uuid, expired[0].claim_seq)],
@@ -264,12 +231,7 @@ pub async fn a_result_after_a_release_is_rejected(h: Harness) {
     h.create_one(task.clone()).await;
     let old = h.claim(NS, 1).await.remove(0);
     h.clock.advance(LEASE_MS + 1);
-    release(
-        &h,
-        vec![(old.step_uuid, old.claim_seq)],
-        ReleaseReason::LeaseExpired,
-    )
-    .await;
+    release(&h, vec![(old.step_uuid, old.claim_seq)], ReleaseReason::LeaseExpired).await;
 
     // The lost worker reports while the step waits in the queue ...
     let report = h.complete(vec![success(&old, json!("late"))]).await;
@@ -279,9 +241,7 @@ pub async fn a_result_after_a_release_is_rejected(h: Harness) {
 
     // ... and while another worker holds it.
     let new = h.claim_as(NS, 1, "worker-2").await.remove(0);
-    let report = h
-        .complete(vec![success(&old, json!("late")), fail(&old)])
-        .await;
+    let report = h.complete(vec![success(&old, json!("late")), fail(&old)]).await;
     assert_eq!(report.rejected, [old.step_uuid, old.step_uuid]);
     assert_eq!(h.step_state(new.step_uuid).await, StepState::InProgress);
     assert_eq!(h.step(new.step_uuid).await.result, None);
@@ -315,20 +275,12 @@ pub async fn releasing_a_stale_claim_changes_nothing(h: Harness) {
         .await;
         assert!(released.is_empty(), "{released:?}");
     }
-    assert!(release(&h, vec![], ReleaseReason::Released)
-        .await
-        .is_empty());
+    assert!(release(&h, vec![], ReleaseReason::Released).await.is_empty());
     assert_eq!(h.step(p0.step_uuid).await.attempts, 1);
     assert_eq!(h.step_state(p0.step_uuid).await, StepState::InProgress);
     assert_eq!(h.step_state(p1.step_uuid).await, StepState::Complete);
-    assert_eq!(
-        h.store.step_transitions(p0.step_uuid).await.unwrap(),
-        audit_p0
-    );
-    assert_eq!(
-        h.store.step_transitions(p1.step_uuid).await.unwrap(),
-        audit_p1
-    );
+    assert_eq!(h.store.step_transitions(p0.step_uuid).await.unwrap(), audit_p0);
+    assert_eq!(h.store.step_transitions(p1.step_uuid).await.unwrap(), audit_p1);
     assert_audit_consistent(&h.store, task.task_uuid).await;
 }
 
@@ -343,12 +295,7 @@ pub async fn a_release_racing_a_result_lets_exactly_one_win(h: Harness) {
     let mut releases = Vec::new();
     let mut results = Vec::new();
     for c in &claimed {
-        let (store, gate, now, claim) = (
-            h.store.clone(),
-            barrier.clone(),
-            h.now(),
-            (c.step_uuid, c.claim_seq),
-        );
+        let (store, gate, now, claim) = (h.store.clone(), barrier.clone(), h.now(), (c.step_uuid, c.claim_seq));
         releases.push(tokio::spawn(async move {
             gate.wait().await;
             let p = StepReleaseManyParams {
@@ -359,12 +306,7 @@ pub async fn a_release_racing_a_result_lets_exactly_one_win(h: Harness) {
             };
             store.step_release_many(p).await.expect("release")
         }));
-        let (store, gate, now, done) = (
-            h.store.clone(),
-            barrier.clone(),
-            h.now(),
-            success(c, json!("late")),
-        );
+        let (store, gate, now, done) = (h.store.clone(), barrier.clone(), h.now(), success(c, json!("late")));
         results.push(tokio::spawn(async move {
             gate.wait().await;
             let p = StepCompleteManyParams {
@@ -386,15 +328,9 @@ pub async fn a_release_racing_a_result_lets_exactly_one_win(h: Harness) {
         );
         let view = h.step(c.step_uuid).await;
         if released {
-            assert_eq!(
-                (view.state, view.attempts, view.result),
-                (StepState::Enqueued, 0, None)
-            );
+            assert_eq!((view.state, view.attempts, view.result), (StepState::Enqueued, 0, None));
         } else {
-            assert_eq!(
-                (view.state, view.result),
-                (StepState::Complete, Some(json!("late")))
-            );
+            assert_eq!((view.state, view.result), (StepState::Complete, Some(json!("late"))));
         }
     }
     assert_audit_consistent(&h.store, task.task_uuid).await;

@@ -21,10 +21,10 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 use tasker_core::clock::{Clock, ManualClock};
 use tasker_core::state::{StepState, TaskState};
-use tasker_core::store::{EagerClaim, 
-    ClaimedStep, CompletionReport, NewStep, NewTask, SharedStore, StepClaimReadyManyParams,
-    StepCompleteManyParams, StepCompletion, StepOutcome, StepView, TaskChange,
-    TaskCreateManyParams, TaskCreated, TaskView, TemplateRecord, TransitionRecord,
+use tasker_core::store::{
+    ClaimedStep, CompletionReport, EagerClaim, NewStep, NewTask, SharedStore, StepClaimReadyManyParams,
+    StepCompleteManyParams, StepCompletion, StepOutcome, StepView, TaskChange, TaskCreateManyParams, TaskCreated,
+    TaskView, TemplateRecord, TransitionRecord,
 };
 use tasker_core::template::RetryPolicy;
 use uuid::Uuid;
@@ -82,11 +82,7 @@ impl Harness {
     pub async fn create_one(&self, task: NewTask) -> TaskCreated {
         let created = self.create(vec![task]).await;
         assert_eq!(created.len(), 1);
-        assert!(
-            created[0].created,
-            "fixture task should be new: {:?}",
-            created[0]
-        );
+        assert!(created[0].created, "fixture task should be new: {:?}", created[0]);
         created.into_iter().next().unwrap()
     }
 
@@ -123,7 +119,12 @@ impl Harness {
     }
 
     /// Applies results and eagerly claims up to `limit` successors in `namespaces`.
-    pub async fn complete_eager(&self, completions: Vec<StepCompletion>, namespaces: &[&str], limit: u32) -> CompletionReport {
+    pub async fn complete_eager(
+        &self,
+        completions: Vec<StepCompletion>,
+        namespaces: &[&str],
+        limit: u32,
+    ) -> CompletionReport {
         self.store
             .step_complete_many(StepCompleteManyParams {
                 eager: Some(EagerClaim {
@@ -170,24 +171,12 @@ impl Harness {
 
     /// The audit of a step as (from, to, event) triples.
     pub async fn step_path(&self, step_uuid: Uuid) -> Vec<(Option<String>, String, String)> {
-        path(
-            &self
-                .store
-                .step_transitions(step_uuid)
-                .await
-                .expect("step_transitions"),
-        )
+        path(&self.store.step_transitions(step_uuid).await.expect("step_transitions"))
     }
 
     /// The audit of a task as (from, to, event) triples.
     pub async fn task_path(&self, task_uuid: Uuid) -> Vec<(Option<String>, String, String)> {
-        path(
-            &self
-                .store
-                .task_transitions(task_uuid)
-                .await
-                .expect("task_transitions"),
-        )
+        path(&self.store.task_transitions(task_uuid).await.expect("task_transitions"))
     }
 
     /// Claims and succeeds every step of `ns` until nothing is claimable; returns
@@ -200,10 +189,7 @@ impl Harness {
                 return ran;
             }
             ran += claimed.len();
-            let done: Vec<StepCompletion> = claimed
-                .iter()
-                .map(|c| success(c, json!({"step": c.name})))
-                .collect();
+            let done: Vec<StepCompletion> = claimed.iter().map(|c| success(c, json!({"step": c.name}))).collect();
             self.complete(done).await;
         }
     }
@@ -278,11 +264,7 @@ pub fn step_uuid(task: &NewTask, name: &str) -> Uuid {
 /// Its identity is unique (the task uuid); tests change fields as they need.
 pub fn new_task(ns: &str, template: &str, steps: &[(&str, &[&str])]) -> NewTask {
     let task_uuid = Uuid::now_v7();
-    let index: BTreeMap<&str, usize> = steps
-        .iter()
-        .enumerate()
-        .map(|(i, (n, _))| (*n, i))
-        .collect();
+    let index: BTreeMap<&str, usize> = steps.iter().enumerate().map(|(i, (n, _))| (*n, i)).collect();
     let definition = json!({
         "namespace": ns, "name": template, "version": "1.0.0",
         "steps": steps.iter().map(|(n, p)| json!({"name": n, "dependencies": p})).collect::<Vec<_>>(),
@@ -358,26 +340,12 @@ pub fn parallel(ns: &str, n: usize) -> NewTask {
 /// - the first row comes from nowhere (`from_state` None) and every later row starts
 ///   where the previous one ended (a chain with no gaps).
 pub async fn assert_audit_consistent(store: &SharedStore, task_uuid: Uuid) {
-    let task = store
-        .task_get(task_uuid)
-        .await
-        .expect("task_get")
-        .expect("task exists");
-    let rows = store
-        .task_transitions(task_uuid)
-        .await
-        .expect("task_transitions");
+    let task = store.task_get(task_uuid).await.expect("task_get").expect("task exists");
+    let rows = store.task_transitions(task_uuid).await.expect("task_transitions");
     check_chain(&format!("task {task_uuid}"), task.state.as_str(), &rows);
     for s in &task.steps {
-        let rows = store
-            .step_transitions(s.step_uuid)
-            .await
-            .expect("step_transitions");
-        check_chain(
-            &format!("step {} ({})", s.name, s.step_uuid),
-            s.state.as_str(),
-            &rows,
-        );
+        let rows = store.step_transitions(s.step_uuid).await.expect("step_transitions");
+        check_chain(&format!("step {} ({})", s.name, s.step_uuid), s.state.as_str(), &rows);
     }
 }
 

@@ -40,15 +40,11 @@ pub async fn task_get_lists_steps_in_creation_order(h: Harness) {
     );
     h.create_one(task.clone()).await;
     let names = |v: &TaskView| v.steps.iter().map(|s| s.name.clone()).collect::<Vec<_>>();
-    assert_eq!(
-        names(&h.task(task.task_uuid).await),
-        ["zeta", "mid", "alpha", "omega"]
-    );
+    assert_eq!(names(&h.task(task.task_uuid).await), ["zeta", "mid", "alpha", "omega"]);
     // The order survives state changes.
     h.clock.advance(5_000);
     let claimed = h.claim(NS, 10).await;
-    h.complete(vec![success(named(&claimed, "alpha"), json!(1))])
-        .await;
+    h.complete(vec![success(named(&claimed, "alpha"), json!(1))]).await;
     let view = h.task(task.task_uuid).await;
     assert_eq!(names(&view), ["zeta", "mid", "alpha", "omega"]);
     assert_eq!(
@@ -63,16 +59,9 @@ pub async fn task_list_filters_by_state(h: Harness) {
     let done = single(NS);
     let failed = single(NS);
     let running = linear(NS);
-    h.create(vec![done.clone(), failed.clone(), running.clone()])
-        .await;
+    h.create(vec![done.clone(), failed.clone(), running.clone()]).await;
     let claimed = h.claim(NS, 10).await;
-    let of = |t: &NewTask| {
-        claimed
-            .iter()
-            .find(|c| c.task_uuid == t.task_uuid)
-            .unwrap()
-            .clone()
-    };
+    let of = |t: &NewTask| claimed.iter().find(|c| c.task_uuid == t.task_uuid).unwrap().clone();
     h.clock.advance(700);
     h.complete(vec![success(&of(&done), json!(1)), fail(&of(&failed))])
         .await;
@@ -97,9 +86,7 @@ pub async fn task_list_filters_by_state(h: Harness) {
     let in_process = list(&h, Some(TaskState::StepsInProcess), None, 10, 0).await;
     assert_eq!(uuids(&in_process), [running.task_uuid]);
     assert_eq!(in_process[0].completed_at, None);
-    assert!(list(&h, Some(TaskState::WaitingForRetry), None, 10, 0)
-        .await
-        .is_empty());
+    assert!(list(&h, Some(TaskState::WaitingForRetry), None, 10, 0).await.is_empty());
     assert_eq!(list(&h, None, None, 10, 0).await.len(), 3);
 }
 
@@ -110,22 +97,14 @@ pub async fn task_list_filters_by_namespace(h: Harness) {
     h.create(vec![a1.clone(), a2.clone(), b1.clone()]).await;
     let claimed = h.claim("alpha", 10).await;
     h.complete(vec![success(
-        claimed
-            .iter()
-            .find(|c| c.task_uuid == a1.task_uuid)
-            .unwrap(),
+        claimed.iter().find(|c| c.task_uuid == a1.task_uuid).unwrap(),
         json!(1),
     )])
     .await;
 
-    let alpha: HashSet<Uuid> = uuids(&list(&h, None, Some("alpha"), 10, 0).await)
-        .into_iter()
-        .collect();
+    let alpha: HashSet<Uuid> = uuids(&list(&h, None, Some("alpha"), 10, 0).await).into_iter().collect();
     assert_eq!(alpha, [a1.task_uuid, a2.task_uuid].into());
-    assert_eq!(
-        uuids(&list(&h, None, Some("beta"), 10, 0).await),
-        [b1.task_uuid]
-    );
+    assert_eq!(uuids(&list(&h, None, Some("beta"), 10, 0).await), [b1.task_uuid]);
     assert!(list(&h, None, Some("gamma"), 10, 0).await.is_empty());
     assert_eq!(
         uuids(&list(&h, Some(TaskState::Complete), Some("alpha"), 10, 0).await),
@@ -198,18 +177,12 @@ pub async fn transitions_are_oldest_first(h: Harness) {
         let rows = h.store.step_transitions(s.step_uuid).await.unwrap();
         assert_eq!(rows.first().unwrap().event, "create");
         assert_eq!(rows.last().unwrap().to_state, "complete");
-        assert!(
-            rows.windows(2)
-                .all(|w| w[0].transition_id < w[1].transition_id
-                    && w[0].created_at <= w[1].created_at)
-        );
+        assert!(rows
+            .windows(2)
+            .all(|w| w[0].transition_id < w[1].transition_id && w[0].created_at <= w[1].created_at));
     }
     // Step c's rows span the whole run: created at T0, completed last.
-    let c_rows = h
-        .store
-        .step_transitions(step_uuid(&task, "c"))
-        .await
-        .unwrap();
+    let c_rows = h.store.step_transitions(step_uuid(&task, "c")).await.unwrap();
     assert_eq!(c_rows.first().unwrap().created_at, T0);
     assert_eq!(c_rows.last().unwrap().created_at, T0 + 6_000);
     assert_audit_consistent(&h.store, task.task_uuid).await;
@@ -234,20 +207,21 @@ pub async fn unknown_uuids_read_as_none_or_empty(h: Harness) {
         .await
         .unwrap()
         .is_empty());
-    assert!(list(&h, Some(TaskState::Cancelled), None, 10, 0)
-        .await
-        .is_empty());
+    assert!(list(&h, Some(TaskState::Cancelled), None, 10, 0).await.is_empty());
 }
 
 pub async fn a_claim_of_n_steps_costs_a_constant_number_of_statements(h: Harness) {
-    h.create(vec![parallel(NS, 5), parallel(NS, 5), diamond(NS)])
-        .await;
+    h.create(vec![parallel(NS, 5), parallel(NS, 5), diamond(NS)]).await;
     let mut costs = Vec::new();
     for limit in [1, 4, 100] {
         let (statements, trips) = (h.store.statement_count(), h.store.round_trip_count());
         let claimed = h.claim(NS, limit).await;
         assert!(!claimed.is_empty());
-        costs.push((claimed.len(), h.store.statement_count() - statements, h.store.round_trip_count() - trips));
+        costs.push((
+            claimed.len(),
+            h.store.statement_count() - statements,
+            h.store.round_trip_count() - trips,
+        ));
     }
     assert_eq!(costs.iter().map(|c| c.0).collect::<Vec<_>>(), [1, 4, 6]);
     for (n, statements, trips) in &costs {
@@ -270,15 +244,18 @@ pub async fn a_completion_batch_costs_a_constant_number_of_statements(h: Harness
     let roots = h.claim(NS, 100).await;
     assert_eq!(roots.len(), 11);
 
-    let cost = |before: (u64, u64)| (h.store.statement_count() - before.0, h.store.round_trip_count() - before.1);
+    let cost = |before: (u64, u64)| {
+        (
+            h.store.statement_count() - before.0,
+            h.store.round_trip_count() - before.1,
+        )
+    };
     let now = || (h.store.statement_count(), h.store.round_trip_count());
     // Successes with successors to enqueue and tasks to move on: the full path.
     let mut costs = Vec::new();
     for batch in [&roots[..1], &roots[1..]] {
         let before = now();
-        let report = h
-            .complete(batch.iter().map(|c| success(c, json!(1))).collect())
-            .await;
+        let report = h.complete(batch.iter().map(|c| success(c, json!(1))).collect()).await;
         assert_eq!(report.applied.len(), batch.len());
         assert_eq!(report.enqueued.len(), batch.len());
         costs.push(cost(before));
@@ -301,10 +278,7 @@ pub async fn a_completion_batch_costs_a_constant_number_of_statements(h: Harness
         costs.iter().all(|(statements, trips)| *statements <= 4 && *trips <= 5),
         "completion batches cost {costs:?} (statements, round trips)"
     );
-    assert_eq!(
-        costs[0], costs[1],
-        "the cost does not grow with the batch size"
-    );
+    assert_eq!(costs[0], costs[1], "the cost does not grow with the batch size");
     if h.store.backend() == Backend::Sqlite {
         // script 1: apply results, enqueue successors, count steps per task;
         // script 2: move tasks (when any changes) and commit

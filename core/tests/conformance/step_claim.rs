@@ -7,8 +7,7 @@ pub async fn claims_only_enqueued_steps_of_the_given_namespace(h: Harness) {
     let mine = diamond(NS);
     let other = diamond("elsewhere");
     let single_mine = single(NS);
-    h.create(vec![mine.clone(), other.clone(), single_mine.clone()])
-        .await;
+    h.create(vec![mine.clone(), other.clone(), single_mine.clone()]).await;
 
     let claimed = h.claim(NS, 100).await;
     let got: HashSet<Uuid> = claimed.iter().map(|c| c.step_uuid).collect();
@@ -21,10 +20,7 @@ pub async fn claims_only_enqueued_steps_of_the_given_namespace(h: Harness) {
         "the other namespace is untouched"
     );
     for name in ["b", "c", "d"] {
-        assert_eq!(
-            h.step_state(step_uuid(&mine, name)).await,
-            StepState::Pending
-        );
+        assert_eq!(h.step_state(step_uuid(&mine, name)).await, StepState::Pending);
     }
     let theirs = h.claim("elsewhere", 100).await;
     assert_eq!(theirs.len(), 1);
@@ -135,10 +131,7 @@ pub async fn a_claimed_child_receives_its_parents_results_verbatim(h: Harness) {
     assert_eq!(deps["left"], left_result);
     assert_eq!(deps["right"], right_result);
     assert_eq!(deps["left"]["big"].as_i64(), Some(9_007_199_254_740_991));
-    assert_eq!(
-        h.step(step_uuid(&task, "left")).await.result,
-        Some(left_result)
-    );
+    assert_eq!(h.step(step_uuid(&task, "left")).await.result, Some(left_result));
     assert!(
         roots.iter().all(|c| c.dependency_results.is_empty()),
         "roots have no dependencies"
@@ -149,8 +142,7 @@ pub async fn a_claimed_child_receives_its_parents_results_verbatim(h: Harness) {
 pub async fn a_claimed_step_carries_its_task_context_and_definition(h: Harness) {
     let mut task = single(NS);
     task.context = json!({"order": {"id": 42, "lines": [{"sku": "ä-1", "qty": 2}]}, "big": 4_503_599_627_370_497_i64});
-    task.steps[0].handler_initialization =
-        json!({"url": "https://example.test", "retries": [1, 2]});
+    task.steps[0].handler_initialization = json!({"url": "https://example.test", "retries": [1, 2]});
     task.steps[0].retry.max_attempts = 7;
     h.create_one(task.clone()).await;
     let c = h.claim(NS, 1).await.remove(0);
@@ -165,10 +157,7 @@ pub async fn a_claimed_step_carries_its_task_context_and_definition(h: Harness) 
     assert_eq!(c.step_type, "standard");
     assert_eq!(c.handler_callable, "handlers.only");
     assert_eq!(c.handler_method, "call");
-    assert_eq!(
-        c.handler_initialization,
-        task.steps[0].handler_initialization
-    );
+    assert_eq!(c.handler_initialization, task.steps[0].handler_initialization);
     assert_eq!(c.retry.max_attempts, 7);
     assert_eq!(c.checkpoint, None);
     assert!(c.dependency_results.is_empty());
@@ -185,10 +174,7 @@ pub async fn a_step_waiting_for_retry_is_claimed_only_once_its_delay_has_passed(
 
     assert!(h.claim(NS, 10).await.is_empty(), "not before ready_at");
     h.clock.advance(4_999);
-    assert!(
-        h.claim(NS, 10).await.is_empty(),
-        "not one millisecond before ready_at"
-    );
+    assert!(h.claim(NS, 10).await.is_empty(), "not one millisecond before ready_at");
     h.clock.advance(1);
     let c2 = h.claim(NS, 10).await;
     assert_eq!(c2.len(), 1, "claimable exactly at ready_at");
@@ -202,11 +188,7 @@ pub async fn a_step_waiting_for_retry_is_claimed_only_once_its_delay_has_passed(
             hop(None, "pending", "create"),
             hop(Some("pending"), "enqueued", "enqueue"),
             hop(Some("enqueued"), "in_progress", "start"),
-            hop(
-                Some("in_progress"),
-                "enqueued_as_error_for_orchestration",
-                "fail"
-            ),
+            hop(Some("in_progress"), "enqueued_as_error_for_orchestration", "fail"),
             hop(
                 Some("enqueued_as_error_for_orchestration"),
                 "waiting_for_retry",
@@ -233,29 +215,19 @@ pub async fn claiming_a_retried_step_resumes_its_waiting_task(h: Harness) {
             to: TaskState::WaitingForRetry
         }]
     );
-    assert_eq!(
-        h.task_state(task.task_uuid).await,
-        TaskState::WaitingForRetry
-    );
+    assert_eq!(h.task_state(task.task_uuid).await, TaskState::WaitingForRetry);
 
     h.clock.advance(1_000);
     let before = h.task_path(task.task_uuid).await.len();
     let c2 = h.claim(NS, 1).await;
     assert_eq!(c2.len(), 1);
-    assert_eq!(
-        h.task_state(task.task_uuid).await,
-        TaskState::StepsInProcess
-    );
+    assert_eq!(h.task_state(task.task_uuid).await, TaskState::StepsInProcess);
     let path = h.task_path(task.task_uuid).await;
     assert_eq!(
         path[before..],
         [
             hop(Some("waiting_for_retry"), "enqueuing_steps", "retry_ready"),
-            hop(
-                Some("enqueuing_steps"),
-                "steps_in_process",
-                "steps_enqueued"
-            ),
+            hop(Some("enqueuing_steps"), "steps_in_process", "steps_enqueued"),
         ]
     );
     assert_audit_consistent(&h.store, task.task_uuid).await;
@@ -271,17 +243,12 @@ pub async fn steps_of_a_finished_task_are_never_claimed(h: Harness) {
     // task ends in error with `a` still waiting. Once a's delay passes it must not
     // be claimed. The same with hold_failed (blocked_by_failures).
     for hold in [false, true] {
-        let mut task = new_task(
-            NS,
-            if hold { "held" } else { "unheld" },
-            &[("a", &[]), ("b", &[])],
-        );
+        let mut task = new_task(NS, if hold { "held" } else { "unheld" }, &[("a", &[]), ("b", &[])]);
         task.hold_failed = hold;
         h.create_one(task.clone()).await;
         let claimed = h.claim(NS, 10).await;
         assert_eq!(claimed.len(), 2);
-        h.complete(vec![retry_at(named(&claimed, "a"), h.now() + 1_000)])
-            .await;
+        h.complete(vec![retry_at(named(&claimed, "a"), h.now() + 1_000)]).await;
         let report = h.complete(vec![fail(named(&claimed, "b"))]).await;
         let end = if hold {
             TaskState::BlockedByFailures
@@ -290,20 +257,11 @@ pub async fn steps_of_a_finished_task_are_never_claimed(h: Harness) {
         };
         assert_eq!(report.tasks.last().map(|c| c.to), Some(end), "{report:?}");
         assert_eq!(h.task_state(task.task_uuid).await, end);
-        assert_eq!(
-            h.step_state(step_uuid(&task, "a")).await,
-            StepState::WaitingForRetry
-        );
+        assert_eq!(h.step_state(step_uuid(&task, "a")).await, StepState::WaitingForRetry);
 
         h.clock.advance(10_000);
-        assert!(
-            h.claim(NS, 10).await.is_empty(),
-            "a step of a {end} task was claimed"
-        );
-        assert_eq!(
-            h.step_state(step_uuid(&task, "a")).await,
-            StepState::WaitingForRetry
-        );
+        assert!(h.claim(NS, 10).await.is_empty(), "a step of a {end} task was claimed");
+        assert_eq!(h.step_state(step_uuid(&task, "a")).await, StepState::WaitingForRetry);
         assert_eq!(h.task_state(task.task_uuid).await, end);
         assert_audit_consistent(&h.store, task.task_uuid).await;
     }
@@ -353,24 +311,16 @@ pub async fn a_retried_step_of_a_running_task_leaves_the_task_running(h: Harness
     let task = parallel(NS, 2);
     h.create_one(task.clone()).await;
     let claimed = h.claim(NS, 10).await;
-    let report = h
-        .complete(vec![retry_at(named(&claimed, "p0"), h.now() + 1_000)])
-        .await;
+    let report = h.complete(vec![retry_at(named(&claimed, "p0"), h.now() + 1_000)]).await;
     assert!(report.tasks.is_empty(), "p1 still runs: {report:?}");
-    assert_eq!(
-        h.task_state(task.task_uuid).await,
-        TaskState::StepsInProcess
-    );
+    assert_eq!(h.task_state(task.task_uuid).await, TaskState::StepsInProcess);
     let audit = h.task_path(task.task_uuid).await;
 
     h.clock.advance(1_000);
     let again = h.claim(NS, 10).await;
     assert_eq!(again.len(), 1);
     assert_eq!((again[0].name.as_str(), again[0].attempt), ("p0", 2));
-    assert_eq!(
-        h.task_state(task.task_uuid).await,
-        TaskState::StepsInProcess
-    );
+    assert_eq!(h.task_state(task.task_uuid).await, TaskState::StepsInProcess);
     assert_eq!(
         h.task_path(task.task_uuid).await,
         audit,

@@ -41,38 +41,17 @@ pub async fn success_completes_the_step_through_orchestration(h: Harness) {
             hop(Some("enqueued_for_orchestration"), "complete", "complete"),
         ]
     );
-    assert_eq!(
-        h.step_state(step_uuid(&task, "b")).await,
-        StepState::Enqueued
-    );
-    assert_eq!(
-        h.step_state(step_uuid(&task, "c")).await,
-        StepState::Pending
-    );
+    assert_eq!(h.step_state(step_uuid(&task, "b")).await, StepState::Enqueued);
+    assert_eq!(h.step_state(step_uuid(&task, "c")).await, StepState::Pending);
     // The task went round through enqueuing_steps for the new step.
-    assert_eq!(
-        h.task_state(task.task_uuid).await,
-        TaskState::StepsInProcess
-    );
+    assert_eq!(h.task_state(task.task_uuid).await, TaskState::StepsInProcess);
     let tpath = h.task_path(task.task_uuid).await;
     assert_eq!(
         tpath[tpath.len() - 3..],
         [
-            hop(
-                Some("steps_in_process"),
-                "evaluating_results",
-                "results_received"
-            ),
-            hop(
-                Some("evaluating_results"),
-                "enqueuing_steps",
-                "ready_steps_found"
-            ),
-            hop(
-                Some("enqueuing_steps"),
-                "steps_in_process",
-                "steps_enqueued"
-            ),
+            hop(Some("steps_in_process"), "evaluating_results", "results_received"),
+            hop(Some("evaluating_results"), "enqueuing_steps", "ready_steps_found"),
+            hop(Some("enqueuing_steps"), "steps_in_process", "steps_enqueued"),
         ]
     );
     assert_audit_consistent(&h.store, task.task_uuid).await;
@@ -92,16 +71,12 @@ pub async fn a_child_is_enqueued_only_when_all_its_parents_completed(h: Harness)
 
     let mid = h.claim(NS, 10).await;
     assert_eq!(mid.len(), 2);
-    let report = h
-        .complete(vec![success(named(&mid, "b"), json!("b"))])
-        .await;
+    let report = h.complete(vec![success(named(&mid, "b"), json!("b"))]).await;
     assert!(report.enqueued.is_empty(), "d must wait for c: {report:?}");
     assert_eq!(h.step_state(d).await, StepState::Pending);
     assert!(h.claim(NS, 10).await.is_empty());
 
-    let report = h
-        .complete(vec![success(named(&mid, "c"), json!("c"))])
-        .await;
+    let report = h.complete(vec![success(named(&mid, "c"), json!("c"))]).await;
     assert_eq!(
         report.enqueued,
         [EnqueuedStep {
@@ -146,11 +121,7 @@ pub async fn parents_completed_in_one_batch_enqueue_their_join_once(h: Harness) 
     assert_eq!(join[0].step_uuid, d);
     assert_eq!(join[0].dependency_results.get("b"), Some(&json!("b")));
     assert_eq!(join[0].dependency_results.get("c"), Some(&json!("c")));
-    assert_eq!(
-        h.step_path(d).await.len(),
-        3,
-        "created, enqueued once, started"
-    );
+    assert_eq!(h.step_path(d).await.len(), 3, "created, enqueued once, started");
     assert_audit_consistent(&h.store, task.task_uuid).await;
 }
 
@@ -171,10 +142,7 @@ pub async fn retry_at_moves_the_step_to_waiting_for_retry(h: Harness) {
     assert!(report.enqueued.is_empty());
     let view = h.step(c.step_uuid).await;
     assert_eq!(view.state, StepState::WaitingForRetry);
-    assert_eq!(
-        view.error,
-        Some(json!({"message": "try again", "attempt": 1}))
-    );
+    assert_eq!(view.error, Some(json!({"message": "try again", "attempt": 1})));
     assert_eq!(view.result, None);
     assert_eq!(view.completed_at, None);
     assert_eq!(view.attempts, 1);
@@ -182,11 +150,7 @@ pub async fn retry_at_moves_the_step_to_waiting_for_retry(h: Harness) {
     assert_eq!(
         path[path.len() - 2..],
         [
-            hop(
-                Some("in_progress"),
-                "enqueued_as_error_for_orchestration",
-                "fail"
-            ),
+            hop(Some("in_progress"), "enqueued_as_error_for_orchestration", "fail"),
             hop(
                 Some("enqueued_as_error_for_orchestration"),
                 "waiting_for_retry",
@@ -194,24 +158,13 @@ pub async fn retry_at_moves_the_step_to_waiting_for_retry(h: Harness) {
             ),
         ]
     );
-    assert_eq!(
-        h.task_state(task.task_uuid).await,
-        TaskState::WaitingForRetry
-    );
+    assert_eq!(h.task_state(task.task_uuid).await, TaskState::WaitingForRetry);
     let tpath = h.task_path(task.task_uuid).await;
     assert_eq!(
         tpath[tpath.len() - 2..],
         [
-            hop(
-                Some("steps_in_process"),
-                "evaluating_results",
-                "results_received"
-            ),
-            hop(
-                Some("evaluating_results"),
-                "waiting_for_retry",
-                "awaiting_retry"
-            ),
+            hop(Some("steps_in_process"), "evaluating_results", "results_received"),
+            hop(Some("evaluating_results"), "waiting_for_retry", "awaiting_retry"),
         ]
     );
     // The delay is the ready_at given: claimable at it, not before.
@@ -238,32 +191,18 @@ pub async fn fail_moves_the_step_to_error(h: Harness) {
     );
     let view = h.step(p0.step_uuid).await;
     assert_eq!(view.state, StepState::Error);
-    assert_eq!(
-        view.error,
-        Some(json!({"message": "boom", "type": "PermanentError"}))
-    );
+    assert_eq!(view.error, Some(json!({"message": "boom", "type": "PermanentError"})));
     assert_eq!(view.completed_at, None);
     let path = h.step_path(p0.step_uuid).await;
     assert_eq!(
         path[path.len() - 2..],
         [
-            hop(
-                Some("in_progress"),
-                "enqueued_as_error_for_orchestration",
-                "fail"
-            ),
-            hop(
-                Some("enqueued_as_error_for_orchestration"),
-                "error",
-                "give_up"
-            ),
+            hop(Some("in_progress"), "enqueued_as_error_for_orchestration", "fail"),
+            hop(Some("enqueued_as_error_for_orchestration"), "error", "give_up"),
         ]
     );
     h.clock.advance(3_600_000);
-    assert!(
-        h.claim(NS, 10).await.is_empty(),
-        "a failed step is never claimed again"
-    );
+    assert!(h.claim(NS, 10).await.is_empty(), "a failed step is never claimed again");
     assert_audit_consistent(&h.store, task.task_uuid).await;
 }
 
@@ -284,10 +223,7 @@ pub async fn a_result_for_a_stale_claim_is_rejected(h: Harness) {
     let view = h.step(c.step_uuid).await;
     assert_eq!(view.state, StepState::InProgress);
     assert_eq!(view.result, None);
-    assert_eq!(
-        h.store.step_transitions(c.step_uuid).await.unwrap(),
-        audit_before
-    );
+    assert_eq!(h.store.step_transitions(c.step_uuid).await.unwrap(), audit_before);
     assert_eq!(
         h.store.task_transitions(task.task_uuid).await.unwrap(),
         task_audit_before
@@ -307,19 +243,14 @@ pub async fn a_result_for_a_step_not_in_progress_is_rejected(h: Harness) {
     let audit_before = h.store.step_transitions(a.step_uuid).await.unwrap();
 
     // A second result for a completed step (a redelivery, a different verdict).
-    let report = h
-        .complete(vec![success(&a, json!("second")), fail(&a)])
-        .await;
+    let report = h.complete(vec![success(&a, json!("second")), fail(&a)]).await;
     assert!(report.applied.is_empty(), "{report:?}");
     assert_eq!(report.rejected, [a.step_uuid, a.step_uuid]);
     let view = h.step(a.step_uuid).await;
     assert_eq!(view.state, StepState::Complete);
     assert_eq!(view.result, Some(json!("first")));
     assert_eq!(view.error, None);
-    assert_eq!(
-        h.store.step_transitions(a.step_uuid).await.unwrap(),
-        audit_before
-    );
+    assert_eq!(h.store.step_transitions(a.step_uuid).await.unwrap(), audit_before);
 
     // A result for an enqueued step nobody claimed, and for a step that does not exist.
     let b = step_uuid(&task, "b");
@@ -374,10 +305,7 @@ pub async fn the_last_success_completes_the_task(h: Harness) {
         assert_eq!(c.name, name);
         let report = h.complete(vec![success(&c, json!(name))]).await;
         assert!(
-            report
-                .tasks
-                .iter()
-                .all(|t| t.to == TaskState::StepsInProcess),
+            report.tasks.iter().all(|t| t.to == TaskState::StepsInProcess),
             "{report:?}"
         );
     }
@@ -401,16 +329,8 @@ pub async fn the_last_success_completes_the_task(h: Harness) {
     assert_eq!(
         path[path.len() - 2..],
         [
-            hop(
-                Some("steps_in_process"),
-                "evaluating_results",
-                "results_received"
-            ),
-            hop(
-                Some("evaluating_results"),
-                "complete",
-                "all_steps_successful"
-            ),
+            hop(Some("steps_in_process"), "evaluating_results", "results_received"),
+            hop(Some("evaluating_results"), "complete", "all_steps_successful"),
         ]
     );
     assert_eq!(path.iter().filter(|(_, to, _)| to == "complete").count(), 1);
@@ -441,16 +361,8 @@ pub async fn a_permanent_failure_with_nothing_in_flight_fails_the_task(h: Harnes
     assert_eq!(
         path[path.len() - 3..],
         [
-            hop(
-                Some("steps_in_process"),
-                "evaluating_results",
-                "results_received"
-            ),
-            hop(
-                Some("evaluating_results"),
-                "blocked_by_failures",
-                "permanent_failure"
-            ),
+            hop(Some("steps_in_process"), "evaluating_results", "results_received"),
+            hop(Some("evaluating_results"), "blocked_by_failures", "permanent_failure"),
             hop(Some("blocked_by_failures"), "error", "give_up"),
         ]
     );
@@ -478,11 +390,7 @@ pub async fn a_permanent_failure_of_a_held_task_blocks_it(h: Harness) {
     let path = h.task_path(task.task_uuid).await;
     assert_eq!(
         path.last().unwrap(),
-        &hop(
-            Some("evaluating_results"),
-            "blocked_by_failures",
-            "permanent_failure"
-        )
+        &hop(Some("evaluating_results"), "blocked_by_failures", "permanent_failure")
     );
     // Re-evaluating a held task leaves it where it is, silently.
     assert!(h
@@ -502,18 +410,13 @@ pub async fn a_failure_with_other_steps_in_flight_keeps_the_task_running(h: Harn
     let audit_before = h.task_path(task.task_uuid).await;
     let report = h.complete(vec![fail(named(&claimed, "p0"))]).await;
     assert!(report.tasks.is_empty(), "p1 still runs: {report:?}");
-    assert_eq!(
-        h.task_state(task.task_uuid).await,
-        TaskState::StepsInProcess
-    );
+    assert_eq!(h.task_state(task.task_uuid).await, TaskState::StepsInProcess);
     assert_eq!(
         h.task_path(task.task_uuid).await,
         audit_before,
         "no audit rows for an evaluation that changes nothing"
     );
-    let report = h
-        .complete(vec![success(named(&claimed, "p1"), json!(1))])
-        .await;
+    let report = h.complete(vec![success(named(&claimed, "p1"), json!(1))]).await;
     assert_eq!(
         report.tasks,
         [TaskChange {
@@ -570,12 +473,7 @@ pub async fn concurrent_last_results_finalize_each_task_exactly_once(h: Harness)
     }
     let mut finalized: HashMap<Uuid, usize> = HashMap::new();
     for call in calls {
-        for t in call
-            .await
-            .unwrap()
-            .iter()
-            .filter(|t| t.to == TaskState::Complete)
-        {
+        for t in call.await.unwrap().iter().filter(|t| t.to == TaskState::Complete) {
             *finalized.entry(t.task_uuid).or_default() += 1;
         }
     }
@@ -625,13 +523,7 @@ pub async fn a_batch_spanning_several_tasks_applies_all(h: Harness) {
         .await;
     assert_eq!(report.applied.len(), 4, "{report:?}");
     assert!(report.rejected.is_empty());
-    let state_of = |u: Uuid| {
-        report
-            .applied
-            .iter()
-            .find(|a| a.step_uuid == u)
-            .map(|a| a.state)
-    };
+    let state_of = |u: Uuid| report.applied.iter().find(|a| a.step_uuid == u).map(|a| a.state);
     assert_eq!(state_of(lin_a.step_uuid), Some(StepState::Complete));
     assert_eq!(state_of(only.step_uuid), Some(StepState::Complete));
     assert_eq!(state_of(p0.step_uuid), Some(StepState::Error));
@@ -644,13 +536,7 @@ pub async fn a_batch_spanning_several_tasks_applies_all(h: Harness) {
             namespace: NS.into()
         }]
     );
-    let change = |u: Uuid| {
-        report
-            .tasks
-            .iter()
-            .find(|t| t.task_uuid == u)
-            .map(|t| (t.from, t.to))
-    };
+    let change = |u: Uuid| report.tasks.iter().find(|t| t.task_uuid == u).map(|t| (t.from, t.to));
     assert_eq!(
         change(lin.task_uuid),
         Some((TaskState::StepsInProcess, TaskState::StepsInProcess))
@@ -678,18 +564,12 @@ pub async fn evaluating_a_settled_task_changes_nothing(h: Harness) {
     h.create(vec![running.clone(), done.clone()]).await;
     let claimed = h.claim(NS, 10).await;
     h.complete(vec![success(
-        claimed
-            .iter()
-            .find(|c| c.task_uuid == done.task_uuid)
-            .unwrap(),
+        claimed.iter().find(|c| c.task_uuid == done.task_uuid).unwrap(),
         json!(1),
     )])
     .await;
     assert_eq!(h.task_state(done.task_uuid).await, TaskState::Complete);
-    let before = (
-        h.task_path(running.task_uuid).await,
-        h.task_path(done.task_uuid).await,
-    );
+    let before = (h.task_path(running.task_uuid).await, h.task_path(done.task_uuid).await);
     let changes = h
         .store
         .task_evaluate_many(
@@ -707,10 +587,7 @@ pub async fn evaluating_a_settled_task_changes_nothing(h: Harness) {
         .unwrap();
     assert!(again.is_empty());
     assert_eq!(
-        (
-            h.task_path(running.task_uuid).await,
-            h.task_path(done.task_uuid).await
-        ),
+        (h.task_path(running.task_uuid).await, h.task_path(done.task_uuid).await),
         before
     );
     assert_audit_consistent(&h.store, running.task_uuid).await;
@@ -722,19 +599,36 @@ pub async fn eager_dispatch_claims_the_successor_in_the_same_transaction(h: Harn
     h.create_one(task.clone()).await;
     let a = h.claim(NS, 1).await.remove(0);
     let trips = h.store.round_trip_count();
-    let report = h.complete_eager(vec![success(&a, json!({"value": 3, "nested": {"k": [1, 2]}}))], &[NS], 1).await;
+    let report = h
+        .complete_eager(
+            vec![success(&a, json!({"value": 3, "nested": {"k": [1, 2]}}))],
+            &[NS],
+            1,
+        )
+        .await;
     let plain = if h.store.backend() == Backend::Sqlite { 2 } else { 5 };
-    assert_eq!(h.store.round_trip_count() - trips, plain, "eager dispatch adds no round trip of its own");
+    assert_eq!(
+        h.store.round_trip_count() - trips,
+        plain,
+        "eager dispatch adds no round trip of its own"
+    );
     assert_eq!(report.claimed.len(), 1);
     let b = &report.claimed[0];
     assert_eq!((b.name.as_str(), b.attempt, b.claim_seq), ("b", 1, 1));
     assert_eq!(b.dependency_results["a"], json!({"value": 3, "nested": {"k": [1, 2]}}));
     assert_eq!(b.context, task.context);
-    assert!(report.enqueued.is_empty(), "a claimed successor is not reported as merely enqueued");
+    assert!(
+        report.enqueued.is_empty(),
+        "a claimed successor is not reported as merely enqueued"
+    );
     assert_eq!(h.step_state(b.step_uuid).await, StepState::InProgress);
     assert_eq!(
         h.step_path(b.step_uuid).await,
-        [hop(None, "pending", "create"), hop(Some("pending"), "enqueued", "enqueue"), hop(Some("enqueued"), "in_progress", "start")]
+        [
+            hop(None, "pending", "create"),
+            hop(Some("pending"), "enqueued", "enqueue"),
+            hop(Some("enqueued"), "in_progress", "start")
+        ]
     );
     // The eager claim is a real claim: a second claim does not see it, its result applies.
     assert!(h.claim(NS, 10).await.is_empty());
@@ -748,14 +642,21 @@ pub async fn eager_dispatch_respects_its_limit_and_namespaces(h: Harness) {
     h.create_one(task.clone()).await;
     let a = h.claim(NS, 1).await.remove(0);
     let report = h.complete_eager(vec![success(&a, json!(1))], &[NS], 1).await;
-    assert_eq!((report.claimed.len(), report.enqueued.len()), (1, 1), "one claimed, one left for others");
+    assert_eq!(
+        (report.claimed.len(), report.enqueued.len()),
+        (1, 1),
+        "one claimed, one left for others"
+    );
     assert_eq!(h.claim(NS, 10).await.len(), 1);
 
     let other = diamond(NS);
     h.create_one(other.clone()).await;
     let a = h.claim(NS, 1).await.remove(0);
     let report = h.complete_eager(vec![success(&a, json!(1))], &["elsewhere"], 8).await;
-    assert!(report.claimed.is_empty(), "successors of another namespace are not claimed");
+    assert!(
+        report.claimed.is_empty(),
+        "successors of another namespace are not claimed"
+    );
     assert_eq!(report.enqueued.len(), 2);
     assert_audit_consistent(&h.store, task.task_uuid).await;
     assert_audit_consistent(&h.store, other.task_uuid).await;

@@ -24,10 +24,7 @@ pub async fn creates_the_task_its_steps_and_edges_in_one_call(h: Harness) {
     assert_eq!(view.created_at, h.now());
     assert_eq!(view.completed_at, None);
     assert_eq!(
-        view.steps
-            .iter()
-            .map(|s| s.name.as_str())
-            .collect::<Vec<_>>(),
+        view.steps.iter().map(|s| s.name.as_str()).collect::<Vec<_>>(),
         ["a", "b", "c", "d"]
     );
     for (v, s) in view.steps.iter().zip(&task.steps) {
@@ -47,20 +44,13 @@ pub async fn creates_the_task_its_steps_and_edges_in_one_call(h: Harness) {
     names.sort();
     assert_eq!(names, ["b", "c"]);
     h.complete(vec![success(named(&mid, "b"), json!(2))]).await;
-    assert_eq!(
-        h.step_state(d).await,
-        StepState::Pending,
-        "d still waits for c"
-    );
+    assert_eq!(h.step_state(d).await, StepState::Pending, "d still waits for c");
     assert!(h.claim(NS, 10).await.is_empty());
     h.complete(vec![success(named(&mid, "c"), json!(3))]).await;
     let last = h.claim(NS, 10).await;
     assert_eq!(last.len(), 1);
     assert_eq!(last[0].step_uuid, d);
-    assert_eq!(
-        last[0].dependency_results.keys().collect::<Vec<_>>(),
-        ["b", "c"]
-    );
+    assert_eq!(last[0].dependency_results.keys().collect::<Vec<_>>(), ["b", "c"]);
     assert_audit_consistent(&h.store, created.task_uuid).await;
 }
 
@@ -68,21 +58,12 @@ pub async fn enqueues_roots_and_leaves_children_pending(h: Harness) {
     let task = new_task(
         NS,
         "two_roots",
-        &[
-            ("r1", &[]),
-            ("r2", &[]),
-            ("child", &["r1"]),
-            ("join", &["r2", "child"]),
-        ],
+        &[("r1", &[]), ("r2", &[]), ("child", &["r1"]), ("join", &["r2", "child"])],
     );
     let created = h.create_one(task.clone()).await;
     assert_eq!(created.state, TaskState::StepsInProcess);
     let view = h.task(created.task_uuid).await;
-    let states: Vec<(&str, StepState)> = view
-        .steps
-        .iter()
-        .map(|s| (s.name.as_str(), s.state))
-        .collect();
+    let states: Vec<(&str, StepState)> = view.steps.iter().map(|s| (s.name.as_str(), s.state)).collect();
     assert_eq!(
         states,
         [
@@ -92,10 +73,7 @@ pub async fn enqueues_roots_and_leaves_children_pending(h: Harness) {
             ("join", StepState::Pending)
         ]
     );
-    assert_eq!(
-        h.task_state(created.task_uuid).await,
-        TaskState::StepsInProcess
-    );
+    assert_eq!(h.task_state(created.task_uuid).await, TaskState::StepsInProcess);
     let listed = h
         .store
         .task_list(TaskListParams {
@@ -149,10 +127,7 @@ pub async fn a_duplicate_identity_returns_the_existing_task_and_creates_nothing(
     again.identity_hash = "same-identity".into();
     let dup = h.create(vec![again.clone()]).await;
     assert_eq!(dup.len(), 1);
-    assert_eq!(
-        dup[0].task_uuid, original.task_uuid,
-        "the existing task is returned"
-    );
+    assert_eq!(dup[0].task_uuid, original.task_uuid, "the existing task is returned");
     assert!(!dup[0].created);
     assert_eq!(dup[0].state, TaskState::StepsInProcess);
     assert_eq!(dup[0].namespace, NS);
@@ -166,12 +141,7 @@ pub async fn a_duplicate_identity_returns_the_existing_task_and_creates_nothing(
             h.store.step_get(s.step_uuid).await.unwrap().is_none(),
             "no steps of the duplicate"
         );
-        assert!(h
-            .store
-            .step_transitions(s.step_uuid)
-            .await
-            .unwrap()
-            .is_empty());
+        assert!(h.store.step_transitions(s.step_uuid).await.unwrap().is_empty());
     }
     let all = h
         .store
@@ -214,12 +184,7 @@ pub async fn two_duplicates_in_one_batch_create_one_task(h: Harness) {
     assert!(created[2].created);
 
     assert!(h.store.task_get(y.task_uuid).await.unwrap().is_none());
-    assert!(h
-        .store
-        .step_get(y.steps[0].step_uuid)
-        .await
-        .unwrap()
-        .is_none());
+    assert!(h.store.step_get(y.steps[0].step_uuid).await.unwrap().is_none());
     let all = h
         .store
         .task_list(TaskListParams {
@@ -238,9 +203,7 @@ pub async fn two_duplicates_in_one_batch_create_one_task(h: Harness) {
     x3.identity_hash = "batch-identity".into();
     let again = h.create(vec![x2, x3]).await;
     assert!(
-        again
-            .iter()
-            .all(|c| !c.created && c.task_uuid == x.task_uuid),
+        again.iter().all(|c| !c.created && c.task_uuid == x.task_uuid),
         "{again:?}"
     );
     assert_eq!(
@@ -284,10 +247,7 @@ pub async fn tasks_of_the_same_template_share_its_row(h: Harness) {
     // row is written once and reused: the same template (same content hash) in one
     // batch and again in later batches never conflicts, and every task names it.
     let batch = vec![linear(NS), linear(NS), linear(NS)];
-    assert_eq!(
-        batch[0].template.content_hash,
-        batch[1].template.content_hash
-    );
+    assert_eq!(batch[0].template.content_hash, batch[1].template.content_hash);
     let created = h.create(batch).await;
     assert!(created.iter().all(|c| c.created), "{created:?}");
     h.clock.advance(10);
@@ -378,11 +338,7 @@ pub async fn a_duplicate_reports_the_existing_tasks_state_and_namespace(h: Harne
     let answer = h.create(vec![dup]).await.remove(0);
     assert_eq!(answer.task_uuid, original.task_uuid);
     assert!(!answer.created);
-    assert_eq!(
-        answer.state,
-        TaskState::Complete,
-        "the existing task's current state"
-    );
+    assert_eq!(answer.state, TaskState::Complete, "the existing task's current state");
     assert_eq!(answer.enqueued_steps, 0);
     assert_eq!(answer.namespace, NS, "the existing task's namespace");
     assert!(h
@@ -425,11 +381,7 @@ pub async fn concurrent_creations_of_one_identity_create_one_task(h: Harness) {
     for c in calls {
         answers.push(c.await.unwrap());
     }
-    assert_eq!(
-        answers.iter().filter(|a| a.created).count(),
-        1,
-        "{answers:?}"
-    );
+    assert_eq!(answers.iter().filter(|a| a.created).count(), 1, "{answers:?}");
     let winner = answers.iter().find(|a| a.created).unwrap().task_uuid;
     assert!(answers.iter().all(|a| a.task_uuid == winner), "{answers:?}");
     assert_eq!(

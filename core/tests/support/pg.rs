@@ -85,7 +85,11 @@ pub async fn test_database() -> TestDatabase {
         }
     }
     let _ = conn.close().await;
-    TestDatabase { url: with_database(&admin, &name), name, admin_url: admin }
+    TestDatabase {
+        url: with_database(&admin, &name),
+        name,
+        admin_url: admin,
+    }
 }
 
 impl Drop for TestDatabase {
@@ -105,7 +109,10 @@ impl Drop for TestDatabase {
         match outcome {
             Ok(Ok(())) => {}
             Ok(Err(e)) => eprintln!("tasker test support: could not drop test database {}: {e}", self.name),
-            Err(_) => eprintln!("tasker test support: the thread dropping test database {} panicked", self.name),
+            Err(_) => eprintln!(
+                "tasker test support: the thread dropping test database {} panicked",
+                self.name
+            ),
         }
     }
 }
@@ -161,7 +168,9 @@ pub fn with_database(url: &str, name: &str) -> String {
         None => (url, ""),
     };
     let authority_start = base.find("://").map_or(0, |i| i + 3);
-    let authority_end = base[authority_start..].find('/').map_or(base.len(), |i| authority_start + i);
+    let authority_end = base[authority_start..]
+        .find('/')
+        .map_or(base.len(), |i| authority_start + i);
     format!("{}/{}{}", &base[..authority_end], name, query)
 }
 
@@ -177,7 +186,9 @@ async fn admin_connect(admin: &str) -> PgConnection {
 }
 
 fn is_object_in_use(e: &sqlx::Error) -> bool {
-    e.as_database_error().and_then(|d| d.code()).is_some_and(|c| c == "55006")
+    e.as_database_error()
+        .and_then(|d| d.code())
+        .is_some_and(|c| c == "55006")
 }
 
 fn quote_ident(name: &str) -> String {
@@ -186,7 +197,9 @@ fn quote_ident(name: &str) -> String {
 
 /// The URL with its password (if any) replaced by `***`, for messages.
 fn redact(url: &str) -> String {
-    let Some(scheme_end) = url.find("://").map(|i| i + 3) else { return url.to_string() };
+    let Some(scheme_end) = url.find("://").map(|i| i + 3) else {
+        return url.to_string();
+    };
     let rest = &url[scheme_end..];
     let authority = &rest[..rest.find('/').unwrap_or(rest.len())];
     match (authority.rfind('@'), authority.find(':')) {
@@ -196,4 +209,3 @@ fn redact(url: &str) -> String {
         _ => url.to_string(),
     }
 }
-

@@ -125,12 +125,8 @@ async fn load(
         done = last;
     }
     // Fresh statistics (and no dead rows from the previous round of claims) for the planner.
-    sqlx::query("VACUUM ANALYZE tasks")
-        .execute(&mut *conn)
-        .await?;
-    sqlx::query("VACUUM ANALYZE steps")
-        .execute(&mut *conn)
-        .await?;
+    sqlx::query("VACUUM ANALYZE tasks").execute(&mut *conn).await?;
+    sqlx::query("VACUUM ANALYZE steps").execute(&mut *conn).await?;
     Ok(done)
 }
 
@@ -165,13 +161,14 @@ pub async fn run(admin: &str, quick: bool) -> Result<(), BoxError> {
     println!("claim_ratio={ratio:.2}");
     println!();
     if large_reached < large {
-        println!("(the large size is {large_reached}, not {large}: loading more took longer than {} s here)", LOAD_BUDGET.as_secs());
+        println!(
+            "(the large size is {large_reached}, not {large}: loading more took longer than {} s here)",
+            LOAD_BUDGET.as_secs()
+        );
     }
     println!("claim P50 at {large_reached} vs {small} finished tasks: {ratio:.2}× (target ≤ 1.5×)");
     if quick {
-        println!(
-            "(--quick: small sizes, debug builds; figures are a smoke test, not a measurement)"
-        );
+        println!("(--quick: small sizes, debug builds; figures are a smoke test, not a measurement)");
     }
     Ok(())
 }

@@ -56,11 +56,23 @@ struct Sizes {
 fn main() {
     let args: Vec<String> = std::env::args().collect();
     let quick = args.iter().any(|a| a == "--quick");
-    let postgres = args.iter().position(|a| a == "--postgres").and_then(|i| args.get(i + 1)).cloned();
+    let postgres = args
+        .iter()
+        .position(|a| a == "--postgres")
+        .and_then(|i| args.get(i + 1))
+        .cloned();
     let sizes = if quick {
-        Sizes { linear_warmup: 5, linear_tasks: 30, throughput_tasks: 1_000 }
+        Sizes {
+            linear_warmup: 5,
+            linear_tasks: 30,
+            throughput_tasks: 1_000,
+        }
     } else {
-        Sizes { linear_warmup: 50, linear_tasks: 300, throughput_tasks: 20_000 }
+        Sizes {
+            linear_warmup: 50,
+            linear_tasks: 300,
+            throughput_tasks: 20_000,
+        }
     };
     let processes_mode = args.iter().any(|a| a == "--processes");
     let claim_scaling_mode = args.iter().any(|a| a == "--claim-scaling");
@@ -68,7 +80,10 @@ fn main() {
         eprintln!("--processes and --claim-scaling need --postgres ADMIN_URL");
         std::process::exit(2);
     }
-    let rt = tokio::runtime::Builder::new_multi_thread().enable_all().build().expect("tokio runtime");
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+        .expect("tokio runtime");
     let result = rt.block_on(async {
         match postgres {
             Some(admin) if processes_mode || claim_scaling_mode => {
@@ -101,16 +116,30 @@ impl Database {
         match postgres {
             None => {
                 let dir = tempfile::tempdir()?;
-                Ok(Self { url: format!("sqlite://{}/bench.db", dir.path().display()), _dir: Some(dir), admin: None })
+                Ok(Self {
+                    url: format!("sqlite://{}/bench.db", dir.path().display()),
+                    _dir: Some(dir),
+                    admin: None,
+                })
             }
             Some(admin) => {
                 use sqlx::Connection;
                 let name = format!("tasker_bench_{}_{phase}", std::process::id());
                 let mut conn = sqlx::postgres::PgConnection::connect(admin).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await?;
-                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}"))).execute(&mut conn).await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await?;
+                sqlx::query(sqlx::AssertSqlSafe(format!("CREATE DATABASE {name}")))
+                    .execute(&mut conn)
+                    .await?;
                 let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(admin);
-                Ok(Self { url: format!("{base}/{name}"), _dir: None, admin: Some((admin.clone(), name)) })
+                Ok(Self {
+                    url: format!("{base}/{name}"),
+                    _dir: None,
+                    admin: Some((admin.clone(), name)),
+                })
             }
         }
     }
@@ -119,14 +148,21 @@ impl Database {
         use sqlx::Connection;
         if let Some((admin, name)) = &self.admin {
             if let Ok(mut conn) = sqlx::postgres::PgConnection::connect(admin).await {
-                let _ = sqlx::query(sqlx::AssertSqlSafe(format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))).execute(&mut conn).await;
+                let _ = sqlx::query(sqlx::AssertSqlSafe(format!(
+                    "DROP DATABASE IF EXISTS {name} WITH (FORCE)"
+                )))
+                .execute(&mut conn)
+                .await;
             }
         }
     }
 }
 
 fn config(db: &Database) -> EngineConfig {
-    EngineConfig { database_url: db.url.clone(), ..EngineConfig::default() }
+    EngineConfig {
+        database_url: db.url.clone(),
+        ..EngineConfig::default()
+    }
 }
 
 fn template(yaml: &str) -> Arc<LoadedTemplate> {
@@ -139,13 +175,28 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
 }
 
 async fn run(sizes: Sizes, quick: bool, postgres: Option<String>) -> Result<(), Box<dyn std::error::Error>> {
-    let backend = if postgres.is_some() { "PostgreSQL, one process" } else { "embedded SQLite" };
-    println!("# tasker-bench{} ({backend}, {} cores)", if quick { " --quick" } else { "" }, std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1));
+    let backend = if postgres.is_some() {
+        "PostgreSQL, one process"
+    } else {
+        "embedded SQLite"
+    };
+    println!(
+        "# tasker-bench{} ({backend}, {} cores)",
+        if quick { " --quick" } else { "" },
+        std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1)
+    );
 
     // 1. Linear latency: one task at a time, submit → complete.
     let db = Database::new(&postgres, "linear").await?;
     let store = store::open(&db.url).await?;
-    let engine = Engine::start_with(store.clone(), clock::system(), config(&db), tasker_core::examples::registry(), TemplateRegistry::new(), vec!["examples".into()]);
+    let engine = Engine::start_with(
+        store.clone(),
+        clock::system(),
+        config(&db),
+        tasker_core::examples::registry(),
+        TemplateRegistry::new(),
+        vec!["examples".into()],
+    );
     let linear = template(LINEAR_YAML);
     let mut latencies = Vec::with_capacity(sizes.linear_tasks);
     let mut linear_statements = 0;
@@ -154,7 +205,12 @@ async fn run(sizes: Sizes, quick: bool, postgres: Option<String>) -> Result<(), 
         let before = store.statement_count();
         let trips_before = store.round_trip_count();
         let t0 = Instant::now();
-        let created = engine.submit(TaskSubmission::new(TemplateRef::Loaded(linear.clone()), json!({ "n": (i % 7) + 2 }))).await?;
+        let created = engine
+            .submit(TaskSubmission::new(
+                TemplateRef::Loaded(linear.clone()),
+                json!({ "n": (i % 7) + 2 }),
+            ))
+            .await?;
         let task = engine.wait_for_task(created.task_uuid, Duration::from_secs(30)).await?;
         let ms = t0.elapsed().as_secs_f64() * 1000.0;
         if task.state != tasker_core::state::TaskState::Complete {
@@ -184,13 +240,23 @@ async fn run(sizes: Sizes, quick: bool, postgres: Option<String>) -> Result<(), 
     let trips_before_create = store.round_trip_count();
     let t_create = Instant::now();
     for chunk in (0..sizes.throughput_tasks).collect::<Vec<_>>().chunks(500) {
-        let subs: Vec<TaskSubmission> = chunk.iter().map(|i| TaskSubmission::new(TemplateRef::Loaded(one_step.clone()), json!({ "i": i }))).collect();
+        let subs: Vec<TaskSubmission> = chunk
+            .iter()
+            .map(|i| TaskSubmission::new(TemplateRef::Loaded(one_step.clone()), json!({ "i": i })))
+            .collect();
         for r in requests.create_many(&subs).await {
             r?;
         }
     }
     let create_s = t_create.elapsed().as_secs_f64();
-    let engine = Engine::start_with(store.clone(), clock::system(), cfg, tasker_core::examples::registry(), TemplateRegistry::new(), vec!["bench".into()]);
+    let engine = Engine::start_with(
+        store.clone(),
+        clock::system(),
+        cfg,
+        tasker_core::examples::registry(),
+        TemplateRegistry::new(),
+        vec!["bench".into()],
+    );
     let t_run = Instant::now();
     let deadline = Instant::now() + Duration::from_secs(600);
     while engine.worker_status().succeeded < sizes.throughput_tasks as u64 {
@@ -219,13 +285,22 @@ async fn run(sizes: Sizes, quick: bool, postgres: Option<String>) -> Result<(), 
     println!("throughput_per_step_us={:.1}", 1e6 / steps_per_s);
     println!("create_tasks_per_s={:.0}", sizes.throughput_tasks as f64 / create_s);
     println!("statements_per_step={stmt_per_step:.2}");
-    println!("round_trips_per_step={:.3}", trips as f64 / sizes.throughput_tasks as f64);
+    println!(
+        "round_trips_per_step={:.3}",
+        trips as f64 / sizes.throughput_tasks as f64
+    );
     println!("throughput_failed_steps={}", status.failed);
     println!();
     println!("# against the targets (2 cores)");
     println!("linear P50 {p50:.2} ms vs ≤ 5 ms: {:.2}× the budget", p50 / 5.0);
-    println!("throughput {steps_per_s:.0} steps/s vs ≥ 3000: {:.2}× the target", steps_per_s / 3000.0);
-    println!("statements per step {stmt_per_step:.2} vs ≤ 4 amortised: {:.2}× the budget", stmt_per_step / 4.0);
+    println!(
+        "throughput {steps_per_s:.0} steps/s vs ≥ 3000: {:.2}× the target",
+        steps_per_s / 3000.0
+    );
+    println!(
+        "statements per step {stmt_per_step:.2} vs ≤ 4 amortised: {:.2}× the budget",
+        stmt_per_step / 4.0
+    );
     if quick {
         println!("(--quick: small sizes, debug builds; figures are a smoke test, not a measurement)");
     }

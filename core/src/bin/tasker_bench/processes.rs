@@ -43,13 +43,7 @@ struct Proc {
 
 impl Proc {
     /// Starts `tasker ARGS --database-url URL` and waits until its stderr says `ready`.
-    fn spawn(
-        tasker: &Path,
-        name: &'static str,
-        url: &str,
-        args: &[&str],
-        ready: &str,
-    ) -> Result<Proc, BoxError> {
+    fn spawn(tasker: &Path, name: &'static str, url: &str, args: &[&str], ready: &str) -> Result<Proc, BoxError> {
         let mut cmd = Command::new(tasker);
         cmd.args(args).arg("--database-url").arg(url);
         // The children take their settings from their defaults, not from our environment.
@@ -74,24 +68,14 @@ impl Proc {
                 s.push('\n');
             }
         });
-        let mut proc = Proc {
-            child,
-            stderr,
-            name,
-        };
+        let mut proc = Proc { child, stderr, name };
         let start = Instant::now();
         while !proc.stderr().contains(ready) {
             if let Ok(Some(status)) = proc.child.try_wait() {
-                return Err(format!(
-                    "{name} exited during start-up ({status}); stderr:\n{}",
-                    proc.stderr()
-                )
-                .into());
+                return Err(format!("{name} exited during start-up ({status}); stderr:\n{}", proc.stderr()).into());
             }
             if start.elapsed() > START_PATIENCE {
-                return Err(
-                    format!("{name} never printed `{ready}`; stderr:\n{}", proc.stderr()).into(),
-                );
+                return Err(format!("{name} never printed `{ready}`; stderr:\n{}", proc.stderr()).into());
             }
             std::thread::sleep(Duration::from_millis(5));
         }
@@ -99,10 +83,7 @@ impl Proc {
     }
 
     fn stderr(&self) -> String {
-        self.stderr
-            .lock()
-            .unwrap_or_else(|p| p.into_inner())
-            .clone()
+        self.stderr.lock().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
     /// SIGTERM, then waits for a clean exit (code 0); returns its stderr.
@@ -127,12 +108,7 @@ impl Proc {
                 return Ok(self.stderr());
             }
             if start.elapsed() > START_PATIENCE {
-                return Err(format!(
-                    "{} did not exit after SIGTERM; stderr:\n{}",
-                    self.name,
-                    self.stderr()
-                )
-                .into());
+                return Err(format!("{} did not exit after SIGTERM; stderr:\n{}", self.name, self.stderr()).into());
             }
             std::thread::sleep(Duration::from_millis(10));
         }
@@ -213,13 +189,7 @@ impl Phase {
 
     fn start_worker(&mut self, tasker: &Path) -> Result<(), BoxError> {
         let args = ["worker", "--namespace", "examples", "--namespace", "bench"];
-        self.worker = Some(Proc::spawn(
-            tasker,
-            "worker",
-            &self.db.url,
-            &args,
-            "worker running",
-        )?);
+        self.worker = Some(Proc::spawn(tasker, "worker", &self.db.url, &args, "worker running")?);
         Ok(())
     }
 
@@ -228,14 +198,9 @@ impl Phase {
     async fn finish(mut self) -> Result<Option<u64>, BoxError> {
         let mut trips = Some(0);
         let mut first_error = None;
-        for proc in [self.worker.take(), self.orchestrator.take()]
-            .into_iter()
-            .flatten()
-        {
+        for proc in [self.worker.take(), self.orchestrator.take()].into_iter().flatten() {
             match proc.terminate() {
-                Ok(stderr) => {
-                    trips = trips.and_then(|t| reported_round_trips(&stderr).map(|r| t + r))
-                }
+                Ok(stderr) => trips = trips.and_then(|t| reported_round_trips(&stderr).map(|r| t + r)),
                 Err(e) => first_error = first_error.or(Some(e)),
             }
         }
@@ -251,11 +216,7 @@ impl Phase {
 /// Runs the measurement; `quick` uses small sizes.
 pub async fn run(admin: &str, quick: bool) -> Result<(), BoxError> {
     let tasker = tasker_binary()?;
-    let (warmup, linear_tasks, throughput_tasks) = if quick {
-        (3, 20, 500)
-    } else {
-        (20, 200, 20_000)
-    };
+    let (warmup, linear_tasks, throughput_tasks) = if quick { (3, 20, 500) } else { (20, 200, 20_000) };
     let templates = tempfile::tempdir()?;
     std::fs::write(templates.path().join("linear.yaml"), LINEAR_YAML)?;
     std::fs::write(templates.path().join("one_step.yaml"), ONE_STEP_YAML)?;
@@ -274,10 +235,7 @@ pub async fn run(admin: &str, quick: bool) -> Result<(), BoxError> {
     let measured = async {
         for i in 0..warmup + linear_tasks {
             let t0 = Instant::now();
-            let sub = TaskSubmission::new(
-                TemplateRef::Loaded(linear.clone()),
-                json!({ "n": (i % 7) + 2 }),
-            );
+            let sub = TaskSubmission::new(TemplateRef::Loaded(linear.clone()), json!({ "n": (i % 7) + 2 }));
             let created = phase
                 .requests
                 .create_many(std::slice::from_ref(&sub))
@@ -285,21 +243,13 @@ pub async fn run(admin: &str, quick: bool) -> Result<(), BoxError> {
                 .pop()
                 .ok_or("no answer")??;
             let state = loop {
-                let task = phase
-                    .store
-                    .task_get(created.task_uuid)
-                    .await?
-                    .ok_or("task vanished")?;
+                let task = phase.store.task_get(created.task_uuid).await?.ok_or("task vanished")?;
                 if task.state.is_terminal() || task.state == TaskState::BlockedByFailures {
                     break task.state;
                 }
                 if t0.elapsed() > START_PATIENCE {
                     return Err::<(), BoxError>(
-                        format!(
-                            "linear task still {} after {:?}",
-                            task.state, START_PATIENCE
-                        )
-                        .into(),
+                        format!("linear task still {} after {:?}", task.state, START_PATIENCE).into(),
                     );
                 }
                 tokio::time::sleep(Duration::from_millis(1)).await;
@@ -378,16 +328,11 @@ pub async fn run(admin: &str, quick: bool) -> Result<(), BoxError> {
             "proc_round_trips_per_step={:.3}",
             (t + create_trips) as f64 / throughput_tasks as f64
         ),
-        None => println!(
-            "proc_round_trips_per_step=not measured (a child did not report its store counters)"
-        ),
+        None => println!("proc_round_trips_per_step=not measured (a child did not report its store counters)"),
     }
     println!();
     println!("# against the targets (issue 3, PostgreSQL)");
-    println!(
-        "linear P50 {p50:.2} ms vs ≤ 10 ms: {:.2}× the budget",
-        p50 / 10.0
-    );
+    println!("linear P50 {p50:.2} ms vs ≤ 10 ms: {:.2}× the budget", p50 / 10.0);
     println!(
         "throughput {steps_per_s:.0} steps/s vs ≥ 5000: {:.2}× the target",
         steps_per_s / 5000.0
@@ -395,9 +340,7 @@ pub async fn run(admin: &str, quick: bool) -> Result<(), BoxError> {
     println!("(throughput is timed from the worker's spawn, start-up included; round trips per step count the");
     println!(" worker's and orchestrator's store counters, idle polls and sweeps included, plus task creation)");
     if quick {
-        println!(
-            "(--quick: small sizes, debug builds; figures are a smoke test, not a measurement)"
-        );
+        println!("(--quick: small sizes, debug builds; figures are a smoke test, not a measurement)");
     }
     Ok(())
 }

@@ -56,8 +56,14 @@ impl PgStore {
     /// and, when `listen` is set, starts the LISTEN connection for wake-ups.
     pub async fn open(url: &str, listen: bool) -> Result<Self, StoreError> {
         let location = redact(url);
-        let open_err = |e: &dyn std::fmt::Display| StoreError::Open { location: location.clone(), reason: e.to_string() };
-        let size = std::env::var("TASKER_PG_POOL_SIZE").ok().and_then(|v| v.parse().ok()).unwrap_or(DEFAULT_POOL_SIZE);
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
+            location: location.clone(),
+            reason: e.to_string(),
+        };
+        let size = std::env::var("TASKER_PG_POOL_SIZE")
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(DEFAULT_POOL_SIZE);
         let pool = PgPoolOptions::new()
             .max_connections(size.max(2))
             .acquire_timeout(Duration::from_secs(10))
@@ -65,9 +71,16 @@ impl PgStore {
             .connect(url)
             .await
             .map_err(|e| open_err(&e))?;
-        super::migrate::POSTGRES.run(&pool).await.map_err(|e| StoreError::Migrate(e.to_string()))?;
+        super::migrate::POSTGRES
+            .run(&pool)
+            .await
+            .map_err(|e| StoreError::Migrate(e.to_string()))?;
         let (ready, _) = broadcast::channel(1024);
-        let listener = if listen { Some(spawn_listener(pool.clone(), ready.clone())) } else { None };
+        let listener = if listen {
+            Some(spawn_listener(pool.clone(), ready.clone()))
+        } else {
+            None
+        };
         Ok(Self {
             pool,
             location,
@@ -171,12 +184,21 @@ fn count_row(r: &PgRow) -> Result<batch::CountRow, StoreError> {
         n: i64,
     }
     let c: CountJson = serde_json::from_value(data(r)?)?;
-    let corrupt = |table: &'static str, e: &dyn std::fmt::Display| StoreError::Corrupt { table, reason: e.to_string() };
+    let corrupt = |table: &'static str, e: &dyn std::fmt::Display| StoreError::Corrupt {
+        table,
+        reason: e.to_string(),
+    };
     Ok(batch::CountRow {
         task_uuid: c.task_uuid,
-        task_state: c.task_state.parse::<crate::state::TaskState>().map_err(|e| corrupt("tasks", &e))?,
+        task_state: c
+            .task_state
+            .parse::<crate::state::TaskState>()
+            .map_err(|e| corrupt("tasks", &e))?,
         hold_failed: c.hold_failed,
-        step_state: c.step_state.map(|s| s.parse::<crate::state::StepState>().map_err(|e| corrupt("steps", &e))).transpose()?,
+        step_state: c
+            .step_state
+            .map(|s| s.parse::<crate::state::StepState>().map_err(|e| corrupt("steps", &e)))
+            .transpose()?,
         n: c.n as u32,
     })
 }
@@ -213,7 +235,11 @@ impl Store for PgStore {
     }
 
     async fn step_get(&self, step_uuid: Uuid) -> Result<Option<StepView>, StoreError> {
-        let row = self.query(include_str!("queries/step/get.sql")).bind(step_uuid).fetch_optional(&self.pool).await?;
+        let row = self
+            .query(include_str!("queries/step/get.sql"))
+            .bind(step_uuid)
+            .fetch_optional(&self.pool)
+            .await?;
         row.map(|r| steps::step_view(&r)).transpose()
     }
 
@@ -253,7 +279,11 @@ impl Store for PgStore {
     }
 
     async fn step_transitions(&self, step_uuid: Uuid) -> Result<Vec<TransitionRecord>, StoreError> {
-        let rows = self.query(include_str!("queries/step/transitions.sql")).bind(step_uuid).fetch_all(&self.pool).await?;
+        let rows = self
+            .query(include_str!("queries/step/transitions.sql"))
+            .bind(step_uuid)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(transition).collect()
     }
 
@@ -261,7 +291,12 @@ impl Store for PgStore {
         tasks::create_many(self, p).await
     }
 
-    async fn task_evaluate_many(&self, task_uuids: Vec<Uuid>, now: i64, processor: String) -> Result<Vec<TaskChange>, StoreError> {
+    async fn task_evaluate_many(
+        &self,
+        task_uuids: Vec<Uuid>,
+        now: i64,
+        processor: String,
+    ) -> Result<Vec<TaskChange>, StoreError> {
         tasks::evaluate_many(self, task_uuids, now, &processor).await
     }
 
@@ -274,7 +309,11 @@ impl Store for PgStore {
     }
 
     async fn task_transitions(&self, task_uuid: Uuid) -> Result<Vec<TransitionRecord>, StoreError> {
-        let rows = self.query(include_str!("queries/task/transitions.sql")).bind(task_uuid).fetch_all(&self.pool).await?;
+        let rows = self
+            .query(include_str!("queries/task/transitions.sql"))
+            .bind(task_uuid)
+            .fetch_all(&self.pool)
+            .await?;
         rows.iter().map(transition).collect()
     }
 
@@ -282,7 +321,12 @@ impl Store for PgStore {
         templates::register_many(self, templates, now).await
     }
 
-    async fn template_find(&self, namespace: &str, name: &str, version: Option<&str>) -> Result<Option<TemplateRecord>, StoreError> {
+    async fn template_find(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<TemplateRecord>, StoreError> {
         templates::find(self, namespace, name, version).await
     }
 

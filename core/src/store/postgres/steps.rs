@@ -11,7 +11,10 @@ use sqlx::Row;
 use std::collections::HashSet;
 use std::str::FromStr;
 
-pub(super) async fn claim_ready_many(store: &PgStore, p: StepClaimReadyManyParams) -> Result<Vec<ClaimedStep>, StoreError> {
+pub(super) async fn claim_ready_many(
+    store: &PgStore,
+    p: StepClaimReadyManyParams,
+) -> Result<Vec<ClaimedStep>, StoreError> {
     if p.limit == 0 {
         return Ok(vec![]);
     }
@@ -26,7 +29,11 @@ pub(super) async fn claim_ready_many(store: &PgStore, p: StepClaimReadyManyParam
         .bind(json!({ "worker_id": p.worker_id }))
         .bind(batch::retry_claim_path().map(|s| serde_json::from_str::<Value>(&s).unwrap_or(Value::Null)))
         .bind(uuid::Uuid::now_v7())
-        .bind(resume.path_json().map(|s| serde_json::from_str::<Value>(&s).unwrap_or(Value::Null)))
+        .bind(
+            resume
+                .path_json()
+                .map(|s| serde_json::from_str::<Value>(&s).unwrap_or(Value::Null)),
+        )
         .bind(resume.final_event())
         .fetch_all(&store.pool)
         .await?;
@@ -57,7 +64,10 @@ struct TaskRow {
 }
 
 fn corrupt(table: &'static str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt { table, reason: e.to_string() }
+    StoreError::Corrupt {
+        table,
+        reason: e.to_string(),
+    }
 }
 
 pub(super) async fn complete_many(store: &PgStore, p: StepCompleteManyParams) -> Result<CompletionReport, StoreError> {
@@ -70,7 +80,11 @@ pub(super) async fn complete_many(store: &PgStore, p: StepCompleteManyParams) ->
     let mut tx = store.begin().await?;
     // Lock the tasks of these steps first (in order), so concurrent batches touching
     // one task serialize and the counts below see every earlier batch.
-    store.query(include_str!("queries/task/lock_of_steps.sql")).bind(&step_ids).execute(&mut *tx).await?;
+    store
+        .query(include_str!("queries/task/lock_of_steps.sql"))
+        .bind(&step_ids)
+        .execute(&mut *tx)
+        .await?;
     let rows = store
         .query(include_str!("queries/step/complete_many_apply.sql"))
         .bind(batch::completion_payload(&unique))
@@ -88,10 +102,18 @@ pub(super) async fn complete_many(store: &PgStore, p: StepCompleteManyParams) ->
                 let s: StepRow = serde_json::from_value(data(r)?)?;
                 let state = StepState::from_str(&s.state).map_err(|e| corrupt("steps", e))?;
                 if kind == "applied" {
-                    report.applied.push(AppliedStep { step_uuid: s.step_uuid, task_uuid: s.task_uuid, state });
+                    report.applied.push(AppliedStep {
+                        step_uuid: s.step_uuid,
+                        task_uuid: s.task_uuid,
+                        state,
+                    });
                 } else if state == StepState::Enqueued {
                     newly_enqueued.insert(s.task_uuid);
-                    report.enqueued.push(EnqueuedStep { step_uuid: s.step_uuid, task_uuid: s.task_uuid, namespace: s.namespace });
+                    report.enqueued.push(EnqueuedStep {
+                        step_uuid: s.step_uuid,
+                        task_uuid: s.task_uuid,
+                        namespace: s.namespace,
+                    });
                 }
             }
             "count" => counts.push(count_row(r)?),
@@ -99,10 +121,18 @@ pub(super) async fn complete_many(store: &PgStore, p: StepCompleteManyParams) ->
         }
     }
     let applied: HashSet<uuid::Uuid> = report.applied.iter().map(|a| a.step_uuid).collect();
-    report.rejected = unique.iter().map(|c| c.step_uuid).filter(|u| !applied.contains(u)).collect();
+    report.rejected = unique
+        .iter()
+        .map(|c| c.step_uuid)
+        .filter(|u| !applied.contains(u))
+        .collect();
     report.rejected.extend(duplicates);
     let plans = batch::plans_from_counts(counts, &newly_enqueued);
-    let eager_limit = p.eager.as_ref().map(|e| e.limit.min(report.enqueued.len() as u32)).unwrap_or(0);
+    let eager_limit = p
+        .eager
+        .as_ref()
+        .map(|e| e.limit.min(report.enqueued.len() as u32))
+        .unwrap_or(0);
     if plans.expected.is_empty() && eager_limit == 0 {
         store.commit(tx).await?;
         return Ok(report);
@@ -127,10 +157,20 @@ pub(super) async fn complete_many(store: &PgStore, p: StepCompleteManyParams) ->
         .fetch_all(&mut *tx)
         .await?;
     store.commit(tx).await?;
-    for r in rows.iter().filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "task")) {
+    for r in rows
+        .iter()
+        .filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "task"))
+    {
         let t: TaskRow = serde_json::from_value(data(r)?)?;
-        let from = *plans.expected.get(&t.task_uuid).ok_or_else(|| corrupt("tasks", format!("unplanned change of {}", t.task_uuid)))?;
-        report.tasks.push(TaskChange { task_uuid: t.task_uuid, from, to: TaskState::from_str(&t.state).map_err(|e| corrupt("tasks", e))? });
+        let from = *plans
+            .expected
+            .get(&t.task_uuid)
+            .ok_or_else(|| corrupt("tasks", format!("unplanned change of {}", t.task_uuid)))?;
+        report.tasks.push(TaskChange {
+            task_uuid: t.task_uuid,
+            from,
+            to: TaskState::from_str(&t.state).map_err(|e| corrupt("tasks", e))?,
+        });
     }
     report.claimed = claimed_from_rows(&rows)?;
     let claimed: HashSet<uuid::Uuid> = report.claimed.iter().map(|c| c.step_uuid).collect();

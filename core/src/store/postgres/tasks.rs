@@ -11,15 +11,25 @@ use std::collections::{HashMap, HashSet};
 use std::str::FromStr;
 
 fn corrupt(table: &'static str, e: impl std::fmt::Display) -> StoreError {
-    StoreError::Corrupt { table, reason: e.to_string() }
+    StoreError::Corrupt {
+        table,
+        reason: e.to_string(),
+    }
 }
 
 fn existing_from_rows(rows: &[PgRow], existing: &mut HashMap<String, ExistingTask>) -> Result<(), StoreError> {
-    for r in rows.iter().filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "existing")) {
+    for r in rows
+        .iter()
+        .filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "existing"))
+    {
         let state = TaskState::from_str(&r.try_get::<String, _>("state")?).map_err(|e| corrupt("tasks", e))?;
         existing.insert(
             r.try_get("identity_hash")?,
-            ExistingTask { task_uuid: r.try_get("task_uuid")?, state, namespace: r.try_get("namespace")? },
+            ExistingTask {
+                task_uuid: r.try_get("task_uuid")?,
+                state,
+                namespace: r.try_get("namespace")?,
+            },
         );
     }
     Ok(())
@@ -44,7 +54,10 @@ pub(super) async fn create_many(store: &PgStore, p: TaskCreateManyParams) -> Res
     store.autocommitted();
     let mut created = HashSet::new();
     let mut existing = HashMap::new();
-    for r in rows.iter().filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "created")) {
+    for r in rows
+        .iter()
+        .filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "created"))
+    {
         created.insert(r.try_get::<uuid::Uuid, _>("task_uuid")?);
     }
     existing_from_rows(&rows, &mut existing)?;
@@ -77,13 +90,26 @@ struct TaskRow {
     state: String,
 }
 
-pub(super) async fn evaluate_many(store: &PgStore, task_uuids: Vec<uuid::Uuid>, now: i64, processor: &str) -> Result<Vec<TaskChange>, StoreError> {
+pub(super) async fn evaluate_many(
+    store: &PgStore,
+    task_uuids: Vec<uuid::Uuid>,
+    now: i64,
+    processor: &str,
+) -> Result<Vec<TaskChange>, StoreError> {
     if task_uuids.is_empty() {
         return Ok(vec![]);
     }
     let mut tx = store.begin().await?;
-    store.query(include_str!("queries/task/lock_many.sql")).bind(&task_uuids).execute(&mut *tx).await?;
-    let rows = store.query(include_str!("queries/task/step_counts_many.sql")).bind(&task_uuids).fetch_all(&mut *tx).await?;
+    store
+        .query(include_str!("queries/task/lock_many.sql"))
+        .bind(&task_uuids)
+        .execute(&mut *tx)
+        .await?;
+    let rows = store
+        .query(include_str!("queries/task/step_counts_many.sql"))
+        .bind(&task_uuids)
+        .fetch_all(&mut *tx)
+        .await?;
     let counts = rows.iter().map(count_row).collect::<Result<Vec<_>, _>>()?;
     let plans = batch::plans_from_counts(counts, &HashSet::new());
     if plans.expected.is_empty() {
@@ -101,8 +127,15 @@ pub(super) async fn evaluate_many(store: &PgStore, task_uuids: Vec<uuid::Uuid>, 
     rows.iter()
         .map(|r| {
             let t: TaskRow = serde_json::from_value(data(r)?)?;
-            let from = *plans.expected.get(&t.task_uuid).ok_or_else(|| corrupt("tasks", "unplanned change"))?;
-            Ok(TaskChange { task_uuid: t.task_uuid, from, to: TaskState::from_str(&t.state).map_err(|e| corrupt("tasks", e))? })
+            let from = *plans
+                .expected
+                .get(&t.task_uuid)
+                .ok_or_else(|| corrupt("tasks", "unplanned change"))?;
+            Ok(TaskChange {
+                task_uuid: t.task_uuid,
+                from,
+                to: TaskState::from_str(&t.state).map_err(|e| corrupt("tasks", e))?,
+            })
         })
         .collect()
 }
@@ -122,7 +155,12 @@ struct StepJson {
 }
 
 pub(super) async fn get(store: &PgStore, task_uuid: uuid::Uuid) -> Result<Option<TaskView>, StoreError> {
-    let Some(r) = store.query(include_str!("queries/task/get_with_steps.sql")).bind(task_uuid).fetch_optional(&store.pool).await? else {
+    let Some(r) = store
+        .query(include_str!("queries/task/get_with_steps.sql"))
+        .bind(task_uuid)
+        .fetch_optional(&store.pool)
+        .await?
+    else {
         return Ok(None);
     };
     let steps: Vec<StepJson> = serde_json::from_value(r.try_get::<serde_json::Value, _>("steps")?)?;
@@ -180,4 +218,3 @@ pub(super) async fn list(store: &PgStore, p: TaskListParams) -> Result<Vec<TaskS
         })
         .collect()
 }
-

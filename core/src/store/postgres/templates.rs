@@ -18,7 +18,12 @@ pub(super) async fn register_many(store: &PgStore, templates: Vec<TemplateRecord
     Ok(())
 }
 
-pub(super) async fn find(store: &PgStore, namespace: &str, name: &str, version: Option<&str>) -> Result<Option<TemplateRecord>, StoreError> {
+pub(super) async fn find(
+    store: &PgStore,
+    namespace: &str,
+    name: &str,
+    version: Option<&str>,
+) -> Result<Option<TemplateRecord>, StoreError> {
     let rows = store
         .query(include_str!("queries/template/find.sql"))
         .bind(namespace.to_string())

@@ -97,7 +97,10 @@ impl SqliteStore {
     /// Opens (creating if missing) the database file at `path` and migrates it.
     pub async fn open(path: &Path) -> Result<Self, StoreError> {
         let location = path.display().to_string();
-        let open_err = |e: &dyn std::fmt::Display| StoreError::Open { location: location.clone(), reason: e.to_string() };
+        let open_err = |e: &dyn std::fmt::Display| StoreError::Open {
+            location: location.clone(),
+            reason: e.to_string(),
+        };
         if let Some(parent) = path.parent().filter(|p| !p.as_os_str().is_empty()) {
             if !parent.is_dir() {
                 return Err(open_err(&format!("folder `{}` does not exist", parent.display())));
@@ -125,7 +128,12 @@ impl SqliteStore {
         })?;
         let mut readers = Vec::with_capacity(READ_CONNECTIONS);
         for _ in 0..READ_CONNECTIONS {
-            let reader = options.clone().read_only(true).connect().await.map_err(|e| open_err(&e))?;
+            let reader = options
+                .clone()
+                .read_only(true)
+                .connect()
+                .await
+                .map_err(|e| open_err(&e))?;
             readers.push(Mutex::new(Some(reader)));
         }
         Ok(Self {
@@ -206,7 +214,11 @@ pub(super) async fn run_script(
 
 /// Statements in a script, BEGIN and COMMIT excluded (comments ignored).
 fn statements_in(sql: &str) -> u64 {
-    let code: String = sql.lines().filter(|l| !l.trim_start().starts_with("--")).collect::<Vec<_>>().join("\n");
+    let code: String = sql
+        .lines()
+        .filter(|l| !l.trim_start().starts_with("--"))
+        .collect::<Vec<_>>()
+        .join("\n");
     code.split(';')
         .map(str::trim)
         .filter(|s| !s.is_empty() && !s.starts_with("BEGIN") && !s.starts_with("COMMIT"))
@@ -240,7 +252,11 @@ impl Store for SqliteStore {
     }
 
     async fn step_get(&self, step_uuid: Uuid) -> Result<Option<StepView>, StoreError> {
-        let row = self.query(include_str!("queries/step/get.sql")).bind(step_uuid.to_string()).fetch_optional(&mut *self.reader().await?).await?;
+        let row = self
+            .query(include_str!("queries/step/get.sql"))
+            .bind(step_uuid.to_string())
+            .fetch_optional(&mut *self.reader().await?)
+            .await?;
         row.map(|r| rows::step_view(&r)).transpose()
     }
 
@@ -257,7 +273,11 @@ impl Store for SqliteStore {
     }
 
     async fn step_transitions(&self, step_uuid: Uuid) -> Result<Vec<TransitionRecord>, StoreError> {
-        let rows = self.query(include_str!("queries/step/transitions.sql")).bind(step_uuid.to_string()).fetch_all(&mut *self.reader().await?).await?;
+        let rows = self
+            .query(include_str!("queries/step/transitions.sql"))
+            .bind(step_uuid.to_string())
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
         rows.iter().map(rows::transition).collect()
     }
 
@@ -265,7 +285,12 @@ impl Store for SqliteStore {
         tasks::create_many(self, p).await
     }
 
-    async fn task_evaluate_many(&self, task_uuids: Vec<Uuid>, now: i64, processor: String) -> Result<Vec<TaskChange>, StoreError> {
+    async fn task_evaluate_many(
+        &self,
+        task_uuids: Vec<Uuid>,
+        now: i64,
+        processor: String,
+    ) -> Result<Vec<TaskChange>, StoreError> {
         tasks::evaluate_many(self, task_uuids, now, &processor).await
     }
 
@@ -278,7 +303,11 @@ impl Store for SqliteStore {
     }
 
     async fn task_transitions(&self, task_uuid: Uuid) -> Result<Vec<TransitionRecord>, StoreError> {
-        let rows = self.query(include_str!("queries/task/transitions.sql")).bind(task_uuid.to_string()).fetch_all(&mut *self.reader().await?).await?;
+        let rows = self
+            .query(include_str!("queries/task/transitions.sql"))
+            .bind(task_uuid.to_string())
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
         rows.iter().map(rows::transition).collect()
     }
 
@@ -286,7 +315,12 @@ impl Store for SqliteStore {
         templates::register_many(self, templates, now).await
     }
 
-    async fn template_find(&self, namespace: &str, name: &str, version: Option<&str>) -> Result<Option<TemplateRecord>, StoreError> {
+    async fn template_find(
+        &self,
+        namespace: &str,
+        name: &str,
+        version: Option<&str>,
+    ) -> Result<Option<TemplateRecord>, StoreError> {
         templates::find(self, namespace, name, version).await
     }
 
@@ -304,7 +338,10 @@ impl Store for SqliteStore {
 
 /// Parses a UUID read from a TEXT column.
 fn parse_uuid(table: &'static str, s: &str) -> Result<Uuid, StoreError> {
-    Uuid::from_str(s).map_err(|e| StoreError::Corrupt { table, reason: format!("bad uuid `{s}`: {e}") })
+    Uuid::from_str(s).map_err(|e| StoreError::Corrupt {
+        table,
+        reason: format!("bad uuid `{s}`: {e}"),
+    })
 }
 
 #[cfg(test)]
@@ -322,13 +359,21 @@ mod tests {
                 } else if path.extension().is_some_and(|e| e == "sql") {
                     let text = std::fs::read_to_string(&path).unwrap();
                     let code: Vec<&str> = text.lines().filter(|l| !l.trim_start().starts_with("--")).collect();
-                    let statements = code.join("\n").split(';').map(|s| s.trim().to_string()).filter(|s| !s.is_empty()).collect();
+                    let statements = code
+                        .join("\n")
+                        .split(';')
+                        .map(|s| s.trim().to_string())
+                        .filter(|s| !s.is_empty())
+                        .collect();
                     out.push((path.display().to_string(), statements));
                 }
             }
         }
         let mut out = Vec::new();
-        walk(&Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/sqlite/queries"), &mut out);
+        walk(
+            &Path::new(env!("CARGO_MANIFEST_DIR")).join("src/store/sqlite/queries"),
+            &mut out,
+        );
         assert!(out.len() >= 10, "query files not found");
         out
     }
@@ -347,7 +392,10 @@ mod tests {
                 numbers.sort();
                 numbers.dedup();
                 let expected: Vec<usize> = (1..=numbers.last().copied().unwrap_or(0)).collect();
-                assert_eq!(numbers, expected, "{file}: a statement skips a parameter number:\n{stmt}");
+                assert_eq!(
+                    numbers, expected,
+                    "{file}: a statement skips a parameter number:\n{stmt}"
+                );
             }
         }
     }
@@ -355,10 +403,21 @@ mod tests {
     #[test]
     fn every_state_change_also_sets_its_audit_columns() {
         for (file, statements) in query_files() {
-            for stmt in statements.iter().filter(|s| s.contains("UPDATE steps") || s.contains("UPDATE tasks")) {
+            for stmt in statements
+                .iter()
+                .filter(|s| s.contains("UPDATE steps") || s.contains("UPDATE tasks"))
+            {
                 if stmt.contains("SET state =") || stmt.contains("    state =") {
-                    for column in ["transition_event =", "transition_path =", "transition_metadata =", "transition_processor ="] {
-                        assert!(stmt.contains(column), "{file}: a state change does not set {column}\n{stmt}");
+                    for column in [
+                        "transition_event =",
+                        "transition_path =",
+                        "transition_metadata =",
+                        "transition_processor =",
+                    ] {
+                        assert!(
+                            stmt.contains(column),
+                            "{file}: a state change does not set {column}\n{stmt}"
+                        );
                     }
                 }
             }
@@ -367,7 +426,10 @@ mod tests {
 
     #[test]
     fn scripts_are_counted_by_their_statements() {
-        assert_eq!(statements_in("-- a; b\nBEGIN IMMEDIATE;\nSELECT 1;\nUPDATE t SET a = 1;\nCOMMIT;\n"), 2);
+        assert_eq!(
+            statements_in("-- a; b\nBEGIN IMMEDIATE;\nSELECT 1;\nUPDATE t SET a = 1;\nCOMMIT;\n"),
+            2
+        );
         assert_eq!(statements_in("COMMIT;"), 0);
     }
 }

@@ -9,16 +9,27 @@ use sqlx::Row;
 use std::str::FromStr;
 
 pub(super) fn json_opt(table: &'static str, s: Option<String>) -> Result<Option<Value>, StoreError> {
-    s.map(|s| serde_json::from_str(&s).map_err(|e| StoreError::Corrupt { table, reason: format!("bad JSON: {e}") }))
-        .transpose()
+    s.map(|s| {
+        serde_json::from_str(&s).map_err(|e| StoreError::Corrupt {
+            table,
+            reason: format!("bad JSON: {e}"),
+        })
+    })
+    .transpose()
 }
 
 pub(super) fn step_state(s: &str) -> Result<StepState, StoreError> {
-    StepState::from_str(s).map_err(|e| StoreError::Corrupt { table: "steps", reason: e.to_string() })
+    StepState::from_str(s).map_err(|e| StoreError::Corrupt {
+        table: "steps",
+        reason: e.to_string(),
+    })
 }
 
 pub(super) fn task_state(s: &str) -> Result<TaskState, StoreError> {
-    TaskState::from_str(s).map_err(|e| StoreError::Corrupt { table: "tasks", reason: e.to_string() })
+    TaskState::from_str(s).map_err(|e| StoreError::Corrupt {
+        table: "tasks",
+        reason: e.to_string(),
+    })
 }
 
 pub(super) fn step_view(r: &SqliteRow) -> Result<StepView, StoreError> {

@@ -11,7 +11,10 @@ use sqlx::sqlite::SqliteRow;
 use sqlx::Row;
 use std::collections::{BTreeMap, HashMap, HashSet};
 
-pub(super) async fn claim_ready_many(store: &SqliteStore, p: StepClaimReadyManyParams) -> Result<Vec<ClaimedStep>, StoreError> {
+pub(super) async fn claim_ready_many(
+    store: &SqliteStore,
+    p: StepClaimReadyManyParams,
+) -> Result<Vec<ClaimedStep>, StoreError> {
     if p.limit == 0 {
         return Ok(vec![]);
     }
@@ -82,9 +85,10 @@ pub(super) fn claimed_from_rows(all_rows: Vec<SqliteRow>) -> Result<Vec<ClaimedS
         .map(|r| {
             let step_id: String = r.try_get("step_uuid")?;
             let task_id: String = r.try_get("task_uuid")?;
-            let info = task_info
-                .get(&task_id)
-                .ok_or_else(|| StoreError::Corrupt { table: "tasks", reason: format!("task {task_id} of step {step_id} missing") })?;
+            let info = task_info.get(&task_id).ok_or_else(|| StoreError::Corrupt {
+                table: "tasks",
+                reason: format!("task {task_id} of step {step_id} missing"),
+            })?;
             let retry: RetryPolicy = serde_json::from_str(&r.try_get::<String, _>("retry_policy")?)?;
             Ok(ClaimedStep {
                 step_uuid: parse_uuid("steps", &step_id)?,
@@ -113,7 +117,10 @@ pub(super) fn claimed_from_rows(all_rows: Vec<SqliteRow>) -> Result<Vec<ClaimedS
         .collect()
 }
 
-pub(super) async fn complete_many(store: &SqliteStore, p: StepCompleteManyParams) -> Result<CompletionReport, StoreError> {
+pub(super) async fn complete_many(
+    store: &SqliteStore,
+    p: StepCompleteManyParams,
+) -> Result<CompletionReport, StoreError> {
     let mut report = CompletionReport::default();
     if p.completions.is_empty() {
         return Ok(report);
@@ -152,10 +159,18 @@ pub(super) async fn complete_many(store: &SqliteStore, p: StepCompleteManyParams
         }
     }
     let applied: HashSet<uuid::Uuid> = report.applied.iter().map(|a| a.step_uuid).collect();
-    report.rejected = unique.iter().map(|c| c.step_uuid).filter(|u| !applied.contains(u)).collect();
+    report.rejected = unique
+        .iter()
+        .map(|c| c.step_uuid)
+        .filter(|u| !applied.contains(u))
+        .collect();
     report.rejected.extend(duplicates);
     let plans = batch::plans_from_counts(tasks::count_rows(&rows)?, &newly_enqueued);
-    let eager_limit = p.eager.as_ref().map(|e| e.limit.min(report.enqueued.len() as u32)).unwrap_or(0);
+    let eager_limit = p
+        .eager
+        .as_ref()
+        .map(|e| e.limit.min(report.enqueued.len() as u32))
+        .unwrap_or(0);
     let Some(eager) = p.eager.as_ref().filter(|_| eager_limit > 0) else {
         report.tasks = tasks::transition_and_commit(store, &mut conn, plans, p.now, &p.processor).await?;
         return Ok(report);
@@ -178,7 +193,10 @@ pub(super) async fn complete_many(store: &SqliteStore, p: StepCompleteManyParams
     )
     .await?;
     drop(conn);
-    for r in rows.iter().filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "task")) {
+    for r in rows
+        .iter()
+        .filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "task"))
+    {
         report.tasks.push(tasks::task_change(r, &plans.expected)?);
     }
     report.claimed = claimed_from_rows(rows)?;
@@ -187,7 +205,11 @@ pub(super) async fn complete_many(store: &SqliteStore, p: StepCompleteManyParams
     Ok(report)
 }
 
-pub(super) async fn lease_expired_list(store: &SqliteStore, now: i64, limit: u32) -> Result<Vec<ExpiredClaim>, StoreError> {
+pub(super) async fn lease_expired_list(
+    store: &SqliteStore,
+    now: i64,
+    limit: u32,
+) -> Result<Vec<ExpiredClaim>, StoreError> {
     let rows = store
         .query(include_str!("queries/step/lease_expired_list.sql"))
         .bind(now)
@@ -237,5 +259,7 @@ pub(super) async fn release_many(store: &SqliteStore, p: StepReleaseManyParams) 
         .bind(metadata)
         .fetch_all(&mut *store.writer().await?)
         .await?;
-    rows.iter().map(|r| parse_uuid("steps", &r.try_get::<String, _>("step_uuid")?)).collect()
+    rows.iter()
+        .map(|r| parse_uuid("steps", &r.try_get::<String, _>("step_uuid")?))
+        .collect()
 }

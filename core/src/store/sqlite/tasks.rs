@@ -39,7 +39,14 @@ pub(super) async fn create_many(store: &SqliteStore, p: TaskCreateManyParams) ->
             created.insert(task_uuid);
         } else {
             let state = task_state(&r.try_get::<String, _>("state")?)?;
-            existing.insert(r.try_get("identity_hash")?, ExistingTask { task_uuid, state, namespace: r.try_get("namespace")? });
+            existing.insert(
+                r.try_get("identity_hash")?,
+                ExistingTask {
+                    task_uuid,
+                    state,
+                    namespace: r.try_get("namespace")?,
+                },
+            );
         }
     }
     // One writer at a time: every identity's holder is visible to the script.
@@ -63,7 +70,10 @@ pub(super) fn count_rows(rows: &[SqliteRow]) -> Result<Vec<CountRow>, StoreError
                 task_uuid: parse_uuid("tasks", &r.try_get::<String, _>("task_uuid")?)?,
                 task_state: task_state(&r.try_get::<String, _>("task_state")?)?,
                 hold_failed: r.try_get::<i64, _>("hold_failed")? != 0,
-                step_state: r.try_get::<Option<String>, _>("step_state")?.map(|s| rows::step_state(&s)).transpose()?,
+                step_state: r
+                    .try_get::<Option<String>, _>("step_state")?
+                    .map(|s| rows::step_state(&s))
+                    .transpose()?,
                 n: r.try_get::<i64, _>("n")? as u32,
             })
         })
@@ -84,7 +94,11 @@ pub(super) async fn transition_and_commit(
     }
     let rows = run_script(
         conn,
-        store.script(include_str!("queries/task/transition_many_commit.sql")).bind(plans.json).bind(now).bind(processor),
+        store
+            .script(include_str!("queries/task/transition_many_commit.sql"))
+            .bind(plans.json)
+            .bind(now)
+            .bind(processor),
     )
     .await?;
     rows.iter().map(|r| task_change(r, &plans.expected)).collect()
@@ -93,29 +107,58 @@ pub(super) async fn transition_and_commit(
 /// A moved task, from a row with `task_uuid` and `state`.
 pub(super) fn task_change(r: &SqliteRow, expected: &HashMap<uuid::Uuid, TaskState>) -> Result<TaskChange, StoreError> {
     let task_uuid = parse_uuid("tasks", &r.try_get::<String, _>("task_uuid")?)?;
-    let from = *expected.get(&task_uuid).ok_or_else(|| StoreError::Corrupt { table: "tasks", reason: format!("unplanned change of {task_uuid}") })?;
-    Ok(TaskChange { task_uuid, from, to: task_state(&r.try_get::<String, _>("state")?)? })
+    let from = *expected.get(&task_uuid).ok_or_else(|| StoreError::Corrupt {
+        table: "tasks",
+        reason: format!("unplanned change of {task_uuid}"),
+    })?;
+    Ok(TaskChange {
+        task_uuid,
+        from,
+        to: task_state(&r.try_get::<String, _>("state")?)?,
+    })
 }
 
 /// The TaskFinalizer's entry point: evaluates tasks and moves them on.
-pub(super) async fn evaluate_many(store: &SqliteStore, task_uuids: Vec<uuid::Uuid>, now: i64, processor: &str) -> Result<Vec<TaskChange>, StoreError> {
+pub(super) async fn evaluate_many(
+    store: &SqliteStore,
+    task_uuids: Vec<uuid::Uuid>,
+    now: i64,
+    processor: &str,
+) -> Result<Vec<TaskChange>, StoreError> {
     if task_uuids.is_empty() {
         return Ok(vec![]);
     }
     let ids: Vec<String> = task_uuids.iter().map(|u| u.to_string()).collect();
     let mut conn = store.writer().await?;
-    let rows = run_script(&mut conn, store.script(include_str!("queries/task/step_counts_many_begin.sql")).bind(serde_json::to_string(&ids)?)).await?;
+    let rows = run_script(
+        &mut conn,
+        store
+            .script(include_str!("queries/task/step_counts_many_begin.sql"))
+            .bind(serde_json::to_string(&ids)?),
+    )
+    .await?;
     let plans = batch::plans_from_counts(count_rows(&rows)?, &HashSet::new());
     transition_and_commit(store, &mut conn, plans, now, processor).await
 }
 
 pub(super) async fn get(store: &SqliteStore, task_uuid: uuid::Uuid) -> Result<Option<TaskView>, StoreError> {
     let mut conn = store.reader().await?;
-    let rows = run_script(&mut conn, store.script(include_str!("queries/task/get_with_steps.sql")).bind(task_uuid.to_string())).await?;
-    let Some(r) = rows.iter().find(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "task")) else {
+    let rows = run_script(
+        &mut conn,
+        store
+            .script(include_str!("queries/task/get_with_steps.sql"))
+            .bind(task_uuid.to_string()),
+    )
+    .await?;
+    let Some(r) = rows
+        .iter()
+        .find(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "task"))
+    else {
         return Ok(None);
     };
-    let steps = rows.iter().filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "step"));
+    let steps = rows
+        .iter()
+        .filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "step"));
     Ok(Some(TaskView {
         task_uuid,
         namespace: r.try_get("namespace")?,
