@@ -3,12 +3,13 @@
 //! folder (no PostgreSQL needed). Long-running children are stopped with
 //! `kill -TERM`, and killed by a guard if a test fails; every wait is bounded.
 
+mod support;
+
 use serde_json::Value;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::process::Command;
 use std::time::{Duration, Instant};
+use support::process::{tasker_command, TaskerProcess as Proc};
 
 const EXAMPLES: &str = concat!(env!("CARGO_MANIFEST_DIR"), "/../examples");
 
@@ -35,21 +36,12 @@ impl Scratch {
         self.dir.path()
     }
 
-    /// `tasker ARGS --database-url …` with a clean environment plus `env`.
+    /// `tasker ARGS --database-url …` with a clean environment plus `env`, run in
+    /// the scratch folder. Other processes' commits are found by polling on SQLite,
+    /// so the polling interval is kept short.
     fn command(&self, args: &[&str], env: &[(&str, &str)]) -> Command {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tasker"));
-        cmd.args(args)
-            .arg("--database-url")
-            .arg(self.url())
-            .current_dir(self.path());
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy().into_owned();
-            if key.starts_with("TASKER_") || key.starts_with("RUST_") {
-                cmd.env_remove(key);
-            }
-        }
-        // Other processes' commits are found by polling on SQLite: keep it short.
-        cmd.env("TASKER_POLL_INTERVAL_MS", "50");
+        let mut cmd = tasker_command(args, &self.url(), &[("TASKER_POLL_INTERVAL_MS", "50")]);
+        cmd.current_dir(self.path());
         for (k, v) in env {
             cmd.env(k, v);
         }
@@ -71,29 +63,12 @@ impl Scratch {
 
     /// Starts a long-running `tasker` command and waits until its stderr says `ready`.
     fn spawn(&self, args: &[&str], env: &[(&str, &str)], ready: &str) -> Proc {
-        let mut child = self
-            .command(args, env)
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn tasker");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().expect("piped stderr");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let proc = Proc {
-            child,
-            stderr,
-            name: args.join(" "),
-        };
-        proc.wait_for_stderr(ready);
-        proc
+        Proc::spawn(
+            &format!("tasker {}", args.join(" ")),
+            self.command(args, env),
+            ready,
+            PATIENCE,
+        )
     }
 
     /// `task show UUID`, parsed.
@@ -116,66 +91,6 @@ impl Scratch {
                 "timed out waiting for {what}; last:\n{task:#}"
             );
             std::thread::sleep(Duration::from_millis(50));
-        }
-    }
-}
-
-/// A running child process; killed (and reaped) on drop unless it already exited.
-struct Proc {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    name: String,
-}
-
-impl Proc {
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn wait_for_stderr(&self, needle: &str) {
-        let start = Instant::now();
-        while !self.stderr().contains(needle) {
-            assert!(
-                start.elapsed() < PATIENCE,
-                "`tasker {}` never printed `{needle}`; stderr:\n{}",
-                self.name,
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-
-    /// Sends SIGTERM and returns the exit code (and the whole stderr).
-    fn terminate(&mut self) -> (i32, String) {
-        let pid = self.child.id().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
-        assert!(status.success(), "kill -TERM {pid} failed");
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                // Let the reader thread catch the last lines.
-                std::thread::sleep(Duration::from_millis(50));
-                let code = status.code().unwrap_or_else(|| {
-                    panic!("`tasker {}` died by a signal: {status:?}\n{}", self.name, self.stderr())
-                });
-                return (code, self.stderr());
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "`tasker {}` did not exit after SIGTERM; stderr:\n{}",
-                self.name,
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
-}
-
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
         }
     }
 }

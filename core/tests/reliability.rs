@@ -16,11 +16,11 @@ use serde_json::{json, Value};
 use sqlx::postgres::{PgPool, PgPoolOptions};
 use sqlx::Row;
 use std::collections::HashMap;
-use std::io::{BufRead, BufReader};
 use std::path::{Path, PathBuf};
-use std::process::{Child, Command, Stdio};
-use std::sync::{Arc, Mutex, RwLock};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, RwLock};
 use std::time::{Duration, Instant};
+use support::process::{tasker_command, TaskerProcess as Proc};
 use tasker_core::orchestration::task_request::TemplateRef;
 use tasker_core::orchestration::{TaskRequest, TaskSubmission};
 use tasker_core::state::TaskState;
@@ -51,154 +51,44 @@ const SLEEP_MS: u64 = 40;
 // ---------------------------------------------------------------------------------
 // Processes
 
-/// A running `tasker` child; killed with SIGKILL (and reaped) on drop if still alive.
-struct Proc {
-    child: Child,
-    stderr: Arc<Mutex<String>>,
-    name: String,
+/// Starts `tasker ARGS --database-url URL` with [`CHILD_ENV`] and waits for `ready`.
+fn spawn(name: &str, url: &str, args: &[&str], ready: &str) -> Proc {
+    Proc::spawn(name, tasker_command(args, url, CHILD_ENV), ready, PATIENCE)
 }
 
-impl Proc {
-    /// Starts `tasker ARGS --database-url URL` with a clean `TASKER_*` environment plus
-    /// [`CHILD_ENV`], and waits until its stderr says `ready`.
-    fn spawn(name: &str, url: &str, args: &[&str], ready: &str) -> Proc {
-        let mut cmd = Command::new(env!("CARGO_BIN_EXE_tasker"));
-        cmd.args(args).arg("--database-url").arg(url);
-        for (key, _) in std::env::vars_os() {
-            let key = key.to_string_lossy().into_owned();
-            if key.starts_with("TASKER_") || key.starts_with("RUST_") {
-                cmd.env_remove(key);
-            }
-        }
-        for (k, v) in CHILD_ENV {
-            cmd.env(k, v);
-        }
-        let mut child = cmd
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn tasker");
-        let stderr = Arc::new(Mutex::new(String::new()));
-        let pipe = child.stderr.take().expect("piped stderr");
-        let sink = stderr.clone();
-        std::thread::spawn(move || {
-            for line in BufReader::new(pipe).lines().map_while(Result::ok) {
-                let mut s = sink.lock().unwrap();
-                s.push_str(&line);
-                s.push('\n');
-            }
-        });
-        let mut proc = Proc {
-            child,
-            stderr,
-            name: name.to_string(),
-        };
-        let start = Instant::now();
-        while !proc.stderr().contains(ready) {
-            if let Ok(Some(status)) = proc.child.try_wait() {
-                panic!(
-                    "{} exited during start-up ({status}); stderr:\n{}",
-                    proc.name,
-                    proc.stderr()
-                );
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "{} never printed `{ready}`; stderr:\n{}",
-                proc.name,
-                proc.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        proc
-    }
-
-    fn orchestrator(name: &str, url: &str, templates: &Path) -> Proc {
-        Proc::spawn(
-            name,
-            url,
-            &["orchestrator", "--templates", templates.to_str().unwrap()],
-            "orchestrator running",
-        )
-    }
-
-    fn worker(name: &str, url: &str, namespace: &str) -> Proc {
-        Proc::spawn(
-            name,
-            url,
-            &["worker", "--namespace", namespace, "--concurrency", "8"],
-            "worker running",
-        )
-    }
-
-    fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
-    }
-
-    fn pid(&self) -> u32 {
-        self.child.id()
-    }
-
-    fn is_alive(&mut self) -> bool {
-        matches!(self.child.try_wait(), Ok(None))
-    }
-
-    /// `kill -9`, and reap it.
-    fn kill9(&mut self) {
-        assert!(
-            self.is_alive(),
-            "{} died before we killed it; stderr:\n{}",
-            self.name,
-            self.stderr()
-        );
-        self.child.kill().expect("SIGKILL");
-        let status = self.child.wait().expect("reap");
-        eprintln!("[reliability] kill -9 {} (pid {}): {status}", self.name, self.pid());
-    }
-
-    /// SIGTERM; asserts a clean exit (code 0) within [`PATIENCE`].
-    fn terminate(&mut self) {
-        assert!(
-            self.is_alive(),
-            "{} is not running any more; stderr:\n{}",
-            self.name,
-            self.stderr()
-        );
-        let pid = self.pid().to_string();
-        let status = Command::new("kill").args(["-TERM", &pid]).status().expect("run kill");
-        assert!(status.success(), "kill -TERM {pid} failed");
-        let start = Instant::now();
-        loop {
-            if let Some(status) = self.child.try_wait().expect("try_wait") {
-                std::thread::sleep(Duration::from_millis(50)); // the reader thread catches up
-                assert_eq!(
-                    status.code(),
-                    Some(0),
-                    "{} did not stop cleanly after SIGTERM; stderr:\n{}",
-                    self.name,
-                    self.stderr()
-                );
-                return;
-            }
-            assert!(
-                start.elapsed() < PATIENCE,
-                "{} did not exit after SIGTERM; stderr:\n{}",
-                self.name,
-                self.stderr()
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
-    }
+fn orchestrator(name: &str, url: &str, templates: &Path) -> Proc {
+    spawn(
+        name,
+        url,
+        &["orchestrator", "--templates", templates.to_str().unwrap()],
+        "orchestrator running",
+    )
 }
 
-impl Drop for Proc {
-    fn drop(&mut self) {
-        if let Ok(None) = self.child.try_wait() {
-            let _ = self.child.kill();
-            let _ = self.child.wait();
-        }
-    }
+fn worker(name: &str, url: &str, namespace: &str) -> Proc {
+    spawn(
+        name,
+        url,
+        &["worker", "--namespace", namespace, "--concurrency", "8"],
+        "worker running",
+    )
+}
+
+/// `kill -9` a child, logging it.
+fn kill9(p: &mut Proc) {
+    let pid = p.pid();
+    let status = p.kill9();
+    eprintln!("[reliability] kill -9 {} (pid {pid}): {status}", p.name);
+}
+
+/// SIGTERM a child; it must exit 0.
+fn terminate(p: &mut Proc) {
+    let (code, stderr) = p.terminate();
+    assert_eq!(
+        code, 0,
+        "{} did not stop cleanly after SIGTERM; stderr:\n{stderr}",
+        p.name
+    );
 }
 
 /// Every child of a test, for diagnostics and a clean stop.
@@ -241,7 +131,7 @@ impl Fleet {
         }
         for (i, p) in self.procs.iter_mut().enumerate() {
             if !killed.contains(&i) {
-                p.terminate();
+                terminate(p);
             }
         }
     }
@@ -675,11 +565,11 @@ async fn killing_a_worker_mid_run_loses_nothing() {
     let db = support::pg::test_database().await;
     let (dir, template) = sleepy_templates();
     let mut fleet = Fleet::default();
-    fleet.add(Proc::orchestrator("orchestrator", &db.url, dir.path()));
+    fleet.add(orchestrator("orchestrator", &db.url, dir.path()));
     let n = 240;
     let tasks = create_tasks(&db.url, &template, n, |k| json!({ "k": k })).await;
-    let victim = fleet.add(Proc::worker("worker-1", &db.url, "reliab"));
-    fleet.add(Proc::worker("worker-2", &db.url, "reliab"));
+    let victim = fleet.add(worker("worker-1", &db.url, "reliab"));
+    fleet.add(worker("worker-2", &db.url, "reliab"));
     let pool = probe(&db.url).await;
 
     // Both workers hold running steps and 25 % of the tasks are done: kill one.
@@ -694,12 +584,12 @@ async fn killing_a_worker_mid_run_loses_nothing() {
     let held = scalar(&pool, "SELECT count(*) FROM steps WHERE state = 'in_progress'")
         .await
         .unwrap();
-    fleet.procs[victim].kill9();
+    kill9(&mut fleet.procs[victim]);
     eprintln!(
         "[reliability] worker killed with {held} step(s) in progress ({:?} in)",
         started.elapsed()
     );
-    let restarted = fleet.add(Proc::worker("worker-1 (restarted)", &db.url, "reliab"));
+    let restarted = fleet.add(worker("worker-1 (restarted)", &db.url, "reliab"));
     wait_all_complete(&pool, &fleet, n).await;
 
     let audit = audit(&db.url, &pool, &tasks, sleepy_result).await;
@@ -724,10 +614,10 @@ async fn killing_the_orchestrator_mid_run_loses_nothing() {
     let db = support::pg::test_database().await;
     let (dir, template) = sleepy_templates();
     let mut fleet = Fleet::default();
-    let victim = fleet.add(Proc::orchestrator("orchestrator-1", &db.url, dir.path()));
+    let victim = fleet.add(orchestrator("orchestrator-1", &db.url, dir.path()));
     let n = 200;
     let tasks = create_tasks(&db.url, &template, n, |k| json!({ "k": k })).await;
-    fleet.add(Proc::worker("worker", &db.url, "reliab"));
+    fleet.add(worker("worker", &db.url, "reliab"));
     let pool = probe(&db.url).await;
 
     wait_mid_run(
@@ -738,7 +628,7 @@ async fn killing_the_orchestrator_mid_run_loses_nothing() {
         1,
     )
     .await;
-    fleet.procs[victim].kill9();
+    kill9(&mut fleet.procs[victim]);
     // The worker writes results and moves tasks on by itself: work goes on while
     // no orchestrator runs.
     let before = complete_tasks(&pool).await.unwrap();
@@ -749,7 +639,7 @@ async fn killing_the_orchestrator_mid_run_loses_nothing() {
         || async { Ok(complete_tasks(&pool).await? > before) },
     )
     .await;
-    fleet.add(Proc::orchestrator("orchestrator-2", &db.url, dir.path()));
+    fleet.add(orchestrator("orchestrator-2", &db.url, dir.path()));
     wait_all_complete(&pool, &fleet, n).await;
 
     let audit = audit(&db.url, &pool, &tasks, sleepy_result).await;
@@ -903,11 +793,11 @@ async fn survive_server_trouble(test: &str, trouble: impl FnOnce(&Cluster)) -> A
     eprintln!("[reliability] {test}: throwaway cluster up in {:?}", started.elapsed());
     let (dir, template) = sleepy_templates();
     let mut fleet = Fleet::default();
-    fleet.add(Proc::orchestrator("orchestrator", &url, dir.path()));
+    fleet.add(orchestrator("orchestrator", &url, dir.path()));
     let n = 150;
     let tasks = create_tasks(&url, &template, n, |k| json!({ "k": k })).await;
-    fleet.add(Proc::worker("worker-1", &url, "reliab"));
-    fleet.add(Proc::worker("worker-2", &url, "reliab"));
+    fleet.add(worker("worker-1", &url, "reliab"));
+    fleet.add(worker("worker-2", &url, "reliab"));
     let pool = probe(&url).await;
 
     wait_mid_run(&pool, &fleet, n, random_fraction(test), 1).await;
@@ -1022,10 +912,10 @@ async fn two_orchestrators_and_three_workers_finalize_each_task_once() {
     let db = support::pg::test_database().await;
     let examples = examples_dir();
     let mut fleet = Fleet::default();
-    fleet.add(Proc::orchestrator("orchestrator-1", &db.url, &examples));
-    fleet.add(Proc::orchestrator("orchestrator-2", &db.url, &examples));
+    fleet.add(orchestrator("orchestrator-1", &db.url, &examples));
+    fleet.add(orchestrator("orchestrator-2", &db.url, &examples));
     for i in 1..=3 {
-        fleet.add(Proc::worker(&format!("worker-{i}"), &db.url, "examples"));
+        fleet.add(worker(&format!("worker-{i}"), &db.url, "examples"));
     }
     let pool = probe(&db.url).await;
     let n = 500;

@@ -2,3 +2,4 @@
 //! `core/tests/` (each test binary compiles its own copy).
 
 pub mod pg;
+pub mod process;
