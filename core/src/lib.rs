@@ -31,6 +31,7 @@ pub mod canonical;
 pub mod cli;
 pub mod clock;
 pub mod config;
+pub mod contract;
 pub mod engine;
 pub mod events;
 pub mod examples;

@@ -3,7 +3,9 @@
 //! `durable` and `broadcast` events are delivered in-process too until the
 //! durable events table lands.
 
-use serde::Serialize;
+use crate::contract::DomainEventMode;
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use tokio::sync::broadcast;
 use uuid::Uuid;
@@ -12,7 +14,8 @@ use uuid::Uuid;
 pub const DOMAIN_EVENT_CAPACITY: usize = 1024;
 
 /// A published domain event.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
 pub struct DomainEvent {
     /// Fresh UUIDv7.
     pub event_id: Uuid,
@@ -20,16 +23,18 @@ pub struct DomainEvent {
     pub name: String,
     /// The payload (the step's result by default).
     pub payload: Value,
-    /// The task.
-    pub task_uuid: Uuid,
-    /// The step.
-    pub step_uuid: Uuid,
-    /// Step name.
-    pub step_name: String,
-    /// Namespace.
-    pub namespace: String,
-    /// Correlation id of the task.
-    pub correlation_id: Uuid,
+    /// Delivery mode (`fast` for events a template declares).
+    pub mode: DomainEventMode,
+    /// The task it is about, when published from a step.
+    pub task_uuid: Option<Uuid>,
+    /// The step it is about, when published from a step.
+    pub step_uuid: Option<Uuid>,
+    /// Step name, when published from a step.
+    pub step_name: Option<String>,
+    /// Namespace, when published from a step.
+    pub namespace: Option<String>,
+    /// Correlation id of the task, when published from a step.
+    pub correlation_id: Option<Uuid>,
     /// When it fired (epoch ms).
     pub fired_at: i64,
 }

@@ -69,7 +69,7 @@ use super::{InvalidTransition, UnknownEvent, UnknownState};
 use serde::{Deserialize, Serialize};
 
 /// Where one step is in its life. Stored by its [`as_str`](StepState::as_str) name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepState {
     /// Created, not yet handed to a worker: its dependencies may not be satisfied yet, or it

@@ -58,7 +58,7 @@ use super::{InvalidTransition, StepState, UnknownEvent, UnknownState};
 use serde::{Deserialize, Serialize};
 
 /// Where one task is in its life. Stored by its [`as_str`](TaskState::as_str) name.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
     /// Just created by TaskRequest. Moved on by TaskRequest (`start`).

@@ -367,7 +367,7 @@ pub struct TaskSummary {
 }
 
 /// A step as shown to people and clients.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct StepView {
     /// The step.
     pub step_uuid: Uuid,
@@ -392,7 +392,7 @@ pub struct StepView {
 }
 
 /// A task with its steps.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
 pub struct TaskView {
     /// The task.
     pub task_uuid: Uuid,

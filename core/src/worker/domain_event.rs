@@ -63,11 +63,12 @@ impl DomainEventPublisher {
                     event_id: Uuid::now_v7(),
                     name: d.name.clone(),
                     payload: r.payload.clone(),
-                    task_uuid: r.task_uuid,
-                    step_uuid: r.step_uuid,
-                    step_name: r.step_name.to_string(),
-                    namespace: r.namespace.to_string(),
-                    correlation_id: r.correlation_id,
+                    mode: crate::contract::DomainEventMode::Fast,
+                    task_uuid: Some(r.task_uuid),
+                    step_uuid: Some(r.step_uuid),
+                    step_name: Some(r.step_name.to_string()),
+                    namespace: Some(r.namespace.to_string()),
+                    correlation_id: Some(r.correlation_id),
                     fired_at: r.now,
                 });
                 published += 1;

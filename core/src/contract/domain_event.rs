@@ -1,0 +1,43 @@
+//! Domain events a handler publishes through the bridge.
+
+use schemars::JsonSchema;
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+
+/// How a domain event is delivered. Only in-process delivery exists so far: every
+/// mode reaches this process's subscribers; `durable` and `broadcast` gain their
+/// own delivery with the dynamic-workflow issue.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum DomainEventMode {
+    /// Stored, delivered at least once.
+    Durable,
+    /// In-process, best effort.
+    Fast,
+    /// To every process.
+    Broadcast,
+}
+
+impl std::str::FromStr for DomainEventMode {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, Self::Err> {
+        match s {
+            "durable" => Ok(Self::Durable),
+            "fast" => Ok(Self::Fast),
+            "broadcast" => Ok(Self::Broadcast),
+            other => Err(format!("unknown domain event mode `{other}` (durable, fast, broadcast)")),
+        }
+    }
+}
+
+/// A domain event published by a handler, about the step of `event_id`.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[serde(deny_unknown_fields)]
+pub struct PublishDomainEvent {
+    /// Dotted name, e.g. `order.shipped`.
+    pub name: String,
+    /// The payload.
+    pub payload: Value,
+    /// Delivery mode.
+    pub mode: DomainEventMode,
+}
