@@ -25,7 +25,9 @@ impl std::str::FromStr for DomainEventMode {
             "durable" => Ok(Self::Durable),
             "fast" => Ok(Self::Fast),
             "broadcast" => Ok(Self::Broadcast),
-            other => Err(format!("unknown domain event mode `{other}` (durable, fast, broadcast)")),
+            other => Err(format!(
+                "unknown domain event mode `{other}` (durable, fast, broadcast)"
+            )),
         }
     }
 }
