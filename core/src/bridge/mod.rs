@@ -317,6 +317,10 @@ impl Bridge {
     /// new deadline (epoch ms).
     pub async fn extend_lease(&self, event_id: Uuid) -> Result<i64, BridgeError> {
         self.check_usable()?;
+        self.extend(event_id, None).await
+    }
+
+    async fn extend(&self, event_id: Uuid, checkpoint: Option<Value>) -> Result<i64, BridgeError> {
         let now = self.clock.now_ms();
         let (step_uuid, claim_seq, wanted) = self
             .pending
@@ -327,7 +331,7 @@ impl Bridge {
             })
             .ok_or_else(|| BridgeError::UnknownEvent(event_id.to_string()))?;
         let deadline = self
-            .heartbeat(event_id, step_uuid, claim_seq, Some(wanted), None)
+            .heartbeat(event_id, step_uuid, claim_seq, Some(wanted), checkpoint)
             .await?;
         self.pending
             .with(&event_id, |e| e.deadline_ms = e.deadline_ms.max(deadline));
@@ -335,17 +339,12 @@ impl Bridge {
     }
 
     /// Saves a batch worker's checkpoint `{cursor, data, saved_at_ms}` on the step
-    /// and extends its lease; a retried attempt's event carries it.
+    /// and, as progress is a sign of life, extends it like [`Bridge::extend_lease`];
+    /// a retried attempt's event carries it.
     pub async fn checkpoint_step(&self, event_id: Uuid, cursor: Value, data: Value) -> Result<(), BridgeError> {
         self.check_usable()?;
-        let (step_uuid, claim_seq) = self
-            .pending
-            .with(&event_id, |e| (e.step.step_uuid, e.step.claim_seq))
-            .ok_or_else(|| BridgeError::UnknownEvent(event_id.to_string()))?;
         let checkpoint = json!({"cursor": cursor, "data": data, "saved_at_ms": self.clock.now_ms()});
-        self.heartbeat(event_id, step_uuid, claim_seq, None, Some(checkpoint))
-            .await
-            .map(|_| ())
+        self.extend(event_id, Some(checkpoint)).await.map(|_| ())
     }
 
     async fn heartbeat(
