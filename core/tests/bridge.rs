@@ -467,3 +467,24 @@ async fn domain_events_carry_the_step_identity(env: Env) {
     assert_eq!(bad.code(), "invalid_input");
     bridge.shutdown(Duration::ZERO).await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_loopback_bridge_hands_out_synthetic_events_without_a_database() {
+    let bridge = Bridge::open_loopback(4).await.unwrap();
+    for _ in 0..3 {
+        let events = poll(&bridge, 64).await;
+        assert!(!events.is_empty() && events.len() <= 4, "{}", events.len());
+        let results: Vec<Value> = events
+            .iter()
+            .map(|e| json!({"event_id": e.event_id, "success": true, "result": {"value": 1}}))
+            .collect();
+        let report = bridge.complete_step_events(results).await.unwrap();
+        assert_eq!(report.accepted as usize, events.len());
+    }
+    let report = bridge.shutdown(Duration::from_millis(100)).await.unwrap();
+    assert_eq!(report.drained, 0);
+    assert!(matches!(
+        bridge.poll_step_events(1, Duration::ZERO).await,
+        Err(BridgeError::WorkerClosed)
+    ));
+}

@@ -20,6 +20,7 @@
 
 pub mod error;
 pub mod logs;
+pub mod loopback;
 pub mod options;
 pub mod pending;
 
@@ -72,6 +73,7 @@ pub struct Bridge {
     max_extension_ms: i64,
     created_in: u32,
     worker_id: Arc<str>,
+    _scratch: Option<tempfile::TempDir>,
 }
 
 /// What `worker_status` returns.
@@ -131,22 +133,78 @@ impl Bridge {
             options.namespaces.clone(),
             Some(foreign_tx),
         );
-        let engine_worker_id = engine.worker_status().worker_id;
+        Ok(Self::assemble(
+            engine,
+            clock,
+            foreign_rx,
+            options.namespaces.clone(),
+            lease_ms,
+            options.max_lease_extension_ms(),
+            None,
+        ))
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn assemble(
+        engine: Engine,
+        clock: SharedClock,
+        foreign: mpsc::Receiver<ForeignStep>,
+        namespaces: Vec<String>,
+        lease_ms: i64,
+        max_extension_ms: i64,
+        scratch: Option<tempfile::TempDir>,
+    ) -> Self {
+        let worker_id = engine.worker_status().worker_id;
         let bridge = Self {
             engine,
             clock,
-            foreign: Mutex::new(foreign_rx),
+            foreign: Mutex::new(foreign),
             pending: PendingEvents::default(),
             state: Arc::new(AtomicU8::new(RUNNING)),
             draining: Arc::new(Notify::new()),
-            namespaces: options.namespaces.clone(),
+            namespaces,
             lease_ms,
-            max_extension_ms: options.max_lease_extension_ms(),
+            max_extension_ms,
             created_in: std::process::id(),
-            worker_id: engine_worker_id.into(),
+            worker_id: worker_id.into(),
+            _scratch: scratch,
         };
         bridge.spawn_deadline_sweep();
-        Ok(bridge)
+        bridge
+    }
+
+    /// A bridge for benchmarks of the binding layer: it hands out an endless
+    /// supply of synthetic step events (at most `concurrency` at once) and drops
+    /// their results, so a poll + complete round trip costs what the contract
+    /// costs, with no database work. Its engine runs on a scratch SQLite file and
+    /// serves no namespace.
+    pub async fn open_loopback(concurrency: usize) -> Result<Self, BridgeError> {
+        let scratch = tempfile::tempdir().map_err(|e| BridgeError::Internal(format!("scratch folder: {e}")))?;
+        let url = format!("sqlite://{}/loopback.db", scratch.path().display());
+        let config = crate::config::EngineConfig {
+            database_url: url.clone(),
+            ..Default::default()
+        };
+        let store = store::open_with(&url, config.store_options()).await?;
+        let clock = clock::system();
+        let engine = Engine::start_with(
+            store,
+            clock.clone(),
+            config.clone(),
+            HandlerRegistry::new(),
+            TemplateRegistry::new(),
+            vec![],
+        );
+        let foreign = loopback::spawn(concurrency.max(1), clock.clone());
+        Ok(Self::assemble(
+            engine,
+            clock,
+            foreign,
+            vec![loopback::NAMESPACE.to_string()],
+            config.lease_ms,
+            options::DEFAULT_MAX_LEASE_EXTENSION_MS,
+            Some(scratch),
+        ))
     }
 
     /// [`Bridge::open`] from the options JSON.
@@ -477,32 +535,36 @@ impl Bridge {
             return Ok(DrainReport::default());
         }
         self.draining.notify_waiters();
-        // Steps queued for the host but never handed out go back at once; the queue
-        // closes when the worker's dispatcher stops.
-        let release_queued = async {
-            let mut released = 0;
+        // Steps queued for the host but never handed out go back at once, while
+        // the engine drains (it finishes once none of them is left). The two run
+        // side by side: a release must not wait on a drain that waits on it.
+        let stopped = Notify::new();
+        let release_loop = async {
             let mut queue = self.foreign.lock().await;
-            while let Some(step) = queue.recv().await {
-                let ForeignStep {
-                    dispatch, slot_freed, ..
-                } = step;
-                let event = PendingEvent {
-                    deadline_ms: dispatch.step.deadline_at,
-                    step: dispatch.step,
-                    permit: dispatch.permit,
-                    completion: mpsc::channel(1).0,
-                    slot_freed,
-                    handed_out: Instant::now(),
-                };
-                match self.release(vec![event]).await {
-                    Ok(n) => released += n,
-                    Err(e) => tracing::warn!(error = %e, "releasing a queued step failed; its lease returns it"),
+            let mut released = 0;
+            loop {
+                tokio::select! {
+                    biased;
+                    _ = stopped.notified() => break,
+                    step = queue.recv() => match step {
+                        Some(step) => released += release_queued(self, vec![step]).await,
+                        None => break,
+                    },
                 }
             }
+            // The store is closed now. Anything still queued was released by the
+            // worker's drain or returns when its lease expires.
+            queue.close();
+            while queue.try_recv().is_ok() {}
             released
         };
-        let (queued, mut report) = tokio::join!(release_queued, self.engine.stop(grace));
-        report.released += queued;
+        let stop = async {
+            let report = self.engine.stop(grace).await;
+            stopped.notify_one();
+            report
+        };
+        let (released, mut report) = tokio::join!(release_loop, stop);
+        report.released += released;
         self.pending.clear();
         self.state.store(CLOSED, Ordering::Release);
         Ok(report)
@@ -635,6 +697,28 @@ impl Bridge {
     pub async fn wait_for_task_json(&self, task_uuid: &str, timeout_ms: u64) -> Result<String, BridgeError> {
         let uuid = parse_uuid("task_uuid", task_uuid)?;
         to_json(&self.wait_for_task(uuid, Duration::from_millis(timeout_ms)).await?)
+    }
+}
+
+/// Releases steps that were queued for the host but never handed out.
+async fn release_queued(bridge: &Bridge, queued: Vec<ForeignStep>) -> usize {
+    let events: Vec<PendingEvent> = queued
+        .into_iter()
+        .map(|step| PendingEvent {
+            deadline_ms: step.dispatch.step.deadline_at,
+            step: step.dispatch.step,
+            permit: step.dispatch.permit,
+            completion: step.completion,
+            slot_freed: step.slot_freed,
+            handed_out: Instant::now(),
+        })
+        .collect();
+    match bridge.release(events).await {
+        Ok(n) => n,
+        Err(e) => {
+            tracing::warn!(error = %e, "releasing queued steps failed; their leases return them");
+            0
+        }
     }
 }
 
