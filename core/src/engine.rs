@@ -16,6 +16,8 @@ use crate::shutdown::Shutdown;
 use crate::state::TaskState;
 use crate::store::{self, SharedStore, StoreError, TaskCreated, TaskView};
 use crate::template::TemplateRegistry;
+use crate::worker::channels::ForeignStep;
+use crate::worker::worker_status::WorkerStatus;
 use crate::worker::{
     DrainReport, HandlerRegistry, TemplateCache, Worker, WorkerConfig, WorkerDeps, WorkerStatusSnapshot,
 };
@@ -52,7 +54,9 @@ pub struct Engine {
     requests: TaskRequestHandle,
     finalizer: TaskFinalizer,
     enqueuer: StepEnqueuer,
-    worker: Worker,
+    /// Taken by the first stop.
+    worker: tokio::sync::Mutex<Option<Worker>>,
+    worker_status: Arc<WorkerStatus>,
     events: EngineEvents,
     domain: DomainEventBus,
     templates: TemplateCache,
@@ -87,6 +91,20 @@ impl Engine {
         handlers: HandlerRegistry,
         templates: TemplateRegistry,
         namespaces: Vec<String>,
+    ) -> Self {
+        Self::start_bridged(store, clock, config, handlers, templates, namespaces, None)
+    }
+
+    /// Like [`Engine::start_with`], and steps whose callable has no Rust handler go
+    /// to `foreign` (a language binding's [`Bridge`](crate::bridge::Bridge)).
+    pub fn start_bridged(
+        store: SharedStore,
+        clock: SharedClock,
+        config: EngineConfig,
+        handlers: HandlerRegistry,
+        templates: TemplateRegistry,
+        namespaces: Vec<String>,
+        foreign: Option<tokio::sync::mpsc::Sender<ForeignStep>>,
     ) -> Self {
         let processor = format!("engine-{}", Uuid::now_v7());
         let shutdown = Shutdown::new();
@@ -158,15 +176,18 @@ impl Engine {
                 events: events.clone(),
                 domain_bus: domain.clone(),
                 templates: templates.clone(),
+                foreign,
             },
         );
+        let worker_status = worker.status_handle();
         Self {
             finalizer: TaskFinalizer::new(store.clone(), clock.clone(), processor),
             store,
             clock,
             requests,
             enqueuer,
-            worker,
+            worker: tokio::sync::Mutex::new(Some(worker)),
+            worker_status,
             events,
             domain,
             templates,
@@ -257,7 +278,12 @@ impl Engine {
 
     /// Worker counters.
     pub fn worker_status(&self) -> WorkerStatusSnapshot {
-        self.worker.status()
+        self.worker_status.snapshot()
+    }
+
+    /// The worker's live status (a bridge forgets the claims it releases).
+    pub fn worker_status_handle(&self) -> &Arc<WorkerStatus> {
+        &self.worker_status
     }
 
     /// Stops claiming, drains running handlers (up to the configured grace), stops
@@ -270,7 +296,16 @@ impl Engine {
     /// Like [`Engine::shutdown`] with an explicit grace period; `Duration::ZERO`
     /// hands every running step back to the queue at once.
     pub async fn shutdown_with_grace(self, grace: Duration) -> DrainReport {
-        let report = self.worker.shutdown(grace).await;
+        self.stop(grace).await
+    }
+
+    /// Stops the engine through a shared reference (bindings hold the engine in an
+    /// `Arc`). The first call drains and closes; later calls return an empty report.
+    pub async fn stop(&self, grace: Duration) -> DrainReport {
+        let Some(worker) = self.worker.lock().await.take() else {
+            return DrainReport::default();
+        };
+        let report = worker.shutdown(grace).await;
         self.shutdown.trigger();
         self.store.close().await;
         report

@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+pub mod bridge;
 pub mod canonical;
 pub mod cli;
 pub mod clock;

@@ -578,7 +578,7 @@ async fn declared_domain_events_are_published_after_success(env: Env) {
         .unwrap();
     assert_eq!(
         (event.name.as_str(), event.task_uuid, event.payload.clone()),
-        ("number.squared", task.task_uuid, json!({"value": 49}))
+        ("number.squared", Some(task.task_uuid), json!({"value": 49}))
     );
     engine.shutdown().await;
 }

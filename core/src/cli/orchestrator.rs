@@ -8,7 +8,7 @@ use super::{CliError, EXIT_OK};
 use crate::clock;
 use crate::config::{EngineConfig, WakeupMode};
 use crate::engine::Engine;
-use crate::store::TemplateRecord;
+use crate::orchestration::template_lookup::template_records;
 use crate::template::TemplateRegistry;
 use crate::worker::HandlerRegistry;
 use clap::Args;
@@ -41,17 +41,7 @@ pub async fn run(mut config: EngineConfig, args: OrchestratorArgs) -> Result<i32
     let registry = TemplateRegistry::load_dir(&args.templates, None).map_err(|e| CliError::BadInput(e.to_string()))?;
     let store = super::tasker_store_with(&config.database_url, config.store_options()).await?;
     let clock = clock::system();
-    let records: Vec<TemplateRecord> = registry
-        .list()
-        .iter()
-        .map(|t| TemplateRecord {
-            content_hash: t.content_hash.clone(),
-            namespace: t.template.namespace.clone(),
-            name: t.template.name.clone(),
-            version: t.template.version.clone(),
-            definition: t.definition_json(),
-        })
-        .collect();
+    let records = template_records(&registry);
     if let Err(e) = store.template_register_many(records, clock.now_ms()).await {
         store.close().await;
         return Err(CliError::Failed(format!("cannot register templates: {e}")));

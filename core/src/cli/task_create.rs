@@ -12,10 +12,11 @@ use super::output::print_json;
 use super::{CliError, EXIT_FAILED, EXIT_OK};
 use crate::clock;
 use crate::orchestration::task_request::TemplateRef;
+use crate::orchestration::template_lookup::{registered_template, TemplateLookupError};
 use crate::orchestration::{CreateTaskError, TaskRequest, TaskSubmission};
 use crate::state::TaskState;
 use crate::store::SharedStore;
-use crate::template::{LoadedTemplate, TaskTemplate, TemplateError, TemplateRegistry};
+use crate::template::{LoadedTemplate, TemplateRegistry};
 use clap::Args;
 use serde_json::json;
 use std::path::PathBuf;
@@ -122,32 +123,14 @@ async fn wait(store: &SharedStore, task_uuid: Uuid, timeout: Duration) -> Result
 
 /// The template a key names, as registered in the database.
 async fn from_database(store: &SharedStore, database_url: &str, key: &str) -> Result<Arc<LoadedTemplate>, CliError> {
-    let bad_key = || CliError::BadInput(TemplateError::BadKey { key: key.to_string() }.to_string());
-    let (ns_name, version) = match key.split_once('@') {
-        Some((a, v)) => (a, Some(v)),
-        None => (key, None),
-    };
-    let (namespace, name) = ns_name.split_once('/').ok_or_else(bad_key)?;
-    if namespace.is_empty() || name.is_empty() || name.contains('/') || version.is_some_and(str::is_empty) {
-        return Err(bad_key());
+    match registered_template(store, key).await {
+        Ok(Some(t)) => Ok(t),
+        Ok(None) => Err(CliError::BadInput(format!(
+            "unknown template `{key}`: it is not registered in the database at {database_url}; \
+             start `tasker orchestrator --templates DIR` to register a folder of templates, \
+             or pass --templates DIR"
+        ))),
+        Err(e @ TemplateLookupError::BadKey(_)) => Err(CliError::BadInput(e.to_string())),
+        Err(e) => Err(CliError::Failed(e.to_string())),
     }
-    let record = store
-        .template_find(namespace, name, version)
-        .await
-        .map_err(|e| CliError::Failed(e.to_string()))?
-        .ok_or_else(|| {
-            CliError::BadInput(format!(
-                "unknown template `{key}`: it is not registered in the database at {database_url}; \
-                 start `tasker orchestrator --templates DIR` to register a folder of templates, \
-                 or pass --templates DIR"
-            ))
-        })?;
-    let origin = format!("database (content hash {})", record.content_hash);
-    let corrupt =
-        |e: &dyn std::fmt::Display| CliError::Failed(format!("template `{key}` in the database is unreadable: {e}"));
-    let template: TaskTemplate = serde_json::from_value(record.definition).map_err(|e| corrupt(&e))?;
-    let mut loaded = LoadedTemplate::from_template(template, &origin).map_err(|e| corrupt(&e))?;
-    // The registered hash is the template's identity: tasks share its row.
-    loaded.content_hash = record.content_hash;
-    Ok(Arc::new(loaded))
 }

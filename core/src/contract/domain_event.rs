@@ -25,12 +25,14 @@ impl std::str::FromStr for DomainEventMode {
             "durable" => Ok(Self::Durable),
             "fast" => Ok(Self::Fast),
             "broadcast" => Ok(Self::Broadcast),
-            other => Err(format!("unknown domain event mode `{other}` (durable, fast, broadcast)")),
+            other => Err(format!(
+                "unknown domain event mode `{other}` (durable, fast, broadcast)"
+            )),
         }
     }
 }
 
-/// A domain event published by a handler, about the step of `event_id`.
+/// A domain event a handler publishes (the arguments of `publish_domain_event`).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct PublishDomainEvent {
@@ -38,6 +40,14 @@ pub struct PublishDomainEvent {
     pub name: String,
     /// The payload.
     pub payload: Value,
-    /// Delivery mode.
+    /// Delivery mode (default `fast`).
+    #[serde(default = "fast")]
     pub mode: DomainEventMode,
+    /// The step event it is about: the published event carries that step's identity.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub event_id: Option<uuid::Uuid>,
+}
+
+fn fast() -> DomainEventMode {
+    DomainEventMode::Fast
 }

@@ -19,7 +19,7 @@ pub struct HandlerSpec {
     pub initialization: Value,
 }
 
-/// One claimed step, ready to run. Complete it with a [`StepCompletion`](super::StepCompletion)
+/// One claimed step, ready to run. Complete it with a step result
 /// quoting `event_id`, release it, or let its deadline pass (a `timeout` failure).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]

@@ -13,13 +13,14 @@
 //!   change (complete / waiting / blocked / error), run inside the same transaction
 //!   as the step changes and guarded by a compare-and-swap, so a task is finalized
 //!   exactly once however many results race.
-//! - [`backoff`] — retry delays.
+//! - [`backoff`] — retry delays; [`template_lookup`] — templates registered in the database.
 
 pub mod backoff;
 pub mod result_processor;
 pub mod step_enqueuer;
 pub mod task_finalizer;
 pub mod task_request;
+pub mod template_lookup;
 
 pub use result_processor::{HandlerOutcome, ResultProcessor};
 pub use step_enqueuer::StepEnqueuer;

@@ -68,7 +68,7 @@
 use super::{InvalidTransition, UnknownEvent, UnknownState};
 use serde::{Deserialize, Serialize};
 
-/// Where one step is in its life. Stored by its [`as_str`](StepState::as_str) name.
+/// Where one step is in its life, stored by its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum StepState {

@@ -57,7 +57,7 @@
 use super::{InvalidTransition, StepState, UnknownEvent, UnknownState};
 use serde::{Deserialize, Serialize};
 
-/// Where one task is in its life. Stored by its [`as_str`](TaskState::as_str) name.
+/// Where one task is in its life, stored by its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
@@ -74,7 +74,7 @@ pub enum TaskState {
     /// (`results_received`); it writes nothing while steps are merely still running.
     StepsInProcess,
     /// Transient: the TaskFinalizer is judging the step results. Moved on by the
-    /// TaskFinalizer in the same pass, by the [`Evaluation`] (`all_steps_successful`,
+    /// TaskFinalizer in the same pass, by the evaluation (`all_steps_successful`,
     /// `ready_steps_found`, `steps_still_running`, `awaiting_retry`,
     /// `no_dependencies_ready`, `permanent_failure`).
     EvaluatingResults,
@@ -84,7 +84,7 @@ pub enum TaskState {
     /// Nothing runs; some step waits out its retry delay (the StepExecutor claims it
     /// directly when the delay passes, without touching the task). Moved on by the
     /// TaskFinalizer when that step's result arrives (`results_received`); `retry_ready`
-    /// is also legal here but [`events_after_evaluation`] never produces it.
+    /// is also legal here but the finalizer never produces it.
     WaitingForRetry,
     /// Some step failed permanently or was cancelled and nothing runs any more; the task is
     /// held here for an operator when the template sets `hold_failed_tasks`. Moved on by the

@@ -24,6 +24,7 @@ pub mod templates;
 pub use error::StoreError;
 pub use params::*;
 
+use crate::clock::EpochMillis;
 use async_trait::async_trait;
 use std::sync::Arc;
 use uuid::Uuid;
@@ -70,6 +71,10 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// Moves the leases of still-held claims forward; returns how many were extended.
     async fn step_lease_extend_many(&self, p: StepLeaseExtendManyParams) -> Result<u64, StoreError>;
+
+    /// Extends a held claim's lease, moves its deadline and saves a checkpoint;
+    /// returns the deadline, or None when the claim is no longer held.
+    async fn step_heartbeat(&self, p: StepHeartbeatParams) -> Result<Option<EpochMillis>, StoreError>;
 
     /// Hands claimed steps back to the queue without burning an attempt.
     async fn step_release_many(&self, p: StepReleaseManyParams) -> Result<Vec<Uuid>, StoreError>;

@@ -280,6 +280,23 @@ pub struct StepLeaseExtendManyParams {
     pub now: EpochMillis,
 }
 
+/// Parameters of `Store::step_heartbeat`: a running handler's sign of life.
+#[derive(Debug, Clone)]
+pub struct StepHeartbeatParams {
+    /// The step.
+    pub step_uuid: Uuid,
+    /// The claim the handler runs under.
+    pub claim_seq: i64,
+    /// New lease end; capped at the (possibly moved) deadline.
+    pub lease_expires_at: EpochMillis,
+    /// Move the attempt's deadline to this time (never earlier than it is).
+    pub deadline_at: Option<EpochMillis>,
+    /// A batch worker's checkpoint to save.
+    pub checkpoint: Option<Value>,
+    /// Time of the heartbeat.
+    pub now: EpochMillis,
+}
+
 /// Why a claimed step goes back to the queue without a result.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum ReleaseReason {

@@ -115,7 +115,11 @@ impl TemplateRegistry {
 
     /// Adds a template, replacing one with the same namespace, name and version.
     pub fn insert(&mut self, t: LoadedTemplate) -> Arc<LoadedTemplate> {
-        let t = Arc::new(t);
+        self.insert_shared(Arc::new(t))
+    }
+
+    /// Adds an already shared template, replacing one with the same key.
+    pub fn insert_shared(&mut self, t: Arc<LoadedTemplate>) -> Arc<LoadedTemplate> {
         self.by_key
             .entry((t.template.namespace.clone(), t.template.name.clone()))
             .or_default()

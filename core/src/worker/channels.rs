@@ -6,13 +6,18 @@
 //! - completion: handler dispatch → FFICompletion. Carries the outcome and the
 //!   slot; the slot is freed only after the result is written.
 //!
-//! Both are bounded; a full channel makes the sender wait (backpressure), it never
+//! - foreign: handler dispatch → a [`Bridge`](crate::bridge::Bridge), for steps
+//!   whose handler lives in a host language (Python, Ruby, TypeScript). Bounded by
+//!   the worker's slots: every message holds one.
+//!
+//! All are bounded; a full channel makes the sender wait (backpressure), it never
 //! buffers without limit and never drops a result.
 
 use crate::orchestration::HandlerOutcome;
 use crate::store::ClaimedStep;
+use std::sync::Arc;
 use std::time::Instant;
-use tokio::sync::OwnedSemaphorePermit;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
 
 /// Default dispatch channel capacity (steps claimed and waiting for a handler task).
 pub const DEFAULT_DISPATCH_CAPACITY: usize = 1024;
@@ -47,4 +52,16 @@ pub struct CompletionMessage {
     pub correlation_id: uuid::Uuid,
     /// The handler slot, released once the result is written.
     pub permit: OwnedSemaphorePermit,
+}
+
+/// A claimed step for a host-language handler, on its way to a bridge.
+#[derive(Debug)]
+pub struct ForeignStep {
+    /// The step and its slot.
+    pub dispatch: DispatchMessage,
+    /// Where its result goes.
+    pub completion: mpsc::Sender<CompletionMessage>,
+    /// Notify after freeing the slot without a result (a release), so the
+    /// StepExecutor claims again.
+    pub slot_freed: Arc<Notify>,
 }

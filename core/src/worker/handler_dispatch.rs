@@ -2,13 +2,18 @@
 //! one's handler in its own task, under the step's timeout. A panic, a timeout,
 //! an unknown handler: each becomes a failure result, never a crashed worker
 //! (the failure table in `proto-contract/README.md`).
+//!
+//! A step whose callable has no Rust handler goes to the foreign channel when the
+//! worker has one (a language binding's [`Bridge`](crate::bridge::Bridge) polls it),
+//! and fails as `handler_not_found` otherwise.
 
-use super::channels::{CompletionMessage, DispatchMessage};
+use super::channels::{CompletionMessage, DispatchMessage, ForeignStep};
 use super::handler::{HandlerRegistry, StepContext, StepResult};
 use crate::orchestration::HandlerOutcome;
+use crate::store::ClaimedStep;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use tokio::sync::mpsc;
+use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
 
 /// Runs handlers for dispatched steps.
 #[derive(Debug, Clone)]
@@ -17,12 +22,28 @@ pub struct HandlerDispatch {
     pub handlers: Arc<HandlerRegistry>,
     /// Worker id.
     pub worker_id: String,
+    /// Where steps for host-language handlers go, when a bridge is attached.
+    pub foreign: Option<mpsc::Sender<ForeignStep>>,
+    /// Notified when a slot frees without a result.
+    pub slot_freed: Arc<Notify>,
 }
 
 impl HandlerDispatch {
     /// Runs until the dispatch channel closes.
     pub async fn run(self, mut dispatch: mpsc::Receiver<DispatchMessage>, completion: mpsc::Sender<CompletionMessage>) {
         while let Some(msg) = dispatch.recv().await {
+            if let Some(foreign) = &self.foreign {
+                if self.handlers.get(&msg.step.handler_callable).is_none() {
+                    let step = ForeignStep {
+                        dispatch: msg,
+                        completion: completion.clone(),
+                        slot_freed: self.slot_freed.clone(),
+                    };
+                    // Closed: the bridge is gone (shutdown); the step's lease returns it.
+                    let _ = foreign.send(step).await;
+                    continue;
+                }
+            }
             let this = self.clone();
             let completion = completion.clone();
             tokio::spawn(async move {
@@ -89,6 +110,20 @@ impl HandlerDispatch {
             }
         };
         let execution_ms = started.elapsed().as_millis() as u64;
+        completion_message(step, permit, result, execution_ms, &self.worker_id)
+    }
+}
+
+/// Packages a finished attempt for the completion channel (Rust and host-language
+/// handlers alike).
+pub fn completion_message(
+    step: ClaimedStep,
+    permit: OwnedSemaphorePermit,
+    result: StepResult,
+    execution_ms: u64,
+    worker_id: &str,
+) -> CompletionMessage {
+    {
         if let Some(e) = &result.error {
             tracing::info!(step = %step.name, task_uuid = %step.task_uuid, correlation_id = %step.correlation_id,
                 attempt = step.attempt, error_type = %e.error_type, "attempt failed: {}", e.message);
@@ -103,7 +138,7 @@ impl HandlerDispatch {
                 retry: step.retry.clone(),
                 result,
                 execution_ms,
-                worker_id: self.worker_id.clone(),
+                worker_id: worker_id.to_string(),
             },
             step_name: step.name,
             task_name: step.task_name,

@@ -84,6 +84,8 @@ pub struct WorkerDeps {
     pub domain_bus: DomainEventBus,
     /// Templates.
     pub templates: TemplateCache,
+    /// Where steps for host-language handlers go (a bridge's queue), if any.
+    pub foreign: Option<mpsc::Sender<channels::ForeignStep>>,
 }
 
 /// What a drain did.
@@ -141,6 +143,8 @@ impl Worker {
         let dispatch = handler_dispatch::HandlerDispatch {
             handlers: deps.handlers.clone(),
             worker_id: config.worker_id.clone(),
+            foreign: deps.foreign.clone(),
+            slot_freed: slot_freed.clone(),
         };
         let completion = ffi_completion::FfiCompletion {
             results: deps.results.clone(),
@@ -180,6 +184,11 @@ impl Worker {
     /// Counters and in-flight claims.
     pub fn status(&self) -> WorkerStatusSnapshot {
         self.status.snapshot()
+    }
+
+    /// The live status (a bridge forgets the claims it releases).
+    pub fn status_handle(&self) -> Arc<worker_status::WorkerStatus> {
+        self.status.clone()
     }
 
     /// Stops claiming, lets running handlers finish for up to `grace` and writes

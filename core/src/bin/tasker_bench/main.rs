@@ -21,7 +21,11 @@
 //!   processes on this machine, tasks submitted from the bench process;
 //! - `--claim-scaling` ([`claim_scaling`]): claim latency with few vs many finished
 //!   tasks in the tables.
+//!
+//! `--bridge` ([`bridge`]) measures the language bindings' polling contract on a
+//! loopback bridge (no database work), in Rust, at batch sizes 1 and 64.
 
+mod bridge;
 mod claim_scaling;
 mod processes;
 
@@ -84,7 +88,11 @@ fn main() {
         .enable_all()
         .build()
         .expect("tokio runtime");
+    let bridge_mode = args.iter().any(|a| a == "--bridge");
     let result = rt.block_on(async {
+        if bridge_mode {
+            return bridge::run(quick).await;
+        }
         match postgres {
             Some(admin) if processes_mode || claim_scaling_mode => {
                 if processes_mode {

@@ -261,6 +261,20 @@ impl Store for PgStore {
         Ok(done.rows_affected())
     }
 
+    async fn step_heartbeat(&self, p: StepHeartbeatParams) -> Result<Option<crate::clock::EpochMillis>, StoreError> {
+        let row = self
+            .query(include_str!("queries/step/heartbeat.sql"))
+            .bind(p.step_uuid)
+            .bind(p.claim_seq)
+            .bind(p.lease_expires_at)
+            .bind(p.deadline_at)
+            .bind(p.checkpoint)
+            .bind(p.now)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>("deadline_at")).transpose()?)
+    }
+
     async fn step_release_many(&self, p: StepReleaseManyParams) -> Result<Vec<Uuid>, StoreError> {
         if p.claims.is_empty() {
             return Ok(vec![]);

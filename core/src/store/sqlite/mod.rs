@@ -268,6 +268,22 @@ impl Store for SqliteStore {
         steps::lease_extend_many(self, p).await
     }
 
+    async fn step_heartbeat(&self, p: StepHeartbeatParams) -> Result<Option<crate::clock::EpochMillis>, StoreError> {
+        let row = self
+            .query(include_str!("queries/step/heartbeat.sql"))
+            .bind(p.step_uuid.to_string())
+            .bind(p.claim_seq)
+            .bind(p.lease_expires_at)
+            .bind(p.deadline_at)
+            .bind(p.checkpoint.map(|c| c.to_string()))
+            .bind(p.now)
+            .fetch_optional(&mut *self.writer().await?)
+            .await?;
+        Ok(row
+            .map(|r| sqlx::Row::try_get::<i64, _>(&r, "deadline_at"))
+            .transpose()?)
+    }
+
     async fn step_release_many(&self, p: StepReleaseManyParams) -> Result<Vec<Uuid>, StoreError> {
         steps::release_many(self, p).await
     }
