@@ -118,7 +118,11 @@ class StepContext:
         """Persists a checkpoint (and extends the lease). A retried attempt sees the
         last one as ``context.checkpoint``."""
         self._require_bridge().checkpoint_step(self.event_id, cursor, data)
-        self.checkpoint = {"cursor": cursor, "data": data, "saved_at_ms": int(time.time() * 1000)}
+        now = int(time.time() * 1000)
+        self.checkpoint = {"cursor": cursor, "data": data, "saved_at_ms": now}
+        # A checkpoint extends the attempt like extend_lease (at most to now +
+        # timeout); the bridge does not say by how much, so this is an upper bound.
+        self.deadline_ms = max(self.deadline_ms, now + self.timeout_ms)
 
     def extend_lease(self) -> int:
         """Moves this attempt's deadline further (within the configured bound) and

@@ -73,6 +73,18 @@ class StepError:
             d["backtrace"] = self.backtrace
         return d
 
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "StepError":
+        """The inverse of :meth:`to_dict`."""
+        return cls(
+            d["message"],
+            d.get("error_type", "handler_error"),
+            d.get("retryable", True),
+            d.get("retry_after_ms"),
+            d.get("code"),
+            d.get("backtrace"),
+        )
+
     def __repr__(self) -> str:
         return (
             f"StepError(message={self.message!r}, error_type={self.error_type!r}, "
@@ -113,6 +125,18 @@ class StepResult:
         if self.metadata:
             d["metadata"] = self.metadata
         return d
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any]) -> "StepResult":
+        """A result from the members of a ``step_result`` message (``event_id`` and
+        ``execution_time_ms`` are ignored)."""
+        error = d.get("error")
+        return cls(
+            d["success"],
+            d.get("result"),
+            StepError.from_dict(error) if isinstance(error, Mapping) else None,
+            d.get("metadata"),
+        )
 
     def __repr__(self) -> str:
         if self.success:
