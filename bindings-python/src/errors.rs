@@ -17,30 +17,60 @@ create_exception!(
     PyException,
     "Base of every error the Tasker core raises; `code` names the error code."
 );
-create_exception!(tasker._native, InvalidConfig, TaskerError, "The options are wrong (code `invalid_config`).");
-create_exception!(tasker._native, WorkerClosed, TaskerError, "The bridge was shut down (code `worker_closed`).");
+create_exception!(
+    tasker._native,
+    InvalidConfig,
+    TaskerError,
+    "The options are wrong (code `invalid_config`)."
+);
+create_exception!(
+    tasker._native,
+    WorkerClosed,
+    TaskerError,
+    "The bridge was shut down (code `worker_closed`)."
+);
 create_exception!(
     tasker._native,
     UnknownEvent,
     TaskerError,
     "The step event is not held: completed, released, timed out or never handed out (code `unknown_event`)."
 );
-create_exception!(tasker._native, TaskNotFound, TaskerError, "No such task (code `task_not_found`).");
+create_exception!(
+    tasker._native,
+    TaskNotFound,
+    TaskerError,
+    "No such task (code `task_not_found`)."
+);
 create_exception!(
     tasker._native,
     TemplateNotFound,
     TaskerError,
     "No template with that key (code `template_not_found`)."
 );
-create_exception!(tasker._native, DatabaseError, TaskerError, "The database failed (code `database`).");
-create_exception!(tasker._native, Overloaded, TaskerError, "Too much work queued; retry later (code `overloaded`).");
+create_exception!(
+    tasker._native,
+    DatabaseError,
+    TaskerError,
+    "The database failed (code `database`)."
+);
+create_exception!(
+    tasker._native,
+    Overloaded,
+    TaskerError,
+    "Too much work queued; retry later (code `overloaded`)."
+);
 create_exception!(
     tasker._native,
     ForkedProcess,
     TaskerError,
     "The object was created before fork(); create a new one in the child (code `forked`)."
 );
-create_exception!(tasker._native, InternalError, TaskerError, "A bug in the core, a panic included (code `internal`).");
+create_exception!(
+    tasker._native,
+    InternalError,
+    TaskerError,
+    "A bug in the core, a panic included (code `internal`)."
+);
 
 static INVALID_INPUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();
 static WAIT_TIMED_OUT: PyOnceLock<Py<PyType>> = PyOnceLock::new();

@@ -31,13 +31,18 @@ impl PyBridge {
     /// `max_events` step events (`[]` on timeout and during a drain).
     fn poll_step_events(&self, py: Python<'_>, max_events: u32, timeout_ms: u64) -> PyResult<String> {
         let b = self.inner.clone();
-        blocking(py, move || async move { b.poll_step_events_json(max_events, timeout_ms).await })
+        blocking(py, move || async move {
+            b.poll_step_events_json(max_events, timeout_ms).await
+        })
     }
 
     /// Records a JSON array of step results; answers the completion report JSON.
     fn complete_step_events(&self, py: Python<'_>, results_json: String) -> PyResult<String> {
         let b = self.inner.clone();
-        blocking(py, move || async move { b.complete_step_events_json(&results_json).await })
+        blocking(
+            py,
+            move || async move { b.complete_step_events_json(&results_json).await },
+        )
     }
 
     /// Moves the event's deadline and extends its lease; the new deadline (epoch ms).
@@ -54,7 +59,13 @@ impl PyBridge {
     }
 
     /// Saves a checkpoint (cursor and data as JSON) and extends the lease.
-    fn checkpoint_step(&self, py: Python<'_>, event_id: String, cursor_json: String, data_json: String) -> PyResult<()> {
+    fn checkpoint_step(
+        &self,
+        py: Python<'_>,
+        event_id: String,
+        cursor_json: String,
+        data_json: String,
+    ) -> PyResult<()> {
         let b = self.inner.clone();
         blocking(py, move || async move {
             b.checkpoint_step_json(&event_id, &cursor_json, &data_json).await
@@ -72,7 +83,9 @@ impl PyBridge {
         mode: &str,
         event_id: Option<&str>,
     ) -> PyResult<String> {
-        guarded(py, || self.inner.publish_domain_event_json(name, payload_json, mode, event_id))
+        guarded(py, || {
+            self.inner.publish_domain_event_json(name, payload_json, mode, event_id)
+        })
     }
 
     /// State and counters as JSON.
@@ -103,7 +116,10 @@ impl PyBridge {
     /// `timeout_ms` runs out first).
     fn wait_for_task(&self, py: Python<'_>, task_uuid: String, timeout_ms: u64) -> PyResult<String> {
         let b = self.inner.clone();
-        blocking(py, move || async move { b.wait_for_task_json(&task_uuid, timeout_ms).await })
+        blocking(
+            py,
+            move || async move { b.wait_for_task_json(&task_uuid, timeout_ms).await },
+        )
     }
 
     fn __repr__(&self) -> String {
