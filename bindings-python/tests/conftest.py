@@ -36,7 +36,7 @@ DB_PREFIX = "tasker_pytest_"
 
 
 def pytest_configure(config: Any) -> None:
-    config.addinivalue_line("markers", "smoke: the quick subset run on every supported Python")
+    config.addinivalue_line("markers", "smoke: a quick subset (pytest -m smoke)")
 
 
 # -- PostgreSQL ------------------------------------------------------------------------
