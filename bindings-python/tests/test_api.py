@@ -12,10 +12,11 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any, Dict, Iterator, List, Tuple
 
 import pytest
-from conftest import TEMPLATES_DIR, step
 
 import tasker
 from tasker.mixins import parse_retry_after
+
+from conftest import TEMPLATES_DIR, step
 
 HITS: List[Tuple[str, str, float]] = []
 

@@ -8,9 +8,10 @@ import uuid
 from typing import Any, Dict, List
 
 import pytest
-from conftest import TEMPLATES_DIR
 
 import tasker
+
+from conftest import TEMPLATES_DIR
 
 
 def test_poll_releases_the_gil(sqlite_url: str) -> None:
@@ -65,9 +66,7 @@ def test_bridge_round_trip(sqlite_url: str) -> None:
         done = bridge.wait_for_task(task["task_uuid"], 10_000)
         assert done["state"] == "complete"
         assert done["steps"][0]["result"] == {"done": 1}
-        again = bridge.complete_step_events(
-            [{"event_id": ev["event_id"], "success": True, "result": {}}]
-        )
+        again = bridge.complete_step_events([{"event_id": ev["event_id"], "success": True, "result": {}}])
         assert again["accepted"] == 0 and len(again["rejected"]) == 1
         with pytest.raises(tasker.UnknownEvent):
             bridge.extend_lease(ev["event_id"])

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any, Dict
 
-from conftest import TEMPLATES_DIR, step
-
 import tasker
+
+from conftest import TEMPLATES_DIR, step
 
 EVENT: Dict[str, Any] = {
     "event_id": "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b",

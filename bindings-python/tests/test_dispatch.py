@@ -7,10 +7,10 @@ import asyncio
 import threading
 from typing import Any, List
 
+import tasker
+
 import support_handlers
 from conftest import EXAMPLES_DIR, TEMPLATES_DIR, step
-
-import tasker
 
 CREATED: List[Any] = []
 

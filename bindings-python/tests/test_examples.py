@@ -6,6 +6,9 @@ from __future__ import annotations
 from typing import Any, Dict, Iterator, Tuple
 
 import pytest
+
+import tasker
+
 from conftest import (
     ADMIN_URL,
     EXAMPLE_HANDLERS,
@@ -16,8 +19,6 @@ from conftest import (
     drop_pg_database,
     step,
 )
-
-import tasker
 
 
 @pytest.fixture(

@@ -8,9 +8,10 @@ import time
 from typing import Any, Dict, List
 
 import pytest
-from conftest import TEMPLATES_DIR, step
 
 import tasker
+
+from conftest import TEMPLATES_DIR, step
 
 
 class CardDeclined(tasker.PermanentError):

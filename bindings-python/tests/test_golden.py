@@ -13,10 +13,11 @@ from pathlib import Path
 from typing import Any, Dict, List
 
 import pytest
-from conftest import GOLDEN_DIR, TEMPLATES_DIR
 
 import tasker
 from tasker.result import StepResult, encode_result
+
+from conftest import GOLDEN_DIR, TEMPLATES_DIR
 
 
 def manifest() -> List[Dict[str, Any]]:
@@ -59,7 +60,10 @@ def test_valid_step_event_builds_a_context(entry: Dict[str, Any]) -> None:
     assert ctx.step_uuid == ev["step_uuid"] and ctx.correlation_id == ev["correlation_id"]
     assert (ctx.namespace, ctx.task_name, ctx.task_version) == (ev["namespace"], ev["task_name"], ev["task_version"])
     assert (ctx.step_name, ctx.template_step_name, ctx.step_type) == (
-        ev["step_name"], ev["template_step_name"], ev["step_type"])
+        ev["step_name"],
+        ev["template_step_name"],
+        ev["step_type"],
+    )
     assert ctx.handler_callable == ev["handler"]["callable"] and ctx.handler_method == ev["handler"]["method"]
     assert ctx.config == ev["handler"]["initialization"]
     assert ctx.context == ev["context"] and ctx.dependency_results == ev["dependency_results"]
@@ -173,8 +177,9 @@ def _is_uuid(value: Any) -> bool:
         return False
 
 
-@pytest.mark.parametrize("entry", entries("task_request", True) + entries("task_request", False),
-                         ids=lambda e: e["file"])
+@pytest.mark.parametrize(
+    "entry", entries("task_request", True) + entries("task_request", False), ids=lambda e: e["file"]
+)
 def test_task_requests(entry: Dict[str, Any], tmp_path: Path) -> None:
     bridge = tasker.Bridge(f"sqlite://{tmp_path / 'req.db'}")
     try:

@@ -5,9 +5,9 @@ from __future__ import annotations
 import logging
 from typing import Any
 
-from conftest import TEMPLATES_DIR
-
 import tasker
+
+from conftest import TEMPLATES_DIR
 
 
 def test_core_logs_reach_python_logging(sqlite_url: str, caplog: Any) -> None:

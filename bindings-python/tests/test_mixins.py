@@ -47,8 +47,14 @@ def test_decision_shapes() -> None:
 def test_cursor_range_and_checkpoint_resume() -> None:
     from test_context import EVENT
 
-    ev = dict(EVENT, handler={"callable": "w", "method": "call", "initialization": {"cursor": {
-        "batch_id": "002", "start_cursor": 300, "end_cursor": 600}}})
+    ev = dict(
+        EVENT,
+        handler={
+            "callable": "w",
+            "method": "call",
+            "initialization": {"cursor": {"batch_id": "002", "start_cursor": 300, "end_cursor": 600}},
+        },
+    )
     assert tasker.StepContext(ev).cursor_range() == (300, 600)
     ev["checkpoint"] = {"cursor": 450, "data": {}, "saved_at_ms": 1}
     assert tasker.StepContext(ev).cursor_range() == (450, 600)
@@ -61,7 +67,11 @@ def test_failure_helper() -> None:
     f = h.failure("nope", retry_after=1.25, code=7)
     assert f.error is not None
     assert (f.error.retryable, f.error.retry_after_ms, f.error.code, f.error.error_type) == (
-        True, 1250, "7", "handler_error")
+        True,
+        1250,
+        "7",
+        "handler_error",
+    )
     p = h.failure("nope", retryable=False, retry_after=3)
     assert p.error is not None and p.error.retry_after_ms is None, "no retry hint on a permanent failure"
     with pytest.raises(ValueError):
@@ -77,8 +87,14 @@ def test_encode_result() -> None:
     fail = json.loads(encode_result(eid, tasker.failure("m", "t", retry_after=0.5)))
     assert fail["error"] == {"message": "m", "error_type": "t", "retryable": True, "retry_after_ms": 500}
     assert "result" in fail and fail["result"] is None
-    for bad in (tasker.success(object()), tasker.success({"x": math.inf}), tasker.success({1: {2: object()}}),
-                "not a result", tasker.StepResult(False), tasker.failure("m", metadata={"o": object()})):
+    for bad in (
+        tasker.success(object()),
+        tasker.success({"x": math.inf}),
+        tasker.success({1: {2: object()}}),
+        "not a result",
+        tasker.StepResult(False),
+        tasker.failure("m", metadata={"o": object()}),
+    ):
         inv = json.loads(encode_result(eid, bad))
         assert inv["success"] is False
         assert inv["error"]["error_type"] == "invalid_result" and inv["error"]["retryable"] is False

@@ -15,9 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import TEMPLATES_DIR, step
 
 import tasker
+
+from conftest import TEMPLATES_DIR, step
 
 
 def _slow_handler(started: threading.Event) -> Any:

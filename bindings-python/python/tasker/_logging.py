@@ -80,5 +80,3 @@ def drain(max_records: int = 1000) -> int:
             record.msecs = ts % 1000
         CORE_LOGGER.handle(record)
     return len(records)
-
-

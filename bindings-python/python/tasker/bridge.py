@@ -9,7 +9,7 @@ error code)."""
 from __future__ import annotations
 
 import json
-from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union
+from typing import Any, Dict, Iterable, List, Mapping, Optional, Sequence, Union, cast
 
 from . import _native
 from .result import invalid_result_json
@@ -55,7 +55,7 @@ class Bridge:
         """Waits up to ``timeout_ms`` for at least one step event; at most
         ``max_events`` (and never more than the free capacity). ``[]`` on timeout
         and while draining; :class:`tasker.WorkerClosed` after shutdown."""
-        return json.loads(self._native.poll_step_events(int(max_events), int(timeout_ms)))
+        return cast(List[Dict[str, Any]], json.loads(self._native.poll_step_events(int(max_events), int(timeout_ms))))
 
     def complete_step_events(self, results: Iterable[Union[Mapping[str, Any], str]]) -> Dict[str, Any]:
         """Sends results (``step_result`` dicts, or pre-encoded JSON texts) in one
@@ -75,11 +75,11 @@ class Bridge:
                 if not isinstance(event_id, str):
                     raise
                 parts.append(invalid_result_json(event_id, f"the result cannot be serialised as JSON: {e}"))
-        return json.loads(self._native.complete_step_events("[" + ",".join(parts) + "]"))
+        return _obj(self._native.complete_step_events("[" + ",".join(parts) + "]"))
 
     def complete_step_events_json(self, results_json: str) -> Dict[str, Any]:
         """As :meth:`complete_step_events`, with the JSON array already encoded."""
-        return json.loads(self._native.complete_step_events(results_json))
+        return _obj(self._native.complete_step_events(results_json))
 
     def extend_lease(self, event_id: str) -> int:
         """Moves the event's deadline (within the configured bound); returns it (epoch ms)."""
@@ -93,36 +93,38 @@ class Bridge:
         """Persists a batch worker's checkpoint and extends the lease."""
         self._native.checkpoint_step(str(event_id), _dumps(cursor), _dumps(data))
 
-    def publish_domain_event(
-        self, name: str, payload: Any, mode: str = "fast", event_id: Optional[str] = None
-    ) -> Any:
+    def publish_domain_event(self, name: str, payload: Any, mode: str = "fast", event_id: Optional[str] = None) -> Any:
         """Publishes a domain event (``mode``: fast, durable or broadcast)."""
         return _loads_or_text(self._native.publish_domain_event(name, _dumps(payload), mode, event_id))
 
     def worker_status(self) -> Dict[str, Any]:
         """Counters and in-flight claims."""
-        return json.loads(self._native.worker_status())
+        return _obj(self._native.worker_status())
 
     def shutdown(self, grace_ms: int = 30000) -> Dict[str, Any]:
         """Stops claiming, waits up to ``grace_ms`` for outstanding events' results,
         releases the rest: ``{"drained": n, "released": n}``. Idempotent."""
-        return json.loads(self._native.shutdown(int(grace_ms)))
+        return _obj(self._native.shutdown(int(grace_ms)))
 
     # -- client side ---------------------------------------------------------
 
     def create_task(self, request: Mapping[str, Any]) -> Dict[str, Any]:
         """Creates a task from a ``task_request`` (``namespace``, ``name``, ``context``,
         optional ``version``, ``idempotency_key``, ``correlation_id``)."""
-        return json.loads(self._native.create_task(_dumps(dict(request))))
+        return _obj(self._native.create_task(_dumps(dict(request))))
 
     def get_task(self, task_uuid: str) -> Dict[str, Any]:
         """The task view (state, steps with results and errors)."""
-        return json.loads(self._native.get_task(str(task_uuid)))
+        return _obj(self._native.get_task(str(task_uuid)))
 
     def wait_for_task(self, task_uuid: str, timeout_ms: int) -> Dict[str, Any]:
         """Waits until the task is finished (complete or error); :class:`tasker.WaitTimedOut`
         when ``timeout_ms`` runs out first."""
-        return json.loads(self._native.wait_for_task(str(task_uuid), int(timeout_ms)))
+        return _obj(self._native.wait_for_task(str(task_uuid), int(timeout_ms)))
+
+
+def _obj(text: str) -> Dict[str, Any]:
+    return cast(Dict[str, Any], json.loads(text))
 
 
 def _loads_or_text(text: str) -> Any:

@@ -99,8 +99,7 @@ class StepContext:
         spec: Any = self.config.get("cursor", self.config)
         if not isinstance(spec, dict) or "start_cursor" not in spec or "end_cursor" not in spec:
             raise LookupError(
-                f"step {self.step_name!r} has no cursor range (expected start_cursor/end_cursor "
-                "in its configuration)"
+                f"step {self.step_name!r} has no cursor range (expected start_cursor/end_cursor in its configuration)"
             )
         start, end = int(spec["start_cursor"]), int(spec["end_cursor"])
         if self.checkpoint and isinstance(self.checkpoint.get("cursor"), int):
@@ -140,5 +139,3 @@ class StepContext:
             f"StepContext(step_name={self.step_name!r}, task_uuid={self.task_uuid!r}, "
             f"attempt={self.attempt}/{self.max_attempts})"
         )
-
-

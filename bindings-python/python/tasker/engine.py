@@ -28,7 +28,8 @@ class TaskFailed(Exception):
     def __init__(self, task: Dict[str, Any]) -> None:
         failed = [s for s in task.get("steps", []) if s.get("error")]
         detail = "; ".join(f"{s['name']}: {(s.get('error') or {}).get('message')}" for s in failed)
-        super().__init__(f"task {task.get('task_uuid')} ended in {task.get('state')}" + (f" ({detail})" if detail else ""))
+        message = f"task {task.get('task_uuid')} ended in {task.get('state')}"
+        super().__init__(message + (f" ({detail})" if detail else ""))
         self.task = task
 
 

@@ -96,7 +96,7 @@ def handler(name: str) -> Callable[[F], F]:
     def mark(fn: F) -> F:
         if not callable(fn):
             raise TypeError("@tasker.handler decorates a function")
-        setattr(fn, "__tasker_handler__", name)
+        fn.__tasker_handler__ = name  # type: ignore[attr-defined]
         return fn
 
     return mark

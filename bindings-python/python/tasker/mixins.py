@@ -221,8 +221,10 @@ class Api:
         a Retry-After header (seconds or HTTP date) becomes ``retry_after``.
         A connection error or timeout (the exception) is retryable."""
         if isinstance(response, BaseException):
-            kind = "http_timeout" if isinstance(response, (ApiTimeoutError, socket.timeout, TimeoutError)) else (
-                "http_connection_error"
+            kind = (
+                "http_timeout"
+                if isinstance(response, (ApiTimeoutError, socket.timeout, TimeoutError))
+                else ("http_connection_error")
             )
             return failure(message or str(response) or type(response).__name__, kind, retryable=True)
         status = response.status

@@ -92,6 +92,8 @@ class Worker:
     ) -> None:
         if concurrency < 1:
             raise ValueError("concurrency must be at least 1")
+        if bridge is None and not namespaces:
+            raise ValueError("a Worker needs the namespaces whose steps it runs (namespaces=[...])")
         self.concurrency = int(concurrency)
         self.namespaces = list(namespaces)
         self.poll_timeout_ms = int(poll_timeout_ms)
@@ -163,7 +165,7 @@ class Worker:
         then drains gracefully."""
         self.start()
         self._run_thread = threading.current_thread()
-        previous: Dict[int, Any] = {}
+        previous: Dict[Any, Any] = {}
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 previous[sig] = signal.signal(sig, lambda *_: self._stop_requested.set())
@@ -185,7 +187,7 @@ class Worker:
         ``stop()`` and the drain. Cancelling it drains too."""
         loop = asyncio.get_running_loop()
         self.start()
-        installed: List[int] = []
+        installed: List[Any] = []
         if threading.current_thread() is threading.main_thread():
             for sig in (signal.SIGTERM, signal.SIGINT):
                 try:
@@ -483,7 +485,9 @@ class Worker:
                 delay *= 3
                 continue
             for inv in report.get("invalid") or []:
-                log.warning("result of event %s recorded as invalid_result: %s", inv.get("event_id"), inv.get("message"))
+                log.warning(
+                    "result of event %s recorded as invalid_result: %s", inv.get("event_id"), inv.get("message")
+                )
             for rej in report.get("rejected") or []:
                 # A result that came after the step's deadline, or after a drain
                 # released it: the core had already decided.
