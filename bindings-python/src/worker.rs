@@ -27,6 +27,18 @@ impl PyBridge {
         })
     }
 
+    /// A bridge for benchmarks of the binding layer: an endless supply of synthetic
+    /// step events (at most `concurrency` at once, namespace and callable
+    /// `loopback`) whose results are dropped; no database work.
+    #[staticmethod]
+    #[pyo3(signature = (concurrency=64))]
+    fn open_loopback(py: Python<'_>, concurrency: usize) -> PyResult<Self> {
+        let bridge = blocking(py, move || async move { Bridge::open_loopback(concurrency).await })?;
+        Ok(Self {
+            inner: Arc::new(bridge),
+        })
+    }
+
     /// Waits up to `timeout_ms` for claimed steps; a JSON array of at most
     /// `max_events` step events (`[]` on timeout and during a drain).
     fn poll_step_events(&self, py: Python<'_>, max_events: u32, timeout_ms: u64) -> PyResult<String> {

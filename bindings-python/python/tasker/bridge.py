@@ -44,6 +44,16 @@ class Bridge:
         self.options: Dict[str, Any] = opts
         self._native = _native.Bridge(_dumps(opts))
 
+    @classmethod
+    def loopback(cls, concurrency: int = 64) -> "Bridge":
+        """A bridge for benchmarks of the binding layer: endless synthetic step events
+        (namespace and callable ``loopback``, at most ``concurrency`` at once) whose
+        results are dropped; no database work."""
+        self = cls.__new__(cls)
+        self.options = {"loopback": True, "concurrency": int(concurrency)}
+        self._native = _native.Bridge.open_loopback(int(concurrency))
+        return self
+
     @property
     def native(self) -> "_native.Bridge":
         """The native object (methods take and return JSON text)."""

@@ -277,6 +277,8 @@ class Worker:
                 loop.call_soon_threadsafe(cancel_all)
                 if self._loop_thread is not None:
                     self._loop_thread.join(timeout=5)
+                if not loop.is_running():
+                    loop.close()
             _logging.drain()
             log.info("worker stopped: %s", self.drain_report)
         finally:
