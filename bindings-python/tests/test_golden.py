@@ -81,6 +81,9 @@ def test_valid_step_event_builds_a_context(entry: Dict[str, Any]) -> None:
     if ev["checkpoint"] is not None:
         assert ctx.checkpoint["cursor"] == ev["checkpoint"]["cursor"]
         assert ctx.checkpoint["data"] == ev["checkpoint"]["data"]
+    if ev["step_type"] == "batch_worker":
+        start, end = ctx.cursor_range()
+        assert 0 <= start <= end
 
 
 @pytest.mark.parametrize("entry", entries("step_event", False), ids=lambda e: e["file"])

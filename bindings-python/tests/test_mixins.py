@@ -60,6 +60,18 @@ def test_cursor_range_and_checkpoint_resume() -> None:
     assert tasker.StepContext(ev).cursor_range() == (450, 600)
     with pytest.raises(LookupError):
         tasker.StepContext(EVENT).cursor_range()
+    # From the analyzer's result: batch 002 of template step process_batch.
+    plan = Analyzer().create_batches(1000, 300).result
+    ev = dict(
+        EVENT,
+        step_name="process_batch_002",
+        template_step_name="process_batch",
+        dependency_results={"plan": plan},
+        checkpoint=None,
+    )
+    assert tasker.StepContext(ev).cursor_range() == (300, 600)
+    ev["checkpoint"] = {"cursor": 9999, "data": None, "saved_at_ms": 1}
+    assert tasker.StepContext(ev).cursor_range() == (600, 600), "never past the end"
 
 
 def test_failure_helper() -> None:

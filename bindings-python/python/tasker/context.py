@@ -91,20 +91,42 @@ class StepContext:
     def cursor_range(self) -> Tuple[int, int]:
         """A batch worker's cursor range ``(start, end)`` (0-based, end-exclusive).
 
-        Read from the step's configuration: ``config["cursor"]`` or ``config`` itself,
-        holding ``start_cursor`` / ``end_cursor`` as produced by
-        :meth:`tasker.Batchable.create_batches`. When a checkpoint was saved on an
-        earlier attempt, ``start`` is the checkpoint's cursor (resume where it stopped).
+        Found in the step's configuration (``config["cursor"]`` holding
+        ``start_cursor`` / ``end_cursor``), else in the analyzer's result among the
+        dependency results: the ``cursor_configs`` entry of its
+        ``batch_processing_outcome`` whose ``batch_id`` ends this step's name
+        (``process_batch_002`` made from template step ``process_batch`` is batch
+        ``002``). When an earlier attempt saved a checkpoint whose cursor is an
+        integer, ``start`` is that cursor (resume where it stopped).
         """
-        spec: Any = self.config.get("cursor", self.config)
-        if not isinstance(spec, dict) or "start_cursor" not in spec or "end_cursor" not in spec:
+        spec = self._cursor_spec()
+        if spec is None:
             raise LookupError(
-                f"step {self.step_name!r} has no cursor range (expected start_cursor/end_cursor in its configuration)"
+                f"step {self.step_name!r} has no cursor range: no config['cursor'] and no "
+                "batch_processing_outcome among its dependency results names its batch"
             )
         start, end = int(spec["start_cursor"]), int(spec["end_cursor"])
-        if self.checkpoint and isinstance(self.checkpoint.get("cursor"), int):
-            start = max(start, int(self.checkpoint["cursor"]))
+        cursor = (self.checkpoint or {}).get("cursor")
+        if isinstance(cursor, int) and not isinstance(cursor, bool):
+            start = min(max(start, cursor), end)
         return start, end
+
+    def _cursor_spec(self) -> Optional[Dict[str, Any]]:
+        own = self.config.get("cursor")
+        if isinstance(own, dict) and "start_cursor" in own and "end_cursor" in own:
+            return own
+        prefix = self.template_step_name + "_"
+        if not self.step_name.startswith(prefix):
+            return None
+        batch_id = self.step_name[len(prefix) :]
+        for result in self.dependency_results.values():
+            outcome = result.get("batch_processing_outcome") if isinstance(result, dict) else None
+            if not isinstance(outcome, dict) or outcome.get("type") != "create_batches":
+                continue
+            for cfg in outcome.get("cursor_configs") or []:
+                if isinstance(cfg, dict) and str(cfg.get("batch_id")) == batch_id:
+                    return cfg
+        return None
 
     # -- acting ------------------------------------------------------------
 
