@@ -128,3 +128,16 @@ def test_exceptions_follow_the_failure_table() -> None:
         k = failure_from_exception(e).error
     assert k is not None and (k.error_type, k.retryable) == ("KeyError", True)
     assert k.backtrace is not None and "Traceback" in k.backtrace
+
+
+def test_broken_exceptions_still_fail_the_step() -> None:
+    from tasker.result import failure_from_exception
+
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no")
+
+    f = failure_from_exception(Unprintable()).error
+    assert f is not None and f.error_type == "Unprintable" and f.retryable
+    nan_hint = failure_from_exception(tasker.RetryableError("x", retry_after=math.nan)).error
+    assert nan_hint is not None and nan_hint.retryable and nan_hint.retry_after_ms is None

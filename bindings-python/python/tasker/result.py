@@ -183,13 +183,24 @@ def failure_from_exception(exc: BaseException) -> StepResult:
     """
     from .errors import StepFailure  # local: errors imports the native module
 
-    tb = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
-    message = str(exc) or type(exc).__name__
+    kind = type(exc).__name__
+    try:
+        tb: Optional[str] = "".join(traceback.format_exception(type(exc), exc, exc.__traceback__))
+    except Exception:  # noqa: BLE001 - a broken exception still fails its step
+        tb = None
+    try:
+        message = str(exc) or kind
+    except Exception:  # noqa: BLE001
+        message = f"{kind} (its message could not be read)"
     if isinstance(exc, StepFailure):
         retry_after_ms = None
         retry_after = getattr(exc, "retry_after", None)
         if exc.retryable and retry_after is not None:
-            retry_after_ms = seconds_to_ms(retry_after)
+            try:
+                retry_after_ms = seconds_to_ms(retry_after)
+            except (TypeError, ValueError):
+                retry_after_ms = None  # an unusable hint: the step's own backoff applies
+        metadata = exc.metadata if isinstance(exc.metadata, dict) else {}
         return StepResult(
             False,
             None,
@@ -201,9 +212,9 @@ def failure_from_exception(exc: BaseException) -> StepResult:
                 None if exc.code is None else str(exc.code),
                 tb,
             ),
-            exc.metadata,
+            metadata,
         )
-    return StepResult(False, None, StepError(message, type(exc).__name__, True, None, None, tb))
+    return StepResult(False, None, StepError(message, kind, True, None, None, tb))
 
 
 def invalid_result_json(event_id: str, problem: str, execution_time_ms: Optional[int] = None) -> str:

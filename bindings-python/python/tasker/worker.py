@@ -34,7 +34,7 @@ from .bridge import Bridge
 from .context import StepContext
 from .errors import ForkedProcess, TaskerError, WorkerClosed
 from .registry import HandlerRegistry, HandlersArg, Resolved
-from .result import StepResult, encode_result, failure_from_exception, success
+from .result import StepResult, encode_result, failure_from_exception, invalid_result_json, success
 
 __all__ = ["Worker"]
 
@@ -404,7 +404,10 @@ class Worker:
                 return False
             item.settled = True
         elapsed_ms = int((time.monotonic() - item.started) * 1000)
-        text = encode_result(item.event_id, outcome, elapsed_ms)
+        try:
+            text = encode_result(item.event_id, outcome, elapsed_ms)
+        except Exception as e:  # noqa: BLE001 - a step is never lost
+            text = invalid_result_json(item.event_id, f"the result could not be encoded: {e!r}", elapsed_ms)
         self._results.put((item, text))
         return True
 
