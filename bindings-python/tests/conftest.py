@@ -109,17 +109,6 @@ def drop_pg_database(name: str) -> None:
 
 
 @pytest.fixture
-def pg_url() -> Iterator[str]:
-    """A fresh PostgreSQL database (created and dropped). Never skipped: when the
-    server is unreachable the test fails."""
-    name = create_pg_database()
-    try:
-        yield _with_db(ADMIN_URL, name)
-    finally:
-        drop_pg_database(name)
-
-
-@pytest.fixture
 def sqlite_url(tmp_path: Path) -> str:
     return f"sqlite://{tmp_path / 'tasker.db'}"
 
