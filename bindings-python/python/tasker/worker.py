@@ -46,6 +46,11 @@ log = logging.getLogger("tasker.worker")
 _CANCEL_GRACE_MS = 200
 
 
+# How long the completer waits for handlers still running before it sends the
+# results it has (so results of one poll usually share one write).
+COMPLETION_LINGER_S = 0.001
+
+
 def _now_ms() -> int:
     return int(time.time() * 1000)
 
@@ -114,6 +119,7 @@ class Worker:
 
         self._cond = threading.Condition()
         self._inflight: Dict[str, _InFlight] = {}
+        self._unsettled = 0  # dispatched events whose result is not yet queued
         self._results: "queue.Queue[Tuple[_InFlight, str]]" = queue.Queue()
         self._stop_requested = threading.Event()
         self._stop_polling = threading.Event()
@@ -330,6 +336,7 @@ class Worker:
         item = _InFlight(event_id)
         with self._cond:
             self._inflight[event_id] = item
+            self._unsettled += 1
         try:
             ctx = StepContext(event, self.bridge)
             item.ctx = ctx
@@ -384,6 +391,8 @@ class Worker:
             # Past its deadline (the bridge records the timeout) or shutting down
             # (the bridge releases the step): no result from here.
             with self._cond:
+                if not item.settled:
+                    self._unsettled -= 1
                 item.settled = True
                 item.sent = True
             self._handler_finished(item)
@@ -403,6 +412,7 @@ class Worker:
             if item.settled:
                 return False
             item.settled = True
+            self._unsettled -= 1
         elapsed_ms = int((time.monotonic() - item.started) * 1000)
         try:
             text = encode_result(item.event_id, outcome, elapsed_ms)
@@ -461,12 +471,27 @@ class Worker:
                 if self._stop_completer.is_set():
                     break
                 continue
-            while True:
+            self._drain_results(batch)
+            # Handlers of the same poll usually finish together: wait a moment for
+            # the ones still running, so their results share one write.
+            linger_until = time.monotonic() + COMPLETION_LINGER_S
+            while self._unsettled > 0:
+                remaining = linger_until - time.monotonic()
+                if remaining <= 0:
+                    break
                 try:
-                    batch.append(self._results.get_nowait())
+                    batch.append(self._results.get(timeout=remaining))
                 except queue.Empty:
                     break
+                self._drain_results(batch)
             self._send(batch)
+
+    def _drain_results(self, batch: List[Tuple[_InFlight, str]]) -> None:
+        while True:
+            try:
+                batch.append(self._results.get_nowait())
+            except queue.Empty:
+                return
 
     def _send(self, batch: List[Tuple[_InFlight, str]]) -> None:
         payload = "[" + ",".join(text for _, text in batch) + "]"
