@@ -16,8 +16,11 @@ module Tasker
     CONSTANT_PATH = /\A(?:::)?[A-Z]\w*(?:::[A-Z]\w*)*\z/.freeze
 
     # `handlers`: nil, an Array of handler classes / FunctionHandlers, or a Hash
-    # {callable => handler}.
-    def initialize(handlers = nil, include_registered: true)
+    # {callable => handler} (also as bare pairs: HandlerRegistry.new("square" => Square)).
+    # `include_registered`: also look in the process-wide registrations.
+    def initialize(handlers = nil, include_registered: true, **pairs)
+      handlers = pairs if handlers.nil? && !pairs.empty?
+      handlers = handlers.merge(pairs) if handlers.is_a?(Hash) && !pairs.empty?
       @explicit = {}
       @instances = {}
       @constants = {}
