@@ -13,15 +13,17 @@ class FailuresTest < Minitest::Test
   include TestSupport
   extend BackendTests
 
-  class RaisePermanent < Tasker::StepHandler
-    def call(_context)
-      raise CardDeclined.new("card declined", code: "E42", metadata: { "card" => "visa" })
-    end
-  end
-
-  class RaiseUncaught < Tasker::StepHandler
+  # Fails the way the task context's "mode" says.
+  class FailAs < Tasker::StepHandler
     def call(context)
-      success(result: { "ratio" => helper_that_divides(context.attempt) })
+      case context.input("mode")
+      when "permanent" then raise CardDeclined.new("card declined", code: "E42", metadata: { "card" => "visa" })
+      when "retryable" then raise Throttled, "try later (attempt #{context.attempt})"
+      when "uncaught" then success(result: { "ratio" => helper_that_divides(context.attempt) })
+      when "returned" then failure(message: "upstream said no", error_type: "upstream_refused")
+      when "returned_permanent"
+        failure(message: "bad input", error_type: "validation", retryable: false, code: "V1", retry_after: 5)
+      end
     end
 
     def helper_that_divides(n)
@@ -29,35 +31,17 @@ class FailuresTest < Minitest::Test
     end
   end
 
-  class ReturnFailure < Tasker::StepHandler
-    def call(context)
-      failure(message: "upstream said no", error_type: "upstream_refused", metadata: { "attempt" => context.attempt })
-    end
-  end
-
-  class ReturnPermanent < Tasker::StepHandler
-    def call(_context)
-      failure(message: "bad input", error_type: "validation", retryable: false, code: "V1", retry_after: 5)
-    end
-  end
-
-  FAILURE_HANDLERS = {
-    "raise_permanent" => RaisePermanent,
-    "raise_retryable" => Tasker::FunctionHandler.new("raise_retryable") do |context|
-      raise Throttled, "try later (attempt #{context.attempt})"
-    end,
-    "raise_uncaught" => RaiseUncaught,
-    "return_failure" => ReturnFailure,
-    "return_permanent" => ReturnPermanent
-  }.freeze
+  MODES = %w[permanent retryable uncaught returned returned_permanent].freeze
 
   backend_test("failure_table") do |url|
-    Tasker::Engine.open(database_url: url, templates: [TEMPLATES_DIR], handlers: FAILURE_HANDLERS,
+    Tasker::Engine.open(database_url: url, templates: [TEMPLATES_DIR], handlers: { "fail_as" => FailAs },
                         concurrency: 4) do |engine|
-      task = engine.run("rbtests", "failures", {}, timeout: 60)
-      assert_equal "error", task["state"]
+      created = MODES.to_h { |mode| [mode, engine.create_task("rbtests", "failure", { "mode" => mode })] }
+      tasks = created.transform_values { |t| engine.wait_for_task(t["task_uuid"], 60_000) }
+      tasks.each_value { |t| assert_equal "error", t["state"] }
+      steps = tasks.transform_values { |t| step(t, "failing") }
 
-      permanent = step(task, "permanent")
+      permanent = steps["permanent"]
       assert_equal "error", permanent["state"]
       assert_equal 1, permanent["attempts"], "a PermanentError is not retried"
       assert_equal "CardDeclined", permanent["error"]["error_type"]
@@ -65,14 +49,14 @@ class FailuresTest < Minitest::Test
       assert_equal "card declined", permanent["error"]["message"]
       assert_equal "E42", permanent["error"]["code"]
 
-      retryable = step(task, "retryable")
-      assert_equal 2, retryable["attempts"], "a RetryableError is retried up to max_attempts"
+      retryable = steps["retryable"]
+      assert_equal 3, retryable["attempts"], "a RetryableError is retried up to max_attempts"
       assert_equal "Throttled", retryable["error"]["error_type"]
       assert_equal true, retryable["error"]["retryable"]
-      assert_equal "try later (attempt 2)", retryable["error"]["message"]
+      assert_equal "try later (attempt 3)", retryable["error"]["message"]
 
-      uncaught = step(task, "uncaught")
-      assert_equal 2, uncaught["attempts"]
+      uncaught = steps["uncaught"]
+      assert_equal 3, uncaught["attempts"]
       err = uncaught["error"]
       assert_equal "ZeroDivisionError", err["error_type"]
       assert_equal true, err["retryable"]
@@ -81,18 +65,30 @@ class FailuresTest < Minitest::Test
       assert_includes err["backtrace"], "helper_that_divides"
       assert_includes err["backtrace"], "failures_test.rb"
 
-      returned = step(task, "returned_failure")
-      assert_equal 2, returned["attempts"], "failure() without retryable: is retryable"
+      returned = steps["returned"]
+      assert_equal 3, returned["attempts"], "failure() without retryable: is retryable"
       assert_equal "upstream_refused", returned["error"]["error_type"]
       assert_equal true, returned["error"]["retryable"]
       assert_nil returned["error"]["backtrace"]
 
-      returned_permanent = step(task, "returned_permanent")
+      returned_permanent = steps["returned_permanent"]
       assert_equal 1, returned_permanent["attempts"]
       assert_equal "validation", returned_permanent["error"]["error_type"]
       assert_equal "V1", returned_permanent["error"]["code"]
       assert_equal false, returned_permanent["error"]["retryable"]
       assert_nil returned_permanent["error"]["retry_after_ms"], "a permanent failure drops retry_after"
+    end
+  end
+
+  def test_an_exception_from_a_block_handler
+    block = Tasker::FunctionHandler.new("fail_as") { raise ArgumentError, "from a block" }
+    with_db(:sqlite) do |url|
+      Tasker::Engine.open(database_url: url, templates: [TEMPLATES_DIR], handlers: [block]) do |engine|
+        s = step(engine.run("rbtests", "failure", {}, timeout: 30), "failing")
+        assert_equal 3, s["attempts"]
+        assert_equal "ArgumentError", s["error"]["error_type"]
+        assert_equal "from a block", s["error"]["message"]
+      end
     end
   end
 
