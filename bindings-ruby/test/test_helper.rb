@@ -6,6 +6,7 @@
 # into a fresh GEM_HOME first: `require "tasker"` must load that gem.
 
 require "minitest/autorun"
+require "delegate"
 require "fileutils"
 require "json"
 require "logger"

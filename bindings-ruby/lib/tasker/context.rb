@@ -48,49 +48,71 @@ module Tasker
   # parents' results by step name, `config` the template's handler.initialization.
   # Hashes hold string keys, as parsed from JSON.
   class StepContext
-    attr_reader :event_id, :task_uuid, :step_uuid, :correlation_id, :namespace, :task_name, :task_version,
-                :step_name, :template_step_name, :step_type, :handler_callable, :handler_method, :config,
-                :context, :dependency_results, :attempt, :max_attempts, :timeout_ms, :deadline_ms, :checkpoint,
-                :logger, :event
+    # The step_event as received.
+    attr_reader :event, :event_id, :checkpoint, :deadline_ms
 
     def initialize(event, bridge = nil, logger: nil)
-      handler = event.fetch("handler")
       @event = event
       @event_id = event.fetch("event_id").to_s
-      @task_uuid = event.fetch("task_uuid").to_s
-      @step_uuid = event.fetch("step_uuid").to_s
-      @correlation_id = event.fetch("correlation_id").to_s
-      @namespace = event.fetch("namespace")
-      @task_name = event.fetch("task_name")
-      @task_version = event.fetch("task_version", "")
-      @step_name = event.fetch("step_name")
-      @template_step_name = event.fetch("template_step_name", @step_name)
-      @step_type = event.fetch("step_type", "standard")
-      @handler_callable = handler.fetch("callable")
-      @handler_method = handler["method"] || "call"
-      init = handler["initialization"]
-      @config = if init.is_a?(Hash) then init
-                elsif init.nil? then {}
-                else { "value" => init }
-                end
-      @context = event["context"] || {}
-      @dependency_results = event["dependency_results"] || {}
-      @attempt = Integer(event.fetch("attempt"))
-      @max_attempts = Integer(event.fetch("max_attempts"))
-      @retryable = event.fetch("retryable", true) ? true : false
-      @timeout_ms = Integer(event.fetch("timeout_ms", 0))
-      @deadline_ms = Integer(event.fetch("deadline_ms", 0))
+      @handler = event.fetch("handler")
       @checkpoint = event["checkpoint"]
+      @deadline_ms = event.fetch("deadline_ms", 0)
       @bridge = bridge
-      @logger = StepLogger.new(logger, correlation_id: @correlation_id, step_name: @step_name,
-                                       task_uuid: @task_uuid)
+      @base_logger = logger
+    end
+
+    def task_uuid = @event.fetch("task_uuid")
+    def step_uuid = @event.fetch("step_uuid")
+    def correlation_id = @event.fetch("correlation_id")
+    def namespace = @event.fetch("namespace")
+    def task_name = @event.fetch("task_name")
+    def task_version = @event.fetch("task_version", "")
+    def step_name = @event.fetch("step_name")
+    def template_step_name = @event.fetch("template_step_name") { step_name }
+    def step_type = @event.fetch("step_type", "standard")
+    # The template's handler.callable.
+    def handler_callable = @handler.fetch("callable")
+    # The template's handler.method ("call" by default).
+    def handler_method = @handler["method"] || "call"
+    # This attempt's number (1 for the first).
+    def attempt = @event.fetch("attempt")
+    # Attempts allowed (counting the first).
+    def max_attempts = @event.fetch("max_attempts")
+    # The step's timeout (ms): deadline_ms is its claim plus this.
+    def timeout_ms = @event.fetch("timeout_ms", 0)
+
+    # The task's context (its input), a Hash.
+    def context
+      @event["context"] || {}
+    end
+
+    # The parents' results by step name.
+    def dependency_results
+      @event["dependency_results"] || {}
+    end
+
+    # The template's handler.initialization (a Hash; a scalar is {"value" => it}).
+    def config
+      @config ||= begin
+        init = @handler["initialization"]
+        if init.is_a?(Hash) then init
+        elsif init.nil? then {}
+        else { "value" => init }
+        end
+      end
+    end
+
+    # A logger adding this step's correlation id, step name and task to each message.
+    def logger
+      @logger ||= StepLogger.new(@base_logger, correlation_id: correlation_id, step_name: step_name,
+                                               task_uuid: task_uuid)
     end
 
     # -- reading ------------------------------------------------------------
 
     # Whether the template allows retrying this step at all.
     def retryable?
-      @retryable
+      @event.fetch("retryable", true) ? true : false
     end
 
     # True from the second attempt on.
@@ -110,9 +132,10 @@ module Tasker
 
     # A field of the task context (string or symbol key), or `default`.
     def input(key, default = nil)
-      return default unless context.is_a?(Hash)
+      ctx = context
+      return default unless ctx.is_a?(Hash)
 
-      context.fetch(key.to_s) { context.fetch(key, default) }
+      ctx.fetch(key.to_s) { ctx.fetch(key, default) }
     end
 
     # The result of parent step `name` (nil when there is no such parent).

@@ -78,6 +78,7 @@ module Tasker
 
   @registry_lock = Mutex.new
   @registered = {}
+  @registry_version = 0
 
   class << self
     # Defines a handler from a block and registers it under `name` for every
@@ -95,13 +96,22 @@ module Tasker
     def register(name, handler)
       raise ArgumentError, "a callable name must be a non-empty string" if name.nil? || name.to_s.empty?
 
-      @registry_lock.synchronize { @registered[name.to_s] = handler }
+      @registry_lock.synchronize do
+        @registered[name.to_s] = handler
+        @registry_version += 1
+      end
       handler
     end
 
+    # Bumped by every change of the process-wide registrations.
+    attr_reader :registry_version
+
     # Removes a process-wide registration.
     def unregister(name)
-      @registry_lock.synchronize { @registered.delete(name.to_s) }
+      @registry_lock.synchronize do
+        @registry_version += 1
+        @registered.delete(name.to_s)
+      end
     end
 
     # The process-wide registrations ({name => handler}, a copy).

@@ -23,6 +23,7 @@ module Tasker
       handlers = handlers.merge(pairs) if handlers.is_a?(Hash) && !pairs.empty?
       @explicit = {}
       @instances = {}
+      @resolved = {}
       @constants = {}
       @lock = Mutex.new
       @include_registered = include_registered
@@ -58,6 +59,7 @@ module Tasker
       @lock.synchronize do
         @explicit[name] = handler
         @instances.delete_if { |(n, _), _| n == name }
+        @resolved.clear
       end
       self
     end
@@ -72,12 +74,30 @@ module Tasker
     # The entry point for a step, or the failure to record (handler_not_found,
     # unknown_method).
     def resolve(callable, method, config)
+      key = [callable, method, config]
+      version = @include_registered ? Tasker.registry_version : 0
+      hit = @lock.synchronize { @resolved[key] }
+      return hit[0] if hit && hit[1] == version
+
+      resolved = resolve_uncached(callable, method, config)
+      if resolved.is_a?(Resolved)
+        @lock.synchronize do
+          @resolved.clear if @resolved.size >= 10_000
+          @resolved[key] = [resolved, version]
+        end
+      end
+      resolved
+    end
+
+    private
+
+    def resolve_uncached(callable, method, config)
       target, why = lookup(callable.to_s)
       return not_found(callable, why) if target.nil?
 
       method = (method || "call").to_s
       if target.is_a?(Class)
-        key = [callable, JSON.generate(config)]
+        key = [callable, config]
         instance = @lock.synchronize { @instances[key] }
         unless instance
           made = instantiate(target, config)
@@ -93,8 +113,6 @@ module Tasker
       end
       entry_of(target, callable, method, false)
     end
-
-    private
 
     def lookup(callable)
       found = @lock.synchronize { @explicit[callable] || @constants[callable] }

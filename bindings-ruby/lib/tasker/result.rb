@@ -50,11 +50,14 @@ module Tasker
   class StepResult
     attr_reader :success, :result, :error, :metadata
 
+    NO_METADATA = {}.freeze
+    private_constant :NO_METADATA
+
     def initialize(success:, result: nil, error: nil, metadata: nil)
       @success = success
       @result = result
       @error = error
-      @metadata = metadata ? metadata.to_h : {}
+      @metadata = metadata.nil? || metadata.empty? ? NO_METADATA : metadata.to_h
     end
 
     def success?
@@ -187,19 +190,22 @@ module Tasker
       return invalid_result_json(event_id, "a failure must carry an error", execution_time_ms)
     end
 
-    msg = { "event_id" => event_id }
-    msg.update(outcome.to_h)
+    msg = outcome.to_h
+    msg["event_id"] = event_id
     msg["execution_time_ms"] = [execution_time_ms.to_i, 0].max unless execution_time_ms.nil?
-    problem = JsonCheck.problem(msg)
-    if problem
-      which = outcome.success ? "result" : "error or metadata"
-      return invalid_result_json(event_id, "the #{which} cannot be serialised as JSON: #{problem}", execution_time_ms)
+    # The envelope and the error are built here from strings and integers: only
+    # what the handler handed over needs the walk.
+    if JsonCheck.plain?(outcome.result) && (outcome.metadata.empty? || JsonCheck.plain?(outcome.metadata))
+      begin
+        return JsonCheck.generate(msg)
+      rescue JSON::JSONError, EncodingError, SystemStackError => e
+        failed = e
+      end
     end
-    begin
-      JSON.generate(msg)
-    rescue JSON::GeneratorError, EncodingError, SystemStackError => e
-      invalid_result_json(event_id, "the result cannot be serialised as JSON: #{e.message}", execution_time_ms)
-    end
+    problem = JsonCheck.problem(outcome.result, "$.result") ||
+              JsonCheck.problem(outcome.metadata, "$.metadata") || failed&.message || "not JSON data"
+    which = outcome.success ? "result" : "error or metadata"
+    invalid_result_json(event_id, "the #{which} cannot be serialised as JSON: #{problem[0, 1000]}", execution_time_ms)
   end
 
   # An invalid_result failure of `event_id` as step_result JSON text.
@@ -220,13 +226,48 @@ module Tasker
   module JsonCheck
     INT_MIN = -(2**63)
     INT_MAX = (2**64) - 1
-    MAX_DEPTH = 128
+    # The core's JSON decoder refuses documents nested deeper than 128; a result
+    # travels two levels down (in the batch array, in its message).
+    MAX_DEPTH = 100
 
     module_function
 
+    # The fast check: true when `value` holds only JSON data (strings are
+    # checked by the generator, which raises on broken ones).
+    def plain?(value, depth = 0)
+      case value
+      when String, Symbol, NilClass, TrueClass, FalseClass then true
+      when Integer then value.bit_length < 64 || value.between?(INT_MIN, INT_MAX)
+      when Float then value.finite?
+      when Hash
+        return false if depth >= MAX_DEPTH
+
+        value.each_pair { |k, v| return false unless (String === k || Symbol === k) && plain?(v, depth + 1) }
+        true
+      when Array
+        return false if depth >= MAX_DEPTH
+
+        value.each { |v| return false unless plain?(v, depth + 1) }
+        true
+      else false
+      end
+    end
+
+    # JSON text of plain data, through a generator state kept per thread
+    # (creating one per call costs more than generating a small result).
+    def generate(value)
+      state = Thread.current[:tasker_json_state] ||= JSON::State.new(max_nesting: MAX_DEPTH + 2, allow_nan: false)
+      state.generate(value)
+    rescue Exception # rubocop:disable Lint/RescueException -- a failed run may leave the state's depth off
+      Thread.current[:tasker_json_state] = nil
+      raise
+    end
+
     # nil when `value` is plain JSON data, else what is wrong (and where).
     def problem(value, path = "$", depth = 0)
-      return "nesting deeper than #{MAX_DEPTH} at #{path}" if depth > MAX_DEPTH
+      if depth >= MAX_DEPTH && (value.is_a?(Hash) || value.is_a?(Array))
+        return "nesting deeper than #{MAX_DEPTH} at #{path}"
+      end
 
       case value
       when nil, true, false
@@ -236,7 +277,7 @@ module Tasker
       when Symbol
         string_problem(value.to_s, path)
       when Integer
-        value.between?(INT_MIN, INT_MAX) ? nil : "integer #{value} at #{path} does not fit in 64 bits"
+        value.bit_length < 64 || value.between?(INT_MIN, INT_MAX) ? nil : "integer #{value} at #{path} does not fit in 64 bits"
       when Float
         value.finite? ? nil : "#{value} at #{path} is not a JSON number"
       when Hash
