@@ -30,6 +30,17 @@ fn runtime_pid() -> Option<u32> {
     runtime::created_in()
 }
 
+/// Panics in Rust, inside a blocking call (GVL released, on the runtime) or a
+/// quick one: for the tests of the panic path (it must raise
+/// `Tasker::InternalError`, never crash the process).
+fn panic_for_test(ruby: &Ruby, message: String, blocking: bool) -> Result<(), Error> {
+    if blocking {
+        convert::blocking(ruby, move || async move { panic!("{message}") })
+    } else {
+        convert::guarded(ruby, move || panic!("{message}"))
+    }
+}
+
 /// Every error code of the bridge.
 fn error_codes() -> Vec<&'static str> {
     tasker_core::bridge::BridgeError::CODES.to_vec()
@@ -44,6 +55,7 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     native.define_singleton_method("install_log_forwarding", function!(install_log_forwarding, 1))?;
     native.define_singleton_method("runtime_pid", function!(runtime_pid, 0))?;
     native.define_singleton_method("error_codes", function!(error_codes, 0))?;
+    native.define_singleton_method("panic_for_test", function!(panic_for_test, 2))?;
 
     let bridge = native.define_class("Bridge", ruby.class_object())?;
     bridge.undef_default_alloc_func();

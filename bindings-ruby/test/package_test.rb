@@ -67,3 +67,18 @@ class PackageTest < Minitest::Test
     assert_respond_to Tasker::Bridge, :loopback
   end
 end
+
+# A Rust panic raises Tasker::InternalError; the process lives on.
+class PanicTest < Minitest::Test
+  def test_a_panic_becomes_internal_error
+    [true, false].each do |blocking|
+      e = assert_raises(Tasker::InternalError) { Tasker::Native.panic_for_test("boom #{blocking}", blocking) }
+      assert_equal "internal", e.code
+      assert_match(/panic in the Rust core: boom #{blocking}/, e.message)
+    end
+    # Still usable afterwards.
+    Dir.mktmpdir do |dir|
+      Tasker::Bridge.new(database_url: "sqlite://#{dir}/x.db").shutdown(0)
+    end
+  end
+end

@@ -35,6 +35,71 @@ module Tasker
       end
     end
 
+    # The handler threads' queue. Every wake-up of a thread costs a GVL
+    # hand-over, so a push wakes one idle thread, and a thread taking an item
+    # while more wait wakes the next one: with handlers that block on I/O every
+    # item still gets a thread at once (the woken one runs as soon as the
+    # GVL is free), while a run of quick handlers is served by the threads
+    # already running instead of waking one thread per item.
+    class JobQueue
+      def initialize
+        @items = []
+        @lock = Mutex.new
+        @ready = ConditionVariable.new
+        @sleeping = 0
+        @woken = 0
+        @closed = false
+      end
+
+      # Adds items (raises ClosedQueueError after #close).
+      def push(*items)
+        @lock.synchronize do
+          raise ClosedQueueError, "the worker is stopping" if @closed
+
+          @items.concat(items)
+          wake_one
+        end
+        self
+      end
+      alias << push
+
+      # The next item, waiting for one; nil once closed.
+      def pop
+        @lock.synchronize do
+          loop do
+            unless @items.empty?
+              item = @items.shift
+              wake_one unless @items.empty?
+              return item
+            end
+            return nil if @closed
+
+            @sleeping += 1
+            @ready.wait(@lock)
+            @sleeping -= 1
+            @woken -= 1 if @woken.positive?
+          end
+        end
+      end
+
+      def close
+        @lock.synchronize do
+          @closed = true
+          @ready.broadcast
+        end
+      end
+
+      private
+
+      # Holding @lock: one sleeping thread, unless one is already on its way.
+      def wake_one
+        return unless @woken.zero? && @sleeping.positive?
+
+        @woken += 1
+        @ready.signal
+      end
+    end
+
     attr_reader :bridge, :concurrency, :namespaces, :registry, :drain_report, :poll_timeout_ms, :shutdown_grace_ms
 
     # `handlers`: an Array of handler classes / FunctionHandlers, a Hash
@@ -69,10 +134,14 @@ module Tasker
       @drain_report = nil
 
       @lock = Mutex.new
-      @cond = ConditionVariable.new
+      # The poller waits on @slots_freed (for free slots), the completer on
+      # @results_ready (for results): each is woken only by what it waits for,
+      # since every wake-up costs a GVL hand-over.
+      @slots_freed = ConditionVariable.new
+      @results_ready = ConditionVariable.new
       @inflight = {}
       @results = []
-      @jobs = Thread::Queue.new
+      @jobs = JobQueue.new
       @stop_signal = Thread::Queue.new
       @done = Thread::Queue.new
       @stop_polling = false
@@ -174,7 +243,7 @@ module Tasker
       begin
         @lock.synchronize do
           @stop_polling = true
-          @cond.broadcast
+          @slots_freed.broadcast
         end
         # The bridge stops claiming and waits for the results of claimed steps
         # (the completer keeps sending them meanwhile), then releases the rest.
@@ -183,7 +252,7 @@ module Tasker
           @poller.join
           @lock.synchronize do
             @stop_completer = true
-            @cond.broadcast
+            @results_ready.broadcast
           end
           @completer.join
           @jobs.close
@@ -220,7 +289,7 @@ module Tasker
           break nil if @stop_polling
 
           n = @concurrency - @inflight.size
-          @cond.wait(@lock, 0.2) if n <= 0
+          @slots_freed.wait(@lock, 0.2) if n <= 0
           n
         end
         break if free.nil?
@@ -233,7 +302,7 @@ module Tasker
           break
         rescue StandardError => e
           Tasker.logger.error("tasker.worker: polling failed (#{e.class}: #{e.message}); retrying in #{backoff}s")
-          @lock.synchronize { @cond.wait(@lock, backoff) unless @stop_polling }
+          @lock.synchronize { @slots_freed.wait(@lock, backoff) unless @stop_polling }
           backoff = [backoff * 2, 5.0].min
           next
         end
@@ -340,7 +409,7 @@ module Tasker
       text = Tasker.encode_result(item.event_id, outcome, elapsed_ms)
       @lock.synchronize do
         @results << [item, text]
-        @cond.broadcast
+        @results_ready.signal
       end
       true
     end
@@ -352,19 +421,22 @@ module Tasker
       end
     end
 
-    # Holding @lock.
-    def maybe_release(item)
-      return unless item.handler_done && item.sent && @inflight[item.event_id].equal?(item)
+    # Holding @lock. Frees the item's slot once its result is sent and its
+    # handler has returned; wakes the poller unless the caller does it once for
+    # a whole batch.
+    def maybe_release(item, wake: true)
+      return false unless item.handler_done && item.sent && @inflight[item.event_id].equal?(item)
 
       @inflight.delete(item.event_id)
-      @cond.broadcast
+      @slots_freed.signal if wake
+      true
     end
 
     def complete_loop
       loop do
         batch = @lock.synchronize do
           while @results.empty? && !@stop_completer
-            @cond.wait(@lock, check_deadlines)
+            @results_ready.wait(@lock, check_deadlines)
           end
           taken = @results
           @results = []
@@ -434,10 +506,11 @@ module Tasker
                             "return to the queue when their leases expire")
       ensure
         @lock.synchronize do
-          batch.each do |item, _|
+          freed = batch.count do |item, _|
             item.sent = true
-            maybe_release(item)
+            maybe_release(item, wake: false)
           end
+          @slots_freed.signal if freed.positive?
         end
       end
     end
