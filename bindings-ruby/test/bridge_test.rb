@@ -96,13 +96,15 @@ class BridgeTest < Minitest::Test
       status = bridge.worker_status
       assert_equal 1, status["outstanding"]
       assert_equal "running", status["state"]
+      text = "Zoë \u{1F680} \u202Eرسالة\u202C \"q\" \\ \t\u0001"
       report = bridge.complete_step_events(
-        [{ "event_id" => ev["event_id"], "success" => true, "result" => { "done" => 1 }, "execution_time_ms" => 3 }]
+        [{ "event_id" => ev["event_id"], "success" => true, "result" => { "done" => 1, "text" => text },
+           "execution_time_ms" => 3 }]
       )
       assert_equal({ "accepted" => 1, "invalid" => [], "rejected" => [] }, report)
       done = bridge.wait_for_task(task["task_uuid"], 10_000)
       assert_equal "complete", done["state"]
-      assert_equal({ "done" => 1 }, done["steps"][0]["result"])
+      assert_equal({ "done" => 1, "text" => text }, done["steps"][0]["result"], "strings survive byte for byte")
       again = bridge.complete_step_events([{ "event_id" => ev["event_id"], "success" => true, "result" => {} }])
       assert_equal 0, again["accepted"]
       assert_equal 1, again["rejected"].size

@@ -26,6 +26,12 @@ class ExamplesTest < Minitest::Test
     assert_equal 0, report["released"] if report
   end
 
+  def test_every_example_template_is_covered
+    on_disk = Dir[File.join(EXAMPLES_DIR, "*.yaml")].map { |f| File.basename(f, ".yaml") }.sort
+    refute_empty on_disk
+    assert_equal on_disk, EXAMPLES.map(&:first).sort, "add the new example to TestSupport::EXAMPLES"
+  end
+
   backend_test("examples_with_class_handlers") { |url| run_examples(url, ExampleHandlers::CLASSES) }
 
   backend_test("examples_with_block_handlers") { |url| run_examples(url, ExampleHandlers::BLOCKS) }

@@ -79,6 +79,29 @@ class WorkerTest < Minitest::Test
     Tasker.logger = previous
   end
 
+  def test_log_records_can_be_drained_directly
+    Tasker::Logging.drain # whatever earlier tests left
+    with_db(:sqlite) do |url|
+      # No worker here (its poller would drain the records first): the test
+      # plays the worker through the bridge.
+      bridge = Tasker::Bridge.new(database_url: url, namespaces: ["rbtests"], templates: [TEMPLATES_DIR])
+      task = bridge.create_task("rbtests", "failure", {})
+      event = poll_events(bridge, 1).first
+      bridge.complete_step_events([JSON.parse(Tasker.encode_result(event["event_id"],
+                                                                   Tasker.failure(message: "drained directly",
+                                                                                  retryable: false)))])
+      bridge.wait_for_task(task["task_uuid"], 10_000)
+      records = Tasker.drain_log_records(10_000)
+      hit = records.find { |r| r["message"].include?("drained directly") }
+      refute_nil hit, records.map { |r| r["message"] }.inspect
+      assert_equal "info", hit["level"]
+      assert_kind_of Integer, hit["timestamp_ms"]
+      assert_equal task["task_uuid"], hit["fields"]["task_uuid"]
+    ensure
+      bridge&.shutdown(0)
+    end
+  end
+
   def test_a_handler_may_stop_its_own_worker
     with_db(:sqlite) do |url|
       worker = nil

@@ -16,6 +16,19 @@ module Tasker
     end
 
     attr_writer :logger
+
+    # Starts buffering the core's log records (the contract's
+    # install_log_forwarding; Worker, Engine and Client call it for you).
+    def install_log_forwarding(level = "info")
+      Native.install_log_forwarding(level.to_s)
+    end
+
+    # Takes up to `max` buffered records of the core, oldest first: Hashes
+    # {"level", "target", "message", "fields", "timestamp_ms"} (the contract's
+    # drain_log_records; Tasker::Logging.drain hands them to Tasker.logger instead).
+    def drain_log_records(max = 1000)
+      JSON.parse(Native.drain_log_records(Integer(max)))
+    end
   end
 
   # Forwards the core's tracing output (buffered in Rust) to Tasker.logger. The
