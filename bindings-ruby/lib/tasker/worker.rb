@@ -82,9 +82,12 @@ module Tasker
         end
       end
 
+      # Stops the threads; items not started yet are dropped (by then the
+      # bridge has released their steps).
       def close
         @lock.synchronize do
           @closed = true
+          @items.clear
           @ready.broadcast
         end
       end
@@ -150,7 +153,6 @@ module Tasker
       @shut_down = false
       @lifecycle = Mutex.new
       @run_thread = nil
-      @threads = []
     end
 
     # -- lifecycle ----------------------------------------------------------
@@ -233,11 +235,23 @@ module Tasker
 
     def shutdown!
       started = nil
-      @lifecycle.synchronize do
-        return @drain_report if @shut_down
-
-        @shut_down = true
-        started = @started
+      draining_elsewhere = @lifecycle.synchronize do
+        if @shut_down
+          true
+        else
+          @shut_down = true
+          started = @started
+          false
+        end
+      end
+      if draining_elsewhere
+        # Another thread drains (or has drained): wait for it, unless this is a
+        # handler thread, which the drain itself may be waiting for.
+        unless @handler_threads&.include?(Thread.current)
+          @done.pop
+          @done << true
+        end
+        return @drain_report
       end
       @stop_signal << :stop
       begin
