@@ -100,7 +100,7 @@ where
     Fut: Future<Output = Result<T, BridgeError>>,
 {
     let mut make = Some(make);
-    loop {
+    for _ in 0..REFUSALS_BEFORE_HOLDING_THE_GVL {
         let outcome = nogvl(
             |_| match make.take() {
                 Some(make) => run_on_runtime(make()),
@@ -114,7 +114,17 @@ where
             None => ruby.thread_check_ints()?,
         }
     }
+    // Ruby kept refusing to release the GVL (an interrupt it neither delivers
+    // nor clears): do the work with the GVL held rather than spin.
+    match make.take() {
+        Some(make) => run_on_runtime(make()).map_err(|e| to_error(ruby, e)),
+        None => Err(to_error(ruby, BridgeError::Internal("blocking call made twice".into()))),
+    }
 }
+
+/// How many times [`blocking`] lets Ruby handle a pending interrupt and asks
+/// again for the GVL to be released before it gives up releasing it.
+const REFUSALS_BEFORE_HOLDING_THE_GVL: usize = 100;
 
 /// Like [`blocking`], for calls that are safe to abandon while they wait (a poll,
 /// a wait for a task): an interrupt stops the wait at once. `Ok(None)` when the

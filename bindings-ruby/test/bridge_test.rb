@@ -72,6 +72,29 @@ class BridgeTest < Minitest::Test
     end
   end
 
+  def test_calls_work_while_an_interrupt_is_deferred
+    sqlite do |url|
+      bridge = Tasker::Bridge.new(database_url: url, namespaces: ["nothing_here"])
+      seen = []
+      worker = Thread.new do
+        Thread.handle_interrupt(RuntimeError => :never) do
+          sleep 0.2 # the raise arrives meanwhile and waits
+          seen << bridge.poll_step_events(1, 200)
+          seen << bridge.worker_status["state"]
+          seen << (bridge.get_task(SecureRandom.uuid) rescue $!.class) # rubocop:disable Style/RescueModifier
+        end
+      rescue RuntimeError => e
+        seen << e.message
+      end
+      sleep 0.05
+      worker.raise(RuntimeError, "deferred")
+      assert worker.join(10), "a deferred interrupt must not hang the calls"
+      assert_equal [[], "running", Tasker::TaskNotFound, "deferred"], seen
+    ensure
+      bridge&.shutdown(0)
+    end
+  end
+
   def test_round_trip
     sqlite do |url|
       bridge = open_bridge(url, concurrency: 2)
