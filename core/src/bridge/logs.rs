@@ -26,6 +26,9 @@ pub struct LogRecord {
     pub fields: serde_json::Map<String, serde_json::Value>,
     /// When (epoch ms).
     pub timestamp_ms: i64,
+    /// The task's correlation id, when the record is about a step or task.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub correlation_id: Option<String>,
 }
 
 #[derive(Default)]
@@ -85,6 +88,10 @@ impl<S: tracing::Subscriber> Layer<S> for BufferLayer {
             fields: &mut fields,
         };
         event.record(&mut visit);
+        let message = visit.message;
+        let correlation_id = fields
+            .get("correlation_id")
+            .map(|v| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string()));
         let record = LogRecord {
             level: match *event.metadata().level() {
                 tracing::Level::ERROR => "error",
@@ -94,9 +101,10 @@ impl<S: tracing::Subscriber> Layer<S> for BufferLayer {
                 tracing::Level::TRACE => "trace",
             },
             target: event.metadata().target().to_string(),
-            message: visit.message,
+            message,
             fields,
             timestamp_ms: crate::clock::system().now_ms(),
+            correlation_id,
         };
         let mut buf = buffer().lock().unwrap_or_else(|p| p.into_inner());
         if buf.records.len() >= LOG_BUFFER_CAPACITY {
@@ -138,6 +146,7 @@ pub fn drain_log_records(max: usize) -> Vec<LogRecord> {
             message: format!("{} log records were dropped: drain them more often", buf.dropped),
             fields: Default::default(),
             timestamp_ms: crate::clock::system().now_ms(),
+            correlation_id: None,
         });
         buf.dropped = 0;
     }
