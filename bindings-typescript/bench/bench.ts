@@ -16,7 +16,7 @@
 import * as fs from "node:fs";
 import * as os from "node:os";
 import * as path from "node:path";
-import { Bridge, defineHandler, encodeResult, StepContext, StepResult, Worker, type StepEvent } from "../dist/index";
+import { Bridge, defineHandler, encodeResult, silentLogger, StepContext, StepResult, Worker, type StepEvent } from "../dist/index";
 
 const quick = process.argv.includes("--quick");
 const TEMPLATES = path.join(__dirname, "..", "bench", "templates");
@@ -101,6 +101,7 @@ async function throughput(): Promise<void> {
       handlers: [noop],
       concurrency,
       handleSignals: false,
+      logger: silentLogger,
     });
     await worker.start();
     await untilSucceeded(worker.bridge, n, 600_000);
