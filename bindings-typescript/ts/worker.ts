@@ -40,7 +40,7 @@ export interface WorkerOptions extends Omit<BridgeOptions, "namespaces" | "concu
   logLevel?: LogLevel;
   /** Stop on SIGTERM/SIGINT while `run()` runs (default true). */
   handleSignals?: boolean;
-  /** An open bridge to use instead of opening one (its namespaces and concurrency must match). */
+  /** An open bridge to use instead of opening one (its namespaces and concurrency must match; stopping the worker shuts it down). */
   bridge?: Bridge;
 }
 
@@ -164,7 +164,7 @@ export class Worker {
    */
   async run(): Promise<DrainReport> {
     const onSignal = (): void => {
-      this.logger.info("tasker worker: signal received, draining");
+      this.log("info", "tasker worker: signal received, draining");
       void this.stop();
     };
     const signals = this.options.handleSignals ?? true;
@@ -235,11 +235,20 @@ export class Worker {
       this.outbox = [];
       this.notifyIdle();
       this.drainReport = report;
-      this.logger.info(`tasker worker stopped: drained ${report.drained}, released ${report.released}`);
+      this.log("info", `tasker worker stopped: drained ${report.drained}, released ${report.released}`);
       return report;
     } finally {
       if (this.logTimer !== undefined) clearInterval(this.logTimer);
       this.forwardLogs();
+    }
+  }
+
+  /** Logs through the injected logger; a throwing logger never breaks the worker. */
+  private log(level: keyof Logger, message: string): void {
+    try {
+      this.logger[level](message);
+    } catch {
+      // Nothing sensible to do: the logger itself failed.
     }
   }
 
@@ -280,7 +289,7 @@ export class Worker {
         backoff = 100;
       } catch (e) {
         if (isClosedError(e) || e instanceof ForkedProcess) break;
-        this.logger.error(`tasker worker: polling failed (${String(e)}); retrying in ${backoff} ms`);
+        this.log("error", `tasker worker: polling failed (${String(e)}); retrying in ${backoff} ms`);
         await sleep(backoff);
         backoff = Math.min(backoff * 2, 5000);
         continue;
@@ -299,7 +308,7 @@ export class Worker {
       item.context = context;
       resolved = this.registry.resolve(context.handlerCallable, context.handlerMethod, context.config);
     } catch (e) {
-      this.logger.error(`tasker worker: cannot start step event ${item.eventId}: ${String(e)}`);
+      this.log("error", `tasker worker: cannot start step event ${item.eventId}: ${String(e)}`);
       this.settle(item, failureFromError(e));
       return;
     }
@@ -341,7 +350,7 @@ export class Worker {
       this.armDeadline(item, context);
       return;
     }
-    this.logger.warn(
+    this.log("warn",
       `tasker worker: step ${context.stepName} (task ${context.taskUuid}) passed its deadline ` +
         `(timeout ${context.timeoutMs} ms); recorded as timeout`,
     );
@@ -408,27 +417,27 @@ export class Worker {
       try {
         const report = await this.bridge.completeStepEventsJson(payload);
         for (const inv of report.invalid) {
-          this.logger.warn(`tasker worker: result of event ${inv.event_id} recorded as invalid_result: ${inv.message}`);
+          this.log("warn", `tasker worker: result of event ${inv.event_id} recorded as invalid_result: ${inv.message}`);
         }
         for (const rej of report.rejected) {
           // A result after the step's deadline, or after a drain released it: the core had decided.
-          this.logger.info(`tasker worker: result of event ${rej.event_id} not recorded: ${rej.reason}`);
+          this.log("info", `tasker worker: result of event ${rej.event_id} not recorded: ${rej.reason}`);
         }
         return;
       } catch (raw) {
         const e = fromNative(raw);
         if (isClosedError(e)) {
-          this.logger.info(`tasker worker: ${batch.length} result(s) not sent, the bridge is closed; their steps were released`);
+          this.log("info", `tasker worker: ${batch.length} result(s) not sent, the bridge is closed; their steps were released`);
           return;
         }
         if (attempt >= 4) {
-          this.logger.error(
+          this.log("error",
             `tasker worker: sending ${batch.length} result(s) failed (${String(e)}); ` +
               "their steps return to the queue when their leases expire",
           );
           return;
         }
-        this.logger.warn(`tasker worker: sending ${batch.length} result(s) failed (${String(e)}); retrying`);
+        this.log("warn", `tasker worker: sending ${batch.length} result(s) failed (${String(e)}); retrying`);
         await sleep(delay);
         delay *= 3;
       }
