@@ -162,7 +162,7 @@ export interface EngineOptions extends Omit<BridgeOptions, "namespaces" | "concu
   concurrency?: number;
   /** Namespaces served by the worker (default: every namespace the templates declare). */
   namespaces?: string[];
-  /** Longest single wait of a poll, in ms (default 1000). */
+  /** Longest single wait of a poll, in ms (default 200). */
   pollTimeoutMs?: number;
   /** How long `close()` waits for running handlers, in ms (default 30000). */
   shutdownGraceMs?: number;

@@ -30,7 +30,7 @@ export interface WorkerOptions extends Omit<BridgeOptions, "namespaces" | "concu
   handlers?: HandlersArg;
   /** Most handlers running at once (default 8). */
   concurrency?: number;
-  /** Longest single wait of a poll, in ms (default 1000; a stop interrupts it). */
+  /** Longest single wait of a poll, in ms (default 200, as in Python and Ruby; a stop interrupts it). */
   pollTimeoutMs?: number;
   /** How long a stop waits for running handlers before handing their steps back, in ms (default 30000). */
   shutdownGraceMs?: number;
@@ -109,7 +109,7 @@ export class Worker {
     this.registry = HandlerRegistry.from(options.handlers);
     this.logger = options.logger ?? console;
     this.logLevel = options.logLevel ?? "warn";
-    this.pollTimeoutMs = options.pollTimeoutMs ?? 1000;
+    this.pollTimeoutMs = options.pollTimeoutMs ?? 200;
     this.shutdownGraceMs = options.shutdownGraceMs ?? 30000;
     this.bridgeValue = options.bridge;
     this.stopSignal = new Promise((resolve) => {
