@@ -4,7 +4,7 @@
 
 import assert from "node:assert/strict";
 import { test } from "node:test";
-import { Bridge, defineHandler, Engine, installLogForwarding, Worker, WorkerClosed, type StepContext } from "tasker-core";
+import { Bridge, Client, defineHandler, Engine, installLogForwarding, TemplateNotFound, Worker, WorkerClosed, type StepContext } from "tasker-core";
 import { recordingLogger, sleep, sqliteDatabase, step, TEMPLATES_DIR } from "./support";
 
 // The core's records are collected at one level per process, fixed by the first
@@ -305,5 +305,38 @@ test("extendLease from a handler keeps a step past its original timeout", async 
   } finally {
     await engine.close();
     db.cleanup();
+  }
+});
+
+test("a Client creates and reads tasks that a Worker (sharing the database) runs", async () => {
+  const db = sqliteDatabase();
+  const worker = new Worker({
+    databaseUrl: db.url,
+    templates: [TEMPLATES_DIR],
+    namespaces: ["tstests"],
+    handlers: { slow: (context: StepContext) => ({ echoed: context.input("ms") }) },
+    handleSignals: false,
+    logger: recordingLogger(),
+  });
+  const running = worker.run();
+  await worker.start(); // registers the templates in the database
+  const client = new Client({ databaseUrl: db.url, logger: recordingLogger() });
+  try {
+    const created = await client.createTask("tstests", "slow", { ms: 7 }, { idempotencyKey: "once" });
+    const again = await client.createTask("tstests", "slow", { ms: 8 }, { idempotencyKey: "once" });
+    assert.equal(again.task_uuid, created.task_uuid);
+    const done = await client.waitForTask(created.task_uuid, 10_000);
+    assert.equal(done.state, "complete");
+    assert.deepEqual(step(done, "slow").result, { echoed: 7 });
+    assert.equal((await client.getTask(created.task_uuid)).state, "complete");
+    await assert.rejects(client.createTask("tstests", "nope", {}), TemplateNotFound);
+  } finally {
+    await client.close();
+    await worker.stop();
+    await running;
+    db.cleanup();
+  }
+  if (!process.env.TASKER_DATABASE_URL) {
+    assert.throws(() => new Client({}).bridge(), /databaseUrl/, "a client needs a database");
   }
 });

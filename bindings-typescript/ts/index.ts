@@ -56,7 +56,24 @@ export { defineHandler, isFunctionHandler, StepHandler } from "./handler";
 export type { FunctionHandler, HandlerClass, HandlerFunction } from "./handler";
 export { drainLogRecords, forwardLogRecords, installLogForwarding, silentLogger, withFields } from "./logging";
 export type { Logger, LogLevel, StepLogger } from "./logging";
-export type * from "./messages";
+export type {
+  CheckpointMessage,
+  CompletionReport,
+  DomainEvent,
+  DomainEventMode,
+  DrainReport,
+  HandlerSpec,
+  JsonValue,
+  LogRecord,
+  StepErrorMessage,
+  StepEvent,
+  StepResultMessage,
+  StepView,
+  TaskRequest,
+  TaskState,
+  TaskView,
+  WorkerStatus,
+} from "./messages";
 export {
   Api,
   ApiConnectionError,
