@@ -97,15 +97,20 @@ let counter = 0;
  */
 export function postgresDatabase(): { url: string; cleanup: () => void } {
   if (!swept) {
-    // Leftovers of killed runs of this process's user (older than this run).
+    // Leftovers of killed runs: databases of this prefix made more than an hour
+    // ago (the name carries its creation time), never those of test files
+    // running now in other processes.
     const names = psql(`SELECT datname FROM pg_database WHERE datname LIKE '${DB_PREFIX}%'`)
       .split("\n")
-      .filter((n) => n && !n.includes(`_${process.pid}_`));
+      .filter((n) => {
+        const made = parseInt(n.slice(DB_PREFIX.length).split("_")[0] ?? "", 36);
+        return n !== "" && Number.isFinite(made) && Date.now() - made > 3_600_000;
+      });
     for (const n of names) {
       try {
         psql(`DROP DATABASE IF EXISTS "${n}" WITH (FORCE)`);
       } catch {
-        // Another run may be using it.
+        // Another run may be dropping it too.
       }
     }
     swept = true;
