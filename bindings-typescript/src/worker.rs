@@ -35,9 +35,14 @@ where
     })
 }
 
+/// Longest wait a JS number of milliseconds asks for (a year; `Infinity` included).
+const MAX_WAIT_MS: u64 = 365 * 24 * 3_600_000;
+
+/// A JS number of milliseconds as a wait: NaN and negatives are 0, the rest is
+/// capped at [`MAX_WAIT_MS`].
 fn ms(value: f64) -> u64 {
-    if value.is_finite() && value > 0.0 {
-        value.min(u64::MAX as f64) as u64
+    if value > 0.0 {
+        value.min(MAX_WAIT_MS as f64) as u64
     } else {
         0
     }
