@@ -76,7 +76,7 @@ export function templateNamespaces(paths: readonly string[]): string[] {
 export interface ClientOptions extends Omit<BridgeOptions, "namespaces" | "concurrency" | "builtinHandlers"> {
   /** Where logs go (default `console`). */
   logger?: Logger;
-  /** Core log records at this level and above are forwarded (default `warn`). */
+  /** The worker's messages and the core's log records at this level and above are written (default `warn`). */
   logLevel?: LogLevel;
 }
 
@@ -168,7 +168,7 @@ export interface EngineOptions extends Omit<BridgeOptions, "namespaces" | "concu
   shutdownGraceMs?: number;
   /** Where logs go (default `console`). */
   logger?: Logger;
-  /** Core log records at this level and above are forwarded (default `warn`). */
+  /** The worker's messages and the core's log records at this level and above are written (default `warn`). */
   logLevel?: LogLevel;
 }
 

@@ -54,7 +54,7 @@ export {
 export type { ErrorCode, RetryableErrorOptions, StepFailureOptions } from "./errors";
 export { defineHandler, isFunctionHandler, StepHandler } from "./handler";
 export type { FunctionHandler, HandlerClass, HandlerFunction } from "./handler";
-export { drainLogRecords, forwardLogRecords, installLogForwarding, silentLogger, withFields } from "./logging";
+export { drainLogRecords, forwardLogRecords, installLogForwarding, levelEnabled, silentLogger, withFields } from "./logging";
 export type { Logger, LogLevel, StepLogger } from "./logging";
 export type {
   CheckpointMessage,

@@ -21,6 +21,11 @@ export type LogLevel = "trace" | "debug" | "info" | "warn" | "error" | "off";
 
 const RANK: Record<LogLevel, number> = { trace: 0, debug: 1, info: 2, warn: 3, error: 4, off: 5 };
 
+/** Whether a message at `level` passes a `floor` level. */
+export function levelEnabled(level: LogLevel, floor: LogLevel): boolean {
+  return (RANK[level] ?? RANK.info) >= (RANK[floor] ?? RANK.warn) && level !== "off";
+}
+
 /** A logger that drops everything. */
 export const silentLogger: Logger = {
   debug() {},

@@ -17,7 +17,7 @@
 import { Bridge, type BridgeOptions } from "./bridge";
 import { StepContext } from "./context";
 import { ForkedProcess, fromNative, TaskerError, WorkerClosed } from "./errors";
-import { forwardLogRecords, installLogForwarding, type Logger, type LogLevel } from "./logging";
+import { forwardLogRecords, installLogForwarding, levelEnabled, type Logger, type LogLevel } from "./logging";
 import type { DrainReport, StepEvent, WorkerStatus } from "./messages";
 import { HandlerRegistry, type HandlersArg, type Resolved } from "./registry";
 import { encodeResult, failureFromError, isStepResult, StepResult } from "./result";
@@ -36,7 +36,7 @@ export interface WorkerOptions extends Omit<BridgeOptions, "namespaces" | "concu
   shutdownGraceMs?: number;
   /** Where the worker's and the core's logs go (default `console`). */
   logger?: Logger;
-  /** Core log records at this level and above are forwarded (default `warn`). */
+  /** The worker's messages and the core's log records at this level and above are written (default `warn`). */
   logLevel?: LogLevel;
   /** Stop on SIGTERM/SIGINT while `run()` runs (default true). */
   handleSignals?: boolean;
@@ -245,6 +245,7 @@ export class Worker {
 
   /** Logs through the injected logger; a throwing logger never breaks the worker. */
   private log(level: keyof Logger, message: string): void {
+    if (!levelEnabled(level, this.logLevel)) return;
     try {
       this.logger[level](message);
     } catch {
