@@ -172,10 +172,12 @@ test("a RetryableError's retryAfter is recorded and honoured", async () => {
 
 test("a handler past its timeout fails as timeout; its signal aborts; its late result is ignored", async () => {
   let stubbornFinished = false;
+  let lateSignalAborted: boolean | undefined;
   let cooperativeAborted = false;
   const handlers = [
     defineHandler("sleep_ignoring_signal", async (context) => {
       await sleep(Number(context.config.ms));
+      lateSignalAborted = context.signal.aborted; // first looked at after the deadline
       stubbornFinished = true;
       return { late: true };
     }),
@@ -208,6 +210,7 @@ test("a handler past its timeout fails as timeout; its signal aborts; its late r
     // The stubborn handler's late result changes nothing.
     await sleep(2600 - (Date.now() - started));
     assert.ok(stubbornFinished);
+    assert.equal(lateSignalAborted, true, "a signal first asked for after the deadline is already aborted");
     const after = await engine.getTask(task.task_uuid);
     assert.equal(step(after, "stubborn").state, "error");
     assert.equal(step(after, "stubborn").error?.error_type, "timeout");

@@ -26,8 +26,12 @@ export interface StepContextOptions {
   actions?: StepActions;
   /** The logger `context.logger` writes to (with the step's fields added). */
   logger?: Logger;
-  /** Aborted when the attempt's deadline passes or the worker stops. */
-  signal?: AbortSignal;
+  /**
+   * Aborted when the attempt's deadline passes or the worker stops; a function
+   * is called on first use of `context.signal` (signals cost a few microseconds
+   * to make, and most handlers never look).
+   */
+  signal?: AbortSignal | (() => AbortSignal);
 }
 
 function isObject(value: unknown): value is Record<string, unknown> {
@@ -82,14 +86,13 @@ export class StepContext {
   deadlineMs: number;
   /** The last checkpoint (saved by an earlier attempt, or by `saveCheckpoint`), or null. */
   checkpoint: Checkpoint | null;
-  /** Logs with the step's correlation id, step name and task uuid added. */
-  readonly logger: StepLogger;
-  /** Aborted when the attempt's deadline passes or the worker stops: pass it to `fetch` and friends. */
-  readonly signal: AbortSignal;
   /** The step event this context was built from. */
   readonly event: StepEvent;
 
   private readonly actions: StepActions | undefined;
+  private readonly baseLogger: Logger | undefined;
+  private signalSource: AbortSignal | (() => AbortSignal) | undefined;
+  private stepLogger: StepLogger | undefined;
 
   constructor(event: StepEvent, options: StepContextOptions = {}) {
     if (!isObject(event)) throw new TypeError("a step event must be an object");
@@ -120,12 +123,29 @@ export class StepContext {
     const cp = event.checkpoint;
     this.checkpoint = isObject(cp) ? { cursor: cp.cursor, data: cp.data, savedAtMs: Number(cp.saved_at_ms) } : null;
     this.actions = options.actions;
-    this.signal = options.signal ?? new AbortController().signal;
-    this.logger = withFields(options.logger ?? silentLogger, {
-      correlation_id: this.correlationId,
-      step_name: this.stepName,
-      task_uuid: this.taskUuid,
-    });
+    this.baseLogger = options.logger;
+    this.signalSource = options.signal;
+  }
+
+  /** Logs with the step's correlation id, step name and task uuid added. */
+  get logger(): StepLogger {
+    if (this.stepLogger === undefined) {
+      this.stepLogger = withFields(this.baseLogger ?? silentLogger, {
+        correlation_id: this.correlationId,
+        step_name: this.stepName,
+        task_uuid: this.taskUuid,
+      });
+    }
+    return this.stepLogger;
+  }
+
+  /** Aborted when the attempt's deadline passes or the worker stops: pass it to `fetch` and friends. */
+  get signal(): AbortSignal {
+    let source = this.signalSource;
+    if (typeof source === "function") source = source();
+    if (source === undefined) source = new AbortController().signal;
+    this.signalSource = source;
+    return source;
   }
 
   /** True from the second attempt on. */

@@ -47,12 +47,28 @@ export interface WorkerOptions extends Omit<BridgeOptions, "namespaces" | "concu
 /** One claimed step, from its poll until its result has been sent. */
 class InFlight {
   readonly started = performance.now();
-  readonly controller = new AbortController();
   context: StepContext | undefined;
   timer: NodeJS.Timeout | undefined;
   settled = false;
+  private controller: AbortController | undefined;
+  private aborted: { reason: unknown } | undefined;
 
   constructor(readonly eventId: string) {}
+
+  /** The step's signal, made on first use (already aborted when asked for late). */
+  readonly signal = (): AbortSignal => {
+    if (this.controller === undefined) {
+      this.controller = new AbortController();
+      if (this.aborted !== undefined) this.controller.abort(this.aborted.reason);
+    }
+    return this.controller.signal;
+  };
+
+  /** Aborts the signal (now, or when it is made). */
+  abort(reason: unknown): void {
+    this.aborted ??= { reason };
+    this.controller?.abort(reason);
+  }
 }
 
 const LOG_INTERVAL_MS = 250;
@@ -229,7 +245,7 @@ export class Worker {
       for (const item of this.inflight.values()) {
         item.settled = true;
         if (item.timer !== undefined) clearTimeout(item.timer);
-        item.controller.abort(new WorkerClosed("the worker stopped; the step was handed back"));
+        item.abort(new WorkerClosed("the worker stopped; the step was handed back"));
       }
       this.inflight.clear();
       this.outbox = [];
@@ -305,7 +321,7 @@ export class Worker {
     let context: StepContext;
     let resolved: Resolved | StepResult;
     try {
-      context = new StepContext(event, { actions: this.bridge, logger: this.logger, signal: item.controller.signal });
+      context = new StepContext(event, { actions: this.bridge, logger: this.logger, signal: item.signal });
       item.context = context;
       resolved = this.registry.resolve(context.handlerCallable, context.handlerMethod, context.config);
     } catch (e) {
@@ -362,7 +378,7 @@ export class Worker {
         retryable: true,
       }),
     );
-    item.controller.abort(new Error(`step ${context.stepName} passed its deadline`));
+    item.abort(new Error(`step ${context.stepName} passed its deadline`));
   }
 
   // ---- results ----
