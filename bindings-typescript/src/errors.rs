@@ -18,3 +18,20 @@ pub fn to_napi(err: BridgeError) -> Error {
     };
     Error::new(status, format!("{PREFIX}{}] {err}", err.code()))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_code_is_in_the_message_prefix() {
+        for (err, code) in [
+            (BridgeError::WorkerClosed, "worker_closed"),
+            (BridgeError::InvalidInput("x".into()), "invalid_input"),
+            (BridgeError::Internal("boom".into()), "internal"),
+        ] {
+            let e = to_napi(err);
+            assert!(e.reason.starts_with(&format!("{PREFIX}{code}] ")), "{}", e.reason);
+        }
+    }
+}

@@ -176,3 +176,18 @@ impl NativeBridge {
         .await
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn js_milliseconds_become_bounded_waits() {
+        assert_eq!(ms(250.0), 250);
+        assert_eq!(ms(0.4), 0);
+        assert_eq!(ms(-5.0), 0);
+        assert_eq!(ms(f64::NAN), 0);
+        assert_eq!(ms(f64::INFINITY), MAX_WAIT_MS);
+        assert_eq!(ms(1e300), MAX_WAIT_MS);
+    }
+}
