@@ -22,6 +22,9 @@ module Tasker
   class Worker
     # Past its deadline plus this, a still-running handler is interrupted.
     INTERRUPT_GRACE_MS = 200
+    # How long the completer waits for handlers still running before it sends the
+    # results it has (results of one poll usually share one write).
+    COMPLETION_LINGER_S = 0.001
 
     # One claimed step on its way through the worker.
     class InFlight
@@ -452,6 +455,7 @@ module Tasker
           while @results.empty? && !@stop_completer
             @results_ready.wait(@lock, check_deadlines)
           end
+          linger_for_running_handlers
           taken = @results
           @results = []
           taken
@@ -463,6 +467,21 @@ module Tasker
     rescue Exception => e # rubocop:disable Lint/RescueException
       Tasker.logger.fatal("tasker.worker: the completer died: #{e.class}: #{e.message}")
       raise
+    end
+
+    # Holding @lock, with results waiting: handlers of the same poll usually finish
+    # together, so wait up to COMPLETION_LINGER_S for the ones still running and
+    # send their results in the same write.
+    def linger_for_running_handlers
+      return if @stop_completer
+
+      until_time = Process.clock_gettime(Process::CLOCK_MONOTONIC) + COMPLETION_LINGER_S
+      while @inflight.each_value.any? { |item| !item.settled }
+        left = until_time - Process.clock_gettime(Process::CLOCK_MONOTONIC)
+        break if left <= 0
+
+        @results_ready.wait(@lock, left)
+      end
     end
 
     # Holding @lock: interrupts handlers running past their deadline plus the
