@@ -27,7 +27,7 @@ require "tasker"
 QUICK = ARGV.include?("--quick")
 LOOP_STEPS = QUICK ? 2_000 : 100_000
 TASKS = QUICK ? 200 : 5_000
-CONCURRENCY = 16
+CONCURRENCY = Integer(ENV.fetch("TASKER_BENCH_CONCURRENCY", "32"))
 TEMPLATE = File.join(__dir__, "noop.yaml")
 
 Tasker.logger = Logger.new($stderr, level: Logger::WARN)

@@ -82,8 +82,13 @@ async function throughput(): Promise<void> {
   const concurrency = 32;
   const dir = fs.mkdtempSync(path.join(os.tmpdir(), "tasker-ts-bench-"));
   try {
-    const rustUrl = `sqlite://${path.join(dir, "rust.db")}`;
-    const tsUrl = `sqlite://${path.join(dir, "ts.db")}`;
+    // The two sides alternate and each keeps its best run, so one slow moment of
+    // a small VM does not decide the comparison (as in the Python and Ruby benches).
+    let rustRate = 0;
+    let tsRate = 0;
+    for (let run = 0; run < (quick ? 1 : 3); run++) {
+    const rustUrl = `sqlite://${path.join(dir, `rust-${run}.db`)}`;
+    const tsUrl = `sqlite://${path.join(dir, `ts-${run}.db`)}`;
     await createTasks(rustUrl, n);
     await createTasks(tsUrl, n);
 
@@ -108,8 +113,9 @@ async function throughput(): Promise<void> {
     const tsSeconds = (performance.now() - started) / 1000;
     await worker.stop();
 
-    const rustRate = n / rustSeconds;
-    const tsRate = n / tsSeconds;
+    rustRate = Math.max(rustRate, n / rustSeconds);
+    tsRate = Math.max(tsRate, n / tsSeconds);
+    }
     console.log(`ts_throughput_rust_steps_per_s=${rustRate.toFixed(0)}`);
     console.log(`ts_throughput_ts_steps_per_s=${tsRate.toFixed(0)}`);
     console.log(`ts_throughput_share_of_rust=${(tsRate / rustRate).toFixed(3)}`);

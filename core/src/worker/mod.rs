@@ -139,6 +139,7 @@ impl Worker {
             wake: deps.wake.clone(),
             events: deps.events.clone(),
             status: status.clone(),
+            concurrency,
         };
         let dispatch = handler_dispatch::HandlerDispatch {
             handlers: deps.handlers.clone(),
