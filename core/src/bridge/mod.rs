@@ -23,6 +23,7 @@ pub mod logs;
 pub mod loopback;
 pub mod options;
 pub mod pending;
+pub mod runtime;
 
 pub use error::BridgeError;
 pub use logs::{drain_log_records, drain_log_records_json, install_log_forwarding, LogRecord};
