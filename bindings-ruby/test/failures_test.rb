@@ -234,7 +234,7 @@ class FailuresTest < Minitest::Test
       raise Tasker::PermanentError, "nope"
     rescue Tasker::PermanentError => e
       f = Tasker.failure_from_exception(e)
-      assert_equal "Tasker::PermanentError", f.error.error_type
+      assert_equal "PermanentError", f.error.error_type
       assert_equal false, f.error.retryable
     end
     assert_equal "hello", Tasker.success("hello").result

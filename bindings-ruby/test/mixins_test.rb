@@ -112,7 +112,7 @@ class MixinsTest < Minitest::Test
     assert r.error.retryable
     row = Tasker.failure_from_exception(e)
     assert row.error.retryable, "raised from a handler, it is a retryable failure"
-    assert_equal "Tasker::ApiConnectionError", row.error.error_type
+    assert_equal "ApiConnectionError", row.error.error_type
 
     with_server(->(_) { :hang }) do |server|
       t0 = monotonic

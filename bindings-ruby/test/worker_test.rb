@@ -73,7 +73,7 @@ class WorkerTest < Minitest::Test
     end
     text = log.string
     assert_match(/INFO -- tasker\.core: tasker_core::worker::handler_dispatch: attempt failed: logged failure/, text)
-    assert_match(/error_type=Tasker::PermanentError/, text)
+    assert_match(/error_type=PermanentError\b/, text)
     assert_match(/tasker\.worker: stopped/, text)
   ensure
     Tasker.logger = previous

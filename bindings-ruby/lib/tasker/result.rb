@@ -133,11 +133,12 @@ module Tasker
   # The failure-table row for an exception a handler raised. Tasker::PermanentError
   # and Tasker::RetryableError (and subclasses) keep their retryability, code,
   # metadata and retry hint; anything else is retryable. error_type is the class
-  # name; the message and backtrace are recorded.
+  # name without its namespace (`PermanentError`, `ReadTimeout`), as in Python
+  # and TypeScript; the message and backtrace are recorded.
   def failure_from_exception(exc)
     message = exc.message.to_s
     message = exc.class.name.to_s if message.empty?
-    type = exc.class.name || exc.class.ancestors.find(&:name)&.name || "handler_error"
+    type = (exc.class.name || exc.class.ancestors.find(&:name)&.name || "handler_error").split("::").last
     trace = format_backtrace(exc)
     if exc.is_a?(StepFailure)
       retryable = exc.retryable?
