@@ -9,12 +9,14 @@
 //! decoded with `deny_unknown_fields`: a misspelt key is an error, never ignored.
 
 pub mod domain_event;
+pub mod outcome;
 pub mod schema;
 pub mod step_event;
 pub mod step_result;
 pub mod task;
 
 pub use domain_event::{DomainEventMode, PublishDomainEvent};
+pub use outcome::{BatchOutcome, CursorConfig, DecisionOutcome, DynamicOutcome};
 pub use step_event::{HandlerSpec, StepEvent};
 pub use step_result::{CompletionReport, InvalidResult, RejectedResult, ResultError, StepCompletion};
 pub use task::TaskRequest;

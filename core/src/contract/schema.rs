@@ -2,7 +2,9 @@
 //! `proto-contract/schemas/` are these, pretty-printed; `cargo test` fails when
 //! they drift (regenerate with `TASKER_BLESS=1 cargo test --test contract`).
 
-use super::{CompletionReport, PublishDomainEvent, StepCompletion, StepEvent, TaskRequest};
+use super::{
+    BatchOutcome, CompletionReport, DecisionOutcome, PublishDomainEvent, StepCompletion, StepEvent, TaskRequest,
+};
 use crate::events::domain::DomainEvent;
 use crate::store::TaskView;
 use schemars::{schema_for, Schema};
@@ -17,6 +19,8 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("task_view", schema_for!(TaskView)),
         ("publish_domain_event", schema_for!(PublishDomainEvent)),
         ("domain_event", schema_for!(DomainEvent)),
+        ("decision_point_outcome", schema_for!(DecisionOutcome)),
+        ("batch_processing_outcome", schema_for!(BatchOutcome)),
     ]
 }
 

@@ -7,6 +7,7 @@
 //! Rules beyond the schema: a failure carries `error`, a success does not;
 //! `retry_after_ms` only on retryable failures.
 
+use super::outcome::{batch_outcome, decision_outcome};
 use crate::worker::{StepError, StepResult};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
@@ -42,8 +43,9 @@ pub struct ResultError {
 /// The outcome of a decision step goes in `result.decision_point_outcome`
 /// (`{"type": "create_steps", "step_names": [...]}` or `{"type": "no_branches"}`),
 /// that of a batchable step in `result.batch_processing_outcome`
-/// (`{"type": "create_batches", "total_items": N, "cursor_configs": [...]}` or
-/// `{"type": "no_batches"}`).
+/// (`{"type": "create_batches", "total_items": N, "batch_size": S}`,
+/// `{"type": "create_batches", "cursor_configs": [...]}` or `{"type": "no_batches"}`);
+/// see [`super::outcome`].
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepCompletion {
@@ -76,11 +78,11 @@ impl StepCompletion {
             }
             _ => {}
         }
-        if let Some(outcome) = self.result.get("decision_point_outcome") {
-            check_tagged(outcome, "decision_point_outcome", &["create_steps", "no_branches"])?;
+        if let Some(outcome) = decision_outcome(&self.result) {
+            outcome?;
         }
-        if let Some(outcome) = self.result.get("batch_processing_outcome") {
-            check_tagged(outcome, "batch_processing_outcome", &["create_batches", "no_batches"])?;
+        if let Some(outcome) = batch_outcome(&self.result) {
+            outcome?;
         }
         Ok(())
     }
@@ -100,14 +102,6 @@ impl StepCompletion {
             }),
             metadata: self.metadata,
         }
-    }
-}
-
-fn check_tagged(outcome: &Value, key: &str, types: &[&str]) -> Result<(), String> {
-    let kind = outcome.get("type").and_then(Value::as_str);
-    match kind {
-        Some(k) if types.contains(&k) => Ok(()),
-        _ => Err(format!("`result.{key}.type` must be one of {}", types.join(", "))),
     }
 }
 
@@ -184,7 +178,7 @@ mod tests {
         let bad = decode(json!({"event_id": Uuid::nil(), "success": true,
             "result": {"decision_point_outcome": {"type": "activate"}}}))
         .unwrap();
-        assert!(bad.check().unwrap_err().contains("create_steps"));
+        assert!(bad.check().unwrap_err().contains("activate"));
         let ok = decode(json!({"event_id": Uuid::nil(), "success": true,
             "result": {"batch_processing_outcome": {"type": "no_batches"}}}))
         .unwrap();

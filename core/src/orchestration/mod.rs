@@ -13,11 +13,15 @@
 //!   change (complete / waiting / blocked / error), run inside the same transaction
 //!   as the step changes and guarded by a compare-and-swap, so a task is finalized
 //!   exactly once however many results race.
+//! - [`step_expansion`] — the rule for what a decision or batchable step's outcome
+//!   creates (branches, batch workers, convergence steps and their edges), run by
+//!   the store inside the result transaction, like the TaskFinalizer's rule.
 //! - [`backoff`] — retry delays; [`template_lookup`] — templates registered in the database.
 
 pub mod backoff;
 pub mod result_processor;
 pub mod step_enqueuer;
+pub mod step_expansion;
 pub mod task_finalizer;
 pub mod task_request;
 pub mod template_lookup;

@@ -9,7 +9,7 @@
 use crate::canonical::canonical_sha256;
 use crate::clock::SharedClock;
 use crate::store::{NewStep, NewTask, SharedStore, StoreError, TaskCreateManyParams, TaskCreated, TemplateRecord};
-use crate::template::{IdentityStrategy, LoadedTemplate, StepType, TemplateError, TemplateRegistry};
+use crate::template::{IdentityStrategy, LoadedTemplate, StepTemplate, StepType, TemplateError, TemplateRegistry};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -278,21 +278,7 @@ pub fn build_task(loaded: &LoadedTemplate, sub: &TaskSubmission) -> Result<NewTa
     let mut steps = Vec::new();
     for (_, s) in t.steps.iter().enumerate().filter(|(i, _)| included[*i]) {
         index_of.insert(s.name.as_str(), steps.len());
-        steps.push(NewStep {
-            step_uuid: Uuid::now_v7(),
-            name: s.name.clone(),
-            template_step_name: s.name.clone(),
-            step_type: serde_json::to_value(s.step_type)
-                .ok()
-                .and_then(|v| v.as_str().map(String::from))
-                .unwrap_or_default(),
-            handler_callable: s.handler.callable.clone(),
-            handler_method: s.handler.method.clone(),
-            handler_initialization: s.handler.initialization.clone(),
-            retry: s.retry.clone(),
-            timeout_ms: (s.timeout_seconds as i64) * 1000,
-            parents: vec![],
-        });
+        steps.push(new_step(s, s.name.clone(), s.handler.initialization.clone()));
     }
     for s in t.steps.iter() {
         if let Some(&child) = index_of.get(s.name.as_str()) {
@@ -321,9 +307,28 @@ pub fn build_task(loaded: &LoadedTemplate, sub: &TaskSubmission) -> Result<NewTa
     })
 }
 
+/// A step row made from template step `s`, called `name` (the template step's
+/// name, or a batch worker's `<name>_<batch_id>`), with its handler's
+/// `initialization`; no parents yet.
+pub fn new_step(s: &StepTemplate, name: String, initialization: Value) -> NewStep {
+    NewStep {
+        step_uuid: Uuid::now_v7(),
+        name,
+        template_step_name: s.name.clone(),
+        step_type: s.step_type.as_str().to_string(),
+        handler_callable: s.handler.callable.clone(),
+        handler_method: s.handler.method.clone(),
+        handler_initialization: initialization,
+        retry: s.retry.clone(),
+        timeout_ms: (s.timeout_seconds as i64) * 1000,
+        parents: vec![],
+    }
+}
+
 /// Which template steps exist when a task starts: everything except batch worker
 /// templates, deferred convergence steps and whatever lies below a decision step
-/// (those are created at run time by the dynamic-workflow engine).
+/// (those are created at run time, when a decision or batchable step's result is
+/// written: see [`super::step_expansion`]).
 pub fn initial_steps(t: &crate::template::TaskTemplate) -> Vec<bool> {
     let by_name: HashMap<&str, usize> = t.steps.iter().enumerate().map(|(i, s)| (s.name.as_str(), i)).collect();
     let mut included: Vec<Option<bool>> = vec![None; t.steps.len()];

@@ -1,8 +1,123 @@
 //! The template's dependency graph: cycle detection, reporting each distinct
-//! cycle once, in a deterministic order.
+//! cycle once, in a deterministic order; and [`StepGraph`], the parent, child and
+//! ancestor relations that the dynamic-step rules (validation, and the engine's
+//! step expansion) are written in.
 
-use super::model::TaskTemplate;
+use super::model::{StepType, TaskTemplate};
 use std::collections::{BTreeSet, HashMap};
+
+/// The steps of a template as a graph: parents and children by index (first
+/// declaration wins for a duplicated name; unknown dependencies are left out).
+#[derive(Debug, Clone)]
+pub struct StepGraph<'a> {
+    /// The template.
+    pub template: &'a TaskTemplate,
+    index: HashMap<&'a str, usize>,
+    parents: Vec<Vec<usize>>,
+    children: Vec<Vec<usize>>,
+}
+
+impl<'a> StepGraph<'a> {
+    /// The graph of `t`.
+    pub fn new(t: &'a TaskTemplate) -> Self {
+        let mut index = HashMap::new();
+        for (i, s) in t.steps.iter().enumerate() {
+            index.entry(s.name.as_str()).or_insert(i);
+        }
+        let n = t.steps.len();
+        let (mut parents, mut children) = (vec![Vec::new(); n], vec![Vec::new(); n]);
+        for (i, s) in t.steps.iter().enumerate() {
+            for d in &s.dependencies {
+                if let Some(&p) = index.get(d.as_str()) {
+                    if p != i && !parents[i].contains(&p) {
+                        parents[i].push(p);
+                        children[p].push(i);
+                    }
+                }
+            }
+        }
+        Self {
+            template: t,
+            index,
+            parents,
+            children,
+        }
+    }
+
+    /// The index of the step called `name`.
+    pub fn index(&self, name: &str) -> Option<usize> {
+        self.index.get(name).copied()
+    }
+
+    /// The type of step `i`.
+    pub fn step_type(&self, i: usize) -> StepType {
+        self.template.steps[i].step_type
+    }
+
+    /// The name of step `i`.
+    pub fn name(&self, i: usize) -> &'a str {
+        &self.template.steps[i].name
+    }
+
+    /// The steps `i` depends on, in declaration order.
+    pub fn parents(&self, i: usize) -> &[usize] {
+        &self.parents[i]
+    }
+
+    /// The steps that depend on `i`, in declaration order.
+    pub fn children(&self, i: usize) -> &[usize] {
+        &self.children[i]
+    }
+
+    /// Every step `i` depends on, directly or not (never `i` itself; safe on cycles).
+    pub fn ancestors(&self, i: usize) -> BTreeSet<usize> {
+        self.reach(i, &self.parents)
+    }
+
+    /// Every step that depends on `i`, directly or not (never `i` itself).
+    pub fn descendants(&self, i: usize) -> BTreeSet<usize> {
+        self.reach(i, &self.children)
+    }
+
+    fn reach(&self, i: usize, edges: &[Vec<usize>]) -> BTreeSet<usize> {
+        let mut seen = BTreeSet::new();
+        let mut todo: Vec<usize> = edges[i].clone();
+        while let Some(j) = todo.pop() {
+            if j != i && seen.insert(j) {
+                todo.extend(edges[j].iter().copied());
+            }
+        }
+        seen
+    }
+
+    /// True for the steps whose outcome creates steps: decision and batchable.
+    pub fn is_dynamic(&self, i: usize) -> bool {
+        matches!(self.step_type(i), StepType::Decision | StepType::Batchable)
+    }
+
+    /// The batch_worker step a batchable step `i` clones: the one its
+    /// `batch_config.worker_template` names, else the only batch_worker step that
+    /// depends on it.
+    pub fn worker_template(&self, i: usize) -> Option<usize> {
+        let named = self.template.steps[i]
+            .batch_config
+            .as_ref()
+            .and_then(|b| b.worker_template.as_deref());
+        match named {
+            Some(w) => self.index(w).filter(|&w| self.step_type(w) == StepType::BatchWorker),
+            None => {
+                let mut workers = self.children[i]
+                    .iter()
+                    .copied()
+                    .filter(|&c| self.step_type(c) == StepType::BatchWorker);
+                match (workers.next(), workers.next()) {
+                    (Some(w), None) => Some(w),
+                    _ => None,
+                }
+            }
+        }
+    }
+}
 
 /// The distinct cycles among the template's steps that a depth-first walk in
 /// declaration order finds (at least one in every group of mutually dependent

@@ -11,6 +11,7 @@ pub mod model;
 pub mod registry;
 mod structure;
 pub mod validate;
+mod validate_dynamic;
 
 pub use load::{load_file, parse_str, LoadedTemplate};
 pub use model::*;

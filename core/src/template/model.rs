@@ -110,7 +110,7 @@ pub struct StepTemplate {
     /// Domain events this step publishes.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub publishes_events: Vec<EventDeclaration>,
-    /// Batch settings (batchable and batch_worker steps).
+    /// Batch settings (batchable steps only).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub batch_config: Option<BatchConfig>,
 }
@@ -130,6 +130,26 @@ pub enum StepType {
     Batchable,
     /// The template cloned once per batch.
     BatchWorker,
+}
+
+impl StepType {
+    /// The name templates and step rows use (`standard`, `decision`, ...).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            StepType::Standard => "standard",
+            StepType::Decision => "decision",
+            StepType::DeferredConvergence => "deferred_convergence",
+            StepType::Batchable => "batchable",
+            StepType::BatchWorker => "batch_worker",
+        }
+    }
+}
+
+impl std::str::FromStr for StepType {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        serde_json::from_value(Value::String(s.to_string())).map_err(|_| format!("unknown step type `{s}`"))
+    }
 }
 
 /// Which handler runs a step, and how.
@@ -247,22 +267,32 @@ pub enum DeliveryMode {
     Broadcast,
 }
 
-/// Batch settings for batchable and batch_worker steps.
+/// Batch settings of a batchable step: how its work is cut into batches and how
+/// many batch workers one result may create.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct BatchConfig {
-    /// Items per batch.
+    /// Items per batch when the handler gives only `total_items`.
     #[serde(default = "default_batch_size")]
     pub batch_size: u64,
-    /// Most batch workers created for one batchable step.
-    #[serde(default = "default_parallelism")]
-    pub parallelism: u32,
-    /// Name of the field the cursor ranges over.
-    #[serde(default = "default_cursor_field")]
-    pub cursor_field: String,
-    /// The batch_worker step cloned per batch (on a batchable step).
+    /// Most batch workers one result may create; more fails the step
+    /// (`too_many_batches`).
+    #[serde(default = "default_max_batches")]
+    pub max_batches: u32,
+    /// The batch_worker step cloned per batch; may be left out when exactly one
+    /// batch_worker step depends on this step.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub worker_template: Option<String>,
+}
+
+impl Default for BatchConfig {
+    fn default() -> Self {
+        Self {
+            batch_size: default_batch_size(),
+            max_batches: default_max_batches(),
+            worker_template: None,
+        }
+    }
 }
 
 fn default_timeout_seconds() -> u64 {
@@ -295,11 +325,8 @@ fn default_jitter() -> f64 {
 fn default_batch_size() -> u64 {
     1000
 }
-fn default_parallelism() -> u32 {
-    10
-}
-fn default_cursor_field() -> String {
-    "id".to_string()
+fn default_max_batches() -> u32 {
+    100
 }
 
 #[cfg(test)]

@@ -85,8 +85,7 @@ static BATCH: Shape = Shape {
     required: &[],
     keys: &[
         ("batch_size", Kind::Leaf(leaf::<u64>)),
-        ("parallelism", Kind::Leaf(leaf::<u32>)),
-        ("cursor_field", Kind::Leaf(leaf::<String>)),
+        ("max_batches", Kind::Leaf(leaf::<u32>)),
         ("worker_template", Kind::Leaf(leaf::<Option<String>>)),
     ],
 };
@@ -318,11 +317,13 @@ mod tests {
             lifecycle: { hold_failed: true }\n\
             steps:\n\
             \x20 - name: a\n\
+            \x20   type: batchable\n\
             \x20   colour: red\n\
             \x20   handler: { callable: square, args: 1 }\n\
             \x20   retry: { attempts: 2 }\n\
             \x20   publishes_events: [ { name: a.b, mode: fast } ]\n\
-            \x20   batch_config: { size: 3 }\n";
+            \x20   batch_config: { size: 3 }\n\
+            \x20 - { name: w, type: batch_worker, dependencies: [a], handler: { callable: square } }\n";
         let ps = problems(yaml);
         for (step, field) in [
             (None, "owner"),
@@ -413,7 +414,7 @@ mod tests {
         the_problem(&ps, Some("a"), Some("dependencies"));
         the_problem(&ps, Some("a"), Some("retry.jitter"));
         the_problem(&ps, Some("a"), Some("retry.tries"));
-        the_problem(&ps, Some("b"), Some("dependencies"));
+        the_problem(&ps, Some("b"), Some("type"));
         assert_eq!(ps.len(), 6, "{ps:#?}");
         let text = crate::template::TemplateErrors(ps).to_string();
         assert_eq!(text.lines().count(), 6);

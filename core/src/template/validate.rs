@@ -1,10 +1,11 @@
 //! Template problems (what is wrong, located by file, step and field) and the
 //! semantic checks run on a structurally sound template: names, version, retry
-//! and timeout bounds, handlers, input schema, step types, event names and the
-//! dependency graph. Every check runs; every problem is collected.
+//! and timeout bounds, handlers, input schema, event names, the dependency graph
+//! and (in `validate_dynamic`) the wiring of decision and batch steps. Every check
+//! runs; every problem is collected.
 
 use super::graph;
-use super::model::{StepTemplate, StepType, TaskTemplate};
+use super::model::{StepTemplate, TaskTemplate};
 use super::HandlerLookup;
 use serde_json::Value;
 use std::collections::HashMap;
@@ -84,7 +85,7 @@ pub const MAX_STEP_NAME_LEN: usize = 128;
 
 /// Why `s` is not a valid identifier (`^[A-Za-z0-9_][A-Za-z0-9_.-]*$`, at most
 /// `max` characters), or `None` when it is.
-fn identifier_problem(s: &str, max: usize) -> Option<String> {
+pub fn identifier_problem(s: &str, max: usize) -> Option<String> {
     let mut chars = s.chars();
     let Some(first) = chars.next() else {
         return Some("must not be empty".into());
@@ -162,6 +163,7 @@ pub(crate) fn check_template(t: &TaskTemplate, handlers: Option<&dyn HandlerLook
     for s in &t.steps {
         check_step(t, s, handlers, out);
     }
+    super::validate_dynamic::check(t, out);
     for cycle in graph::find_cycles(t) {
         let text = cycle.join(" -> ");
         out.push(Some(&cycle[0]), Some("dependencies".into()), format!("cycle: {text}"));
@@ -258,8 +260,6 @@ fn check_step(t: &TaskTemplate, s: &StepTemplate, handlers: Option<&dyn HandlerL
         );
     }
 
-    check_step_type(t, s, out);
-
     for (i, e) in s.publishes_events.iter().enumerate() {
         if !is_dotted_event_name(&e.name) {
             out.push(
@@ -268,50 +268,6 @@ fn check_step(t: &TaskTemplate, s: &StepTemplate, handlers: Option<&dyn HandlerL
                 format!("event name `{}` must be dotted lowercase, e.g. `order.shipped`", e.name),
             );
         }
-    }
-}
-
-fn check_step_type(t: &TaskTemplate, s: &StepTemplate, out: &mut Problems) {
-    let step = Some(s.name.as_str());
-    match s.step_type {
-        StepType::Decision | StepType::DeferredConvergence if s.dependencies.is_empty() => {
-            let kind = if s.step_type == StepType::Decision {
-                "decision"
-            } else {
-                "deferred_convergence"
-            };
-            out.push(
-                step,
-                Some("dependencies".into()),
-                format!("a {kind} step needs at least one dependency"),
-            );
-        }
-        StepType::BatchWorker if s.batch_config.is_none() => {
-            out.push(
-                step,
-                Some("batch_config".into()),
-                "a batch_worker step needs batch_config",
-            );
-        }
-        StepType::Batchable => {
-            let worker = s.batch_config.as_ref().and_then(|b| b.worker_template.as_ref());
-            if let Some(w) = worker {
-                match t.step(w) {
-                    Some(ws) if ws.step_type == StepType::BatchWorker => {}
-                    Some(_) => out.push(
-                        step,
-                        Some("batch_config.worker_template".into()),
-                        format!("worker_template `{w}` is not a batch_worker step"),
-                    ),
-                    None => out.push(
-                        step,
-                        Some("batch_config.worker_template".into()),
-                        format!("worker_template names unknown step `{w}`"),
-                    ),
-                }
-            }
-        }
-        _ => {}
     }
 }
 

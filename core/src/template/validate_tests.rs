@@ -248,60 +248,6 @@ fn an_input_schema_that_does_not_compile_is_rejected() {
 }
 
 #[test]
-fn a_decision_step_without_dependencies_is_rejected() {
-    let ps = problems(&with_steps(&step("d", "    type: decision\n")));
-    assert_eq!(
-        the_problem(&ps, Some("d"), Some("dependencies")).message,
-        "a decision step needs at least one dependency"
-    );
-}
-
-#[test]
-fn a_deferred_convergence_step_without_dependencies_is_rejected() {
-    let ps = problems(&with_steps(&step("c", "    type: deferred_convergence\n")));
-    assert_eq!(
-        the_problem(&ps, Some("c"), Some("dependencies")).message,
-        "a deferred_convergence step needs at least one dependency"
-    );
-}
-
-#[test]
-fn a_batch_worker_without_batch_config_is_rejected() {
-    let ps = problems(&with_steps(&step("w", "    type: batch_worker\n")));
-    the_problem(&ps, Some("w"), Some("batch_config"));
-}
-
-#[test]
-fn a_batchable_worker_template_must_name_a_batch_worker_step() {
-    let yaml = with_steps(&format!(
-        "{}{}{}",
-        step("plain", ""),
-        step(
-            "b1",
-            "    type: batchable\n    batch_config: { worker_template: plain }\n"
-        ),
-        step(
-            "b2",
-            "    type: batchable\n    batch_config: { worker_template: ghost }\n"
-        ),
-    ));
-    let ps = problems(&yaml);
-    let field = Some("batch_config.worker_template");
-    assert!(the_problem(&ps, Some("b1"), field)
-        .message
-        .contains("not a batch_worker"));
-    assert!(the_problem(&ps, Some("b2"), field)
-        .message
-        .contains("unknown step `ghost`"));
-    let ok = with_steps(&format!(
-        "{}{}",
-        step("w", "    type: batch_worker\n    batch_config: {}\n"),
-        step("b", "    type: batchable\n    batch_config: { worker_template: w }\n"),
-    ));
-    assert_eq!(problems(&ok), vec![]);
-}
-
-#[test]
 fn event_names_must_be_dotted_lowercase() {
     let yaml = with_steps(&step(
         "a",
