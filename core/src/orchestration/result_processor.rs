@@ -1,18 +1,23 @@
 //! ResultProcessor: turns what handlers returned into step outcomes and applies a
 //! batch of them in one transaction.
 //!
-//! A success completes the step. A failure is retried when the handler says it is
+//! A success completes the step; a decision or batchable step's success also
+//! creates the steps its outcome names, in the same transaction (see
+//! [`super::step_expansion`]). A failure is retried when the handler says it is
 //! retryable, the step's policy allows retries and attempts remain; the delay is the
 //! handler's retry-after hint or the policy's backoff (see [`super::backoff`]).
 //! Anything else fails the step for good. The store then enqueues successors and
 //! lets the [`super::task_finalizer`] move the task, all in the same transaction.
 
 use super::backoff;
+use super::step_expansion::{INVALID_BATCHES, INVALID_DECISION};
 use crate::clock::{EpochMillis, SharedClock};
+use crate::contract::outcome::{self, DynamicOutcome};
+use crate::contract::step_result::INVALID_RESULT;
 use crate::store::{
     CompletionReport, EagerClaim, SharedStore, StepCompleteManyParams, StepCompletion, StepOutcome, StoreError,
 };
-use crate::template::RetryPolicy;
+use crate::template::{RetryPolicy, StepType};
 use crate::worker::handler::StepResult;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
@@ -35,6 +40,9 @@ pub struct HandlerOutcome {
     pub attempt: u32,
     /// The step's retry policy.
     pub retry: RetryPolicy,
+    /// The step's type: the success of a decision or batchable step carries an
+    /// outcome that creates steps.
+    pub step_type: StepType,
     /// What the handler returned.
     pub result: StepResult,
     /// Wall time the handler took.
@@ -61,6 +69,36 @@ pub struct ProcessedBatch {
     pub retries: Vec<ScheduledRetry>,
 }
 
+/// What a success does: completes the step; for a decision or batchable step,
+/// also creates the steps its outcome names (`StepOutcome::Expand`). Such a step
+/// that returns no outcome, or a malformed one, fails (not retryable).
+fn success_outcome(o: &HandlerOutcome) -> StepOutcome {
+    let result = o.result.result.clone();
+    let (found, missing_type, what) = match o.step_type {
+        StepType::Decision => (
+            outcome::decision_outcome(&result).map(|r| r.map(DynamicOutcome::Decision)),
+            INVALID_DECISION,
+            "a decision step must return `result.decision_point_outcome` \
+             ({\"type\": \"create_steps\", \"step_names\": [...]} or {\"type\": \"no_branches\"})",
+        ),
+        StepType::Batchable => (
+            outcome::batch_outcome(&result).map(|r| r.map(DynamicOutcome::Batch)),
+            INVALID_BATCHES,
+            "a batchable step must return `result.batch_processing_outcome` \
+             ({\"type\": \"create_batches\", ...} or {\"type\": \"no_batches\"})",
+        ),
+        _ => return StepOutcome::Complete { result },
+    };
+    let permanent = |message: &str, error_type: &str| StepOutcome::Fail {
+        error: json!({ "message": message, "error_type": error_type, "retryable": false, "attempt": o.attempt }),
+    };
+    match found {
+        Some(Ok(outcome)) => StepOutcome::Expand { result, outcome },
+        Some(Err(message)) => permanent(&message, INVALID_RESULT),
+        None => permanent(what, missing_type),
+    }
+}
+
 /// Applies handler outcomes.
 #[derive(Debug)]
 pub struct ResultProcessor {
@@ -84,9 +122,7 @@ impl ResultProcessor {
     /// What an outcome does to its step, decided at `now`.
     pub fn decide(&self, o: &HandlerOutcome, now: EpochMillis) -> StepOutcome {
         if o.result.success {
-            return StepOutcome::Complete {
-                result: o.result.result.clone(),
-            };
+            return success_outcome(o);
         }
         let Some(err) = o.result.error.as_ref() else {
             return StepOutcome::Fail {

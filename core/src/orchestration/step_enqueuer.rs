@@ -113,6 +113,7 @@ impl StepEnqueuer {
                         namespace: c.namespace.clone(),
                         attempt: c.attempt,
                         retry: c.retry.clone(),
+                        step_type: c.step_type,
                         result: StepResult::failure(
                             "the attempt passed its deadline without a result (worker lost or stuck)",
                             "timeout",

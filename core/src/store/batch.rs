@@ -54,15 +54,13 @@ pub fn creation_payload(tasks: &[NewTask]) -> Result<CreationPayload, StoreError
         hashes.push(t.identity_hash.clone());
         for s in &t.steps {
             let plan = if s.parents.is_empty() { &root_plan } else { &child_plan };
-            step_rows.push(json!({
-                "step_uuid": s.step_uuid, "task_uuid": t.task_uuid,
-                "namespace": t.template.namespace, "name": s.name, "template_step_name": s.template_step_name,
-                "step_type": s.step_type, "handler_callable": s.handler_callable, "handler_method": s.handler_method,
-                "handler_initialization": s.handler_initialization.to_string(),
-                "retry_policy": serde_json::to_string(&s.retry)?, "max_attempts": s.retry.max_attempts,
-                "timeout_ms": s.timeout_ms, "state": plan.final_state(), "pending_parents": s.parents.len(),
-                "transition_event": plan.final_event(), "transition_path": plan.path_json(),
-            }));
+            step_rows.push(step_row(
+                t.task_uuid,
+                &t.template.namespace,
+                s,
+                s.parents.len() as u32,
+                plan,
+            )?);
             for &parent in &s.parents {
                 edge_rows.push(
                     json!({ "task_uuid": t.task_uuid, "parent": t.steps[parent].step_uuid, "child": s.step_uuid }),
@@ -77,6 +75,26 @@ pub fn creation_payload(tasks: &[NewTask]) -> Result<CreationPayload, StoreError
         edges: Value::Array(edge_rows).to_string(),
         identity_hashes: serde_json::to_string(&hashes)?,
     })
+}
+
+/// One step row as the insert statements read it: JSON payload columns travel as
+/// JSON text; `plan` is the row's creation path.
+pub fn step_row(
+    task_uuid: Uuid,
+    namespace: &str,
+    s: &NewStep,
+    pending_parents: u32,
+    plan: &TransitionPlan,
+) -> Result<Value, StoreError> {
+    Ok(json!({
+        "step_uuid": s.step_uuid, "task_uuid": task_uuid,
+        "namespace": namespace, "name": s.name, "template_step_name": s.template_step_name,
+        "step_type": s.step_type, "handler_callable": s.handler_callable, "handler_method": s.handler_method,
+        "handler_initialization": s.handler_initialization.to_string(),
+        "retry_policy": serde_json::to_string(&s.retry)?, "max_attempts": s.retry.max_attempts,
+        "timeout_ms": s.timeout_ms, "state": plan.final_state(), "pending_parents": pending_parents,
+        "transition_event": plan.final_event(), "transition_path": plan.path_json(),
+    }))
 }
 
 /// A task that held an identity before the creation batch.
@@ -159,7 +177,7 @@ pub fn dedupe(completions: &[StepCompletion]) -> (Vec<&StepCompletion>, Vec<Uuid
 /// The plan a result takes a step through.
 pub fn completion_plan(outcome: &StepOutcome) -> TransitionPlan {
     let events: &[StepEvent] = match outcome {
-        StepOutcome::Complete { .. } => &[StepEvent::Succeed, StepEvent::Complete],
+        StepOutcome::Complete { .. } | StepOutcome::Expand { .. } => &[StepEvent::Succeed, StepEvent::Complete],
         StepOutcome::RetryAt { .. } => &[StepEvent::Fail, StepEvent::WaitForRetry],
         StepOutcome::Fail { .. } => &[StepEvent::Fail, StepEvent::GiveUp],
     };
@@ -173,7 +191,9 @@ pub fn completion_payload(unique: &[&StepCompletion]) -> String {
         .map(|c| {
             let plan = completion_plan(&c.outcome);
             let (result, error, ready_at) = match &c.outcome {
-                StepOutcome::Complete { result } => (Some(result.to_string()), None, None),
+                StepOutcome::Complete { result } | StepOutcome::Expand { result, .. } => {
+                    (Some(result.to_string()), None, None)
+                }
                 StepOutcome::RetryAt { error, ready_at } => (None, Some(error.to_string()), Some(*ready_at)),
                 StepOutcome::Fail { error } => (None, Some(error.to_string()), None),
             };

@@ -14,6 +14,7 @@
 
 pub mod batch;
 pub mod error;
+pub mod expansion;
 pub mod migrate;
 pub mod params;
 pub mod plan;

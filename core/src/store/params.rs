@@ -166,6 +166,16 @@ pub enum StepOutcome {
         /// The handler's result.
         result: Value,
     },
+    /// Success of a decision or batchable step: the step completes with `result`,
+    /// and the steps its `outcome` names are created in the same transaction
+    /// (see `orchestration::step_expansion`). When they cannot be, the step fails
+    /// instead (not retryable), saying why.
+    Expand {
+        /// The handler's result.
+        result: Value,
+        /// The decision or batch outcome read from it.
+        outcome: crate::contract::DynamicOutcome,
+    },
     /// Failure that will be retried once `ready_at` has passed.
     RetryAt {
         /// The error (message, type, ...).
@@ -334,6 +344,8 @@ pub struct ExpiredClaim {
     pub attempt: u32,
     /// Its retry policy.
     pub retry: RetryPolicy,
+    /// Its step type.
+    pub step_type: crate::template::StepType,
     /// True when the attempt's deadline has also passed (a timeout, not a lost worker).
     pub past_deadline: bool,
 }

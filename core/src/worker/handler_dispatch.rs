@@ -136,6 +136,7 @@ pub fn completion_message(
                 namespace: step.namespace.clone(),
                 attempt: step.attempt,
                 retry: step.retry.clone(),
+                step_type: step.step_type.parse().unwrap_or_default(),
                 result,
                 execution_ms,
                 worker_id: worker_id.to_string(),

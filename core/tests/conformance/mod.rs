@@ -8,6 +8,7 @@
 //! harness's manual clock (time is moved by hand, never slept through).
 
 pub mod audit;
+pub mod dynamic;
 pub mod lease;
 pub mod reads;
 pub mod step_claim;
@@ -452,6 +453,19 @@ macro_rules! conformance_suite {
                 a_result_after_a_release_is_rejected,
                 releasing_a_stale_claim_changes_nothing,
                 a_release_racing_a_result_lets_exactly_one_win,
+            ],
+            dynamic: [
+                a_decision_creates_its_branch_and_convergence_with_its_result,
+                a_convergence_waits_only_for_the_branches_created,
+                no_branches_creates_nothing_and_the_task_completes,
+                an_undeclared_branch_fails_the_decision_and_creates_nothing,
+                an_outcome_applied_twice_creates_its_steps_once,
+                created_steps_can_be_claimed_eagerly_in_the_same_transaction,
+                a_batch_outcome_creates_workers_whose_results_the_convergence_receives,
+                no_batches_enqueues_the_convergence_at_once,
+                more_batches_than_the_template_allows_fail_the_step,
+                a_checkpoint_survives_a_lost_lease_and_a_retry,
+                a_heartbeat_adds_no_audit_rows,
             ],
             audit: [
                 every_entity_ends_with_one_most_recent_row_matching_its_state,

@@ -1,9 +1,10 @@
 //! Step rows on PostgreSQL: claims, results, leases.
 
 use super::{count_row, data, PgStore};
+use crate::orchestration::step_expansion::ExistingStep;
 use crate::state::{StepState, TaskState};
-use crate::store::batch;
 use crate::store::*;
+use crate::store::{batch, expansion};
 use serde::Deserialize;
 use serde_json::{json, Value};
 use sqlx::postgres::PgRow;
@@ -85,9 +86,31 @@ pub(super) async fn complete_many(store: &PgStore, p: StepCompleteManyParams) ->
         .bind(&step_ids)
         .execute(&mut *tx)
         .await?;
+    let mut payload = batch::completion_payload(&unique);
+    if let Some(claims) = expansion::read_payload(&unique) {
+        // Decision and batch outcomes: read, plan the steps they create, write
+        // those, then apply the results as usual, in the same transaction.
+        let rows = store
+            .query(include_str!("queries/step/complete_many_expand_read.sql"))
+            .bind(claims)
+            .fetch_all(&mut *tx)
+            .await?;
+        let planned = expansion::plan(&unique, expansion_read(&rows)?)?;
+        if !planned.payload.is_empty() {
+            store
+                .query(include_str!("queries/step/complete_many_expand.sql"))
+                .bind(planned.payload.json)
+                .bind(p.now)
+                .bind(&p.processor)
+                .execute(&mut *tx)
+                .await?;
+        }
+        let completions: Vec<&StepCompletion> = planned.completions.iter().collect();
+        payload = batch::completion_payload(&completions);
+    }
     let rows = store
         .query(include_str!("queries/step/complete_many_apply.sql"))
-        .bind(batch::completion_payload(&unique))
+        .bind(payload)
         .bind(p.now)
         .bind(&p.processor)
         .bind(uuid::Uuid::now_v7())
@@ -178,6 +201,66 @@ pub(super) async fn complete_many(store: &PgStore, p: StepCompleteManyParams) ->
     Ok(report)
 }
 
+/// Decodes the rows of `complete_many_expand_read.sql`.
+fn expansion_read(rows: &[PgRow]) -> Result<expansion::ExpansionRead, StoreError> {
+    #[derive(Deserialize)]
+    struct Fact {
+        task_uuid: uuid::Uuid,
+        #[serde(default)]
+        step_uuid: Option<uuid::Uuid>,
+        #[serde(default)]
+        namespace: Option<String>,
+        #[serde(default)]
+        definition: Option<Value>,
+        #[serde(default)]
+        name: Option<String>,
+        #[serde(default)]
+        template_step_name: Option<String>,
+        #[serde(default)]
+        state: Option<String>,
+        #[serde(default)]
+        parent: Option<uuid::Uuid>,
+        #[serde(default)]
+        child: Option<uuid::Uuid>,
+    }
+    let missing = |what: &str| corrupt("steps", format!("expansion read row without {what}"));
+    let mut read = expansion::ExpansionRead::default();
+    for r in rows {
+        let kind: String = r.try_get("kind")?;
+        let f: Fact = serde_json::from_value(data(r)?)?;
+        match kind.as_str() {
+            "held" => {
+                read.held
+                    .insert(f.step_uuid.ok_or_else(|| missing("step_uuid"))?, f.task_uuid);
+            }
+            "task" => {
+                read.tasks.insert(
+                    f.task_uuid,
+                    (
+                        f.namespace.ok_or_else(|| missing("namespace"))?,
+                        f.definition.unwrap_or(Value::Null),
+                    ),
+                );
+            }
+            "step" => read.steps.entry(f.task_uuid).or_default().push(ExistingStep {
+                step_uuid: f.step_uuid.ok_or_else(|| missing("step_uuid"))?,
+                name: f.name.ok_or_else(|| missing("name"))?,
+                template_step_name: f.template_step_name.ok_or_else(|| missing("template_step_name"))?,
+                state: StepState::from_str(&f.state.ok_or_else(|| missing("state"))?)
+                    .map_err(|e| corrupt("steps", e))?,
+            }),
+            "edge" => {
+                read.edges.entry(f.task_uuid).or_default().insert((
+                    f.parent.ok_or_else(|| missing("parent"))?,
+                    f.child.ok_or_else(|| missing("child"))?,
+                ));
+            }
+            _ => {}
+        }
+    }
+    Ok(read)
+}
+
 pub(super) async fn lease_expired_list(store: &PgStore, now: i64, limit: u32) -> Result<Vec<ExpiredClaim>, StoreError> {
     let rows = store
         .query(include_str!("queries/step/lease_expired_list.sql"))
@@ -194,6 +277,10 @@ pub(super) async fn lease_expired_list(store: &PgStore, now: i64, limit: u32) ->
                 claim_seq: r.try_get("claim_seq")?,
                 attempt: r.try_get::<i32, _>("attempts")? as u32,
                 retry: serde_json::from_value(r.try_get::<Value, _>("retry_policy")?)?,
+                step_type: r
+                    .try_get::<String, _>("step_type")?
+                    .parse()
+                    .map_err(|reason: String| corrupt("steps", reason))?,
                 past_deadline: r.try_get("past_deadline")?,
             })
         })

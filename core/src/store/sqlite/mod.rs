@@ -206,10 +206,16 @@ pub(super) async fn run_script(
     match query.fetch_all(&mut *conn).await {
         Ok(rows) => Ok(rows),
         Err(e) => {
-            let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+            rollback(conn).await;
             Err(e.into())
         }
     }
+}
+
+/// Rolls back the transaction a script left open (after it failed, or when Rust
+/// between two scripts of one transaction gives up).
+pub(super) async fn rollback(conn: &mut SqliteConnection) {
+    let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
 }
 
 /// Statements in a script, BEGIN and COMMIT excluded (comments ignored).

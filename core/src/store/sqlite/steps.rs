@@ -1,10 +1,11 @@
 //! Step rows on SQLite: claims, results, leases and releases.
 
 use super::rows::{json_opt, step_state};
-use super::{parse_uuid, run_script, tasks, SqliteStore};
+use super::{parse_uuid, rollback, run_script, tasks, SqliteStore};
+use crate::orchestration::step_expansion::ExistingStep;
 use crate::state::StepState;
-use crate::store::batch;
 use crate::store::*;
+use crate::store::{batch, expansion};
 use crate::template::RetryPolicy;
 use serde_json::{json, Value};
 use sqlx::sqlite::SqliteRow;
@@ -128,16 +129,59 @@ pub(super) async fn complete_many(
     let (unique, duplicates) = batch::dedupe(&p.completions);
     let token = uuid::Uuid::now_v7().to_string();
     let mut conn = store.writer().await?;
-    let rows = run_script(
-        &mut conn,
-        store
-            .script(include_str!("queries/step/complete_many_begin.sql"))
-            .bind(batch::completion_payload(&unique))
-            .bind(p.now)
-            .bind(&p.processor)
-            .bind(&token),
-    )
-    .await?;
+    let rows = match expansion::read_payload(&unique) {
+        None => {
+            run_script(
+                &mut conn,
+                store
+                    .script(concat!(
+                        "BEGIN IMMEDIATE;\n",
+                        include_str!("queries/step/complete_many_apply.sql")
+                    ))
+                    .bind(batch::completion_payload(&unique))
+                    .bind(p.now)
+                    .bind(&p.processor)
+                    .bind(&token),
+            )
+            .await?
+        }
+        Some(claims) => {
+            // Decision and batch outcomes: read, plan the steps they create, then
+            // write those and apply the results, in the same transaction.
+            let read = run_script(
+                &mut conn,
+                store
+                    .script(concat!(
+                        "BEGIN IMMEDIATE;\n",
+                        include_str!("queries/step/complete_many_expand_read.sql")
+                    ))
+                    .bind(claims),
+            )
+            .await?;
+            let planned = match expansion_read(&read).and_then(|r| expansion::plan(&unique, r)) {
+                Ok(planned) => planned,
+                Err(e) => {
+                    rollback(&mut conn).await;
+                    return Err(e);
+                }
+            };
+            let completions: Vec<&StepCompletion> = planned.completions.iter().collect();
+            run_script(
+                &mut conn,
+                store
+                    .script(concat!(
+                        include_str!("queries/step/complete_many_expand.sql"),
+                        include_str!("queries/step/complete_many_apply.sql")
+                    ))
+                    .bind(batch::completion_payload(&completions))
+                    .bind(p.now)
+                    .bind(&p.processor)
+                    .bind(&token)
+                    .bind(planned.payload.json),
+            )
+            .await?
+        }
+    };
     let mut newly_enqueued = HashSet::new();
     for r in &rows {
         match r.try_get::<String, _>("kind")?.as_str() {
@@ -205,6 +249,37 @@ pub(super) async fn complete_many(
     Ok(report)
 }
 
+/// Decodes the rows of `complete_many_expand_read.sql`.
+fn expansion_read(rows: &[SqliteRow]) -> Result<expansion::ExpansionRead, StoreError> {
+    let mut read = expansion::ExpansionRead::default();
+    for r in rows {
+        let task = parse_uuid("steps", &r.try_get::<String, _>("task_uuid")?)?;
+        match r.try_get::<String, _>("kind")?.as_str() {
+            "held" => {
+                read.held
+                    .insert(parse_uuid("steps", &r.try_get::<String, _>("step_uuid")?)?, task);
+            }
+            "task" => {
+                let definition = json_opt("templates", r.try_get("value")?)?.unwrap_or(Value::Null);
+                read.tasks.insert(task, (r.try_get("other")?, definition));
+            }
+            "step" => read.steps.entry(task).or_default().push(ExistingStep {
+                step_uuid: parse_uuid("steps", &r.try_get::<String, _>("step_uuid")?)?,
+                name: r.try_get("name")?,
+                template_step_name: r.try_get("template_step_name")?,
+                state: step_state(&r.try_get::<String, _>("value")?)?,
+            }),
+            "edge" => {
+                let child = parse_uuid("step_edges", &r.try_get::<String, _>("step_uuid")?)?;
+                let parent = parse_uuid("step_edges", &r.try_get::<String, _>("other")?)?;
+                read.edges.entry(task).or_default().insert((parent, child));
+            }
+            _ => {}
+        }
+    }
+    Ok(read)
+}
+
 pub(super) async fn lease_expired_list(
     store: &SqliteStore,
     now: i64,
@@ -225,6 +300,10 @@ pub(super) async fn lease_expired_list(
                 claim_seq: r.try_get("claim_seq")?,
                 attempt: r.try_get::<i64, _>("attempts")? as u32,
                 retry: serde_json::from_str(&r.try_get::<String, _>("retry_policy")?)?,
+                step_type: r
+                    .try_get::<String, _>("step_type")?
+                    .parse()
+                    .map_err(|reason| StoreError::Corrupt { table: "steps", reason })?,
                 past_deadline: r.try_get::<i64, _>("past_deadline")? == 1,
             })
         })

@@ -1,5 +1,7 @@
--- Apply a batch of results, first half (one round trip; the transaction stays open
--- for the task evaluation, which needs Rust between the two halves):
+-- Apply a batch of results, first half (the transaction stays open for the task
+-- evaluation, which needs Rust between the two halves). Sent after
+-- `BEGIN IMMEDIATE;` in one round trip, or, when the batch has decision or batch
+-- outcomes, appended to complete_many_expand.sql (its ?5 is not used here):
 --  1. each step moves from 'in_progress', and only under the claim its result
 --     quotes, through its orchestration hop to its final state; applied rows get
 --     result token ?4 (a result for a claim that no longer holds the step changes
@@ -9,8 +11,6 @@
 --  3. step counts per state of every task this batch touched.
 -- ?1: JSON array of {step_uuid, claim_seq, state, event, path, result, error, ready_at, metadata};
 -- ?2: now; ?3: processor; ?4: result token
-BEGIN IMMEDIATE;
-
 UPDATE steps
 SET state = r.state,
     transition_event = r.event,
