@@ -233,6 +233,44 @@ fn mixed_dag_example_gives_the_documented_values() {
 }
 
 #[test]
+fn conditional_approval_example_runs_the_approvals_its_amount_needs() {
+    let sb = Sandbox::new();
+    let task = completed(&sb.run_example("conditional_approval", r#"{"amount":7500}"#, &[]));
+    let names: Vec<&str> = task["steps"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| s["name"].as_str().unwrap())
+        .collect();
+    assert_eq!(
+        names,
+        [
+            "validate_request",
+            "route_approval",
+            "manager_approval",
+            "finance_approval",
+            "finalize_approval"
+        ]
+    );
+    assert_eq!(
+        step(&task, "finalize_approval")["result"],
+        serde_json::json!({"approved": true, "approvals": ["finance", "manager"], "amount": 7500})
+    );
+}
+
+#[test]
+fn csv_batch_example_sums_1000_rows_in_five_batches() {
+    let sb = Sandbox::new();
+    let task = completed(&sb.run_example("csv_batch", r#"{"rows":1000}"#, &["--quiet"]));
+    assert_eq!(task["steps"].as_array().unwrap().len(), 7);
+    assert_eq!(step(&task, "process_csv_batch_005")["result"]["rows"], 200);
+    assert_eq!(
+        step(&task, "aggregate_csv")["result"],
+        serde_json::json!({"rows": 1000, "quantity": 5500, "revenue_cents": 3027700, "batches": 5})
+    );
+}
+
+#[test]
 fn retry_example_succeeds_on_the_third_attempt_of_fetch() {
     let sb = Sandbox::new();
     let out = sb.run_example("retry", r#"{"n":4}"#, &[]);
@@ -756,17 +794,25 @@ fn task_list_with_an_unknown_state_exits_2() {
 // ---------------------------------------------------------------- 8. template validate / visualize
 
 #[test]
-fn template_validate_accepts_the_five_examples() {
+fn template_validate_accepts_the_seven_examples() {
     let sb = Sandbox::new();
     let out = sb.tasker(&["template", "validate", EXAMPLES]);
     assert_eq!(out.code, 0, "{out}");
-    for name in ["linear", "diamond", "tree", "mixed_dag", "retry"] {
+    for name in [
+        "linear",
+        "diamond",
+        "tree",
+        "mixed_dag",
+        "retry",
+        "conditional_approval",
+        "csv_batch",
+    ] {
         assert!(
             out.stdout.contains(&format!("examples/{name}@1.0.0")),
             "{name} not listed:\n{out}"
         );
     }
-    assert!(out.stdout.contains("5 template(s) valid"), "{out}");
+    assert!(out.stdout.contains("7 template(s) valid"), "{out}");
 }
 
 #[test]

@@ -1,4 +1,6 @@
-//! Behaviour of the embedded engine end to end: orchestration + worker + SQLite.
+//! Behaviour of the embedded engine end to end: orchestration + worker + store,
+//! each case on SQLite and on PostgreSQL. Decision points and batch processing
+//! are in `engine/dynamic.rs`.
 //! Time-dependent behaviour (retry delays, leases) is driven by a ManualClock;
 //! the only real waiting is for the engine to do what it was asked.
 
@@ -20,6 +22,10 @@ use uuid::Uuid;
 const T0: i64 = 1_700_000_000_000;
 
 mod support;
+
+#[path = "engine/dynamic.rs"]
+mod dynamic;
+use dynamic::*;
 
 /// A fresh store for one test, on either backend; `_guard` keeps its database alive.
 struct Env {
@@ -90,6 +96,13 @@ engine_suite!(
     shutdown_hands_back_steps_still_running_after_the_grace_period,
     declared_domain_events_are_published_after_success,
     submissions_are_validated_and_deduplicated,
+    the_approval_example_runs_only_the_approvals_an_amount_needs,
+    the_csv_example_sums_every_row_across_its_batches,
+    a_decision_naming_an_undeclared_step_fails_without_retry_and_creates_nothing,
+    a_decision_or_batchable_step_without_an_outcome_fails,
+    too_many_batches_fail_the_batchable_step,
+    a_retried_batch_worker_resumes_from_its_checkpoint,
+    a_batch_worker_whose_process_died_resumes_from_its_checkpoint,
 );
 
 fn config(url: &str) -> EngineConfig {

@@ -45,7 +45,7 @@ pub struct ResultError {
 /// that of a batchable step in `result.batch_processing_outcome`
 /// (`{"type": "create_batches", "total_items": N, "batch_size": S}`,
 /// `{"type": "create_batches", "cursor_configs": [...]}` or `{"type": "no_batches"}`);
-/// see [`super::outcome`].
+/// their schemas are `decision_point_outcome` and `batch_processing_outcome`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct StepCompletion {

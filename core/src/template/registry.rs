@@ -257,7 +257,7 @@ mod tests {
     }
 
     #[test]
-    fn load_dir_loads_all_five_examples_without_problems() {
+    fn load_dir_loads_all_seven_examples_without_problems() {
         let dir = Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../examples"));
         let reg = match TemplateRegistry::load_dir(dir, None) {
             Ok(r) => r,
@@ -267,6 +267,8 @@ mod tests {
         assert_eq!(
             names,
             [
+                "examples/conditional_approval@1.0.0",
+                "examples/csv_batch@1.0.0",
                 "examples/diamond@1.0.0",
                 "examples/linear@1.0.0",
                 "examples/mixed_dag@1.0.0",
@@ -280,9 +282,20 @@ mod tests {
                 crate::template::IdentityStrategy::AlwaysUnique
             );
             assert!(t.template.description.is_some());
-            assert!(t.validate_context(&serde_json::json!({"n": 3})).is_ok());
-            assert!(t.validate_context(&serde_json::json!({"n": 1001})).is_err());
+            if t.template
+                .steps
+                .iter()
+                .all(|s| s.step_type == crate::template::StepType::Standard)
+            {
+                assert!(t.validate_context(&serde_json::json!({"n": 3})).is_ok());
+                assert!(t.validate_context(&serde_json::json!({"n": 1001})).is_err());
+            }
         }
+        let approval = reg.resolve("examples/conditional_approval").unwrap();
+        assert!(approval.validate_context(&serde_json::json!({"amount": 250})).is_ok());
+        assert!(approval.validate_context(&serde_json::json!({"amount": -1})).is_err());
+        let csv = reg.resolve("examples/csv_batch").unwrap();
+        assert!(csv.validate_context(&serde_json::json!({"rows": 1000})).is_ok());
         let mixed = reg.resolve("examples/mixed_dag").unwrap();
         assert_eq!(mixed.template.steps.len(), 7);
         let retry = reg.resolve("examples/retry@1.0.0").unwrap();

@@ -1,7 +1,10 @@
 //! The Rust handler API: the [`StepHandler`] trait, what a handler sees
-//! ([`StepContext`]) and returns ([`StepResult`]), capability traits ([`Api`],
-//! [`Decision`], [`Batchable`]) and the registry that maps callables to handlers.
+//! ([`StepContext`], with a batch worker's cursor range and checkpoints) and
+//! returns ([`StepResult`]), capability traits ([`Api`], [`Decision`],
+//! [`Batchable`]) and the registry that maps callables to handlers.
 
+use super::checkpoint::{CheckpointError, Checkpointer};
+use crate::contract::CursorConfig;
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
 use serde_json::{Map, Value};
@@ -19,6 +22,9 @@ pub struct StepContext {
     pub step_uuid: Uuid,
     /// Step name.
     pub step_name: String,
+    /// The template step it was made from (a batch worker `process_002` was made
+    /// from `process`; otherwise the step's own name).
+    pub template_step_name: String,
     /// Namespace.
     pub namespace: String,
     /// Task template name.
@@ -37,6 +43,9 @@ pub struct StepContext {
     pub checkpoint: Option<Value>,
     /// Correlation id: put it in your logs.
     pub correlation_id: Uuid,
+    /// Saves checkpoints for the claim this attempt runs under (None outside a worker).
+    #[serde(skip)]
+    pub(crate) checkpointer: Option<Checkpointer>,
 }
 
 impl StepContext {
@@ -48,6 +57,80 @@ impl StepContext {
     /// The result of a parent step.
     pub fn dependency(&self, step: &str) -> Option<&Value> {
         self.dependency_results.get(step)
+    }
+
+    /// A batch worker's cursor range `(start, end)`: 0-based, end-exclusive. Found
+    /// in `initialization["cursor"]` (`start_cursor`, `end_cursor`: where the engine
+    /// puts it), else in the batchable parent's `batch_processing_outcome` (the
+    /// `cursor_configs` entry whose `batch_id` ends this step's name). When an
+    /// earlier attempt saved a checkpoint with an integer cursor, `start` is that
+    /// cursor: the attempt resumes where the last one stopped. None when the step
+    /// has no range.
+    pub fn cursor_range(&self) -> Option<(u64, u64)> {
+        let spec = self.cursor_spec()?;
+        let (start, end) = (spec.get("start_cursor")?.as_u64()?, spec.get("end_cursor")?.as_u64()?);
+        let resume = self
+            .checkpoint
+            .as_ref()
+            .and_then(|c| c.get("cursor"))
+            .and_then(Value::as_u64);
+        Some(match resume {
+            Some(cursor) => (cursor.max(start).min(end), end),
+            None => (start, end),
+        })
+    }
+
+    fn cursor_spec(&self) -> Option<&Value> {
+        let own = self.initialization.get("cursor");
+        if let Some(c) = own.filter(|c| c.get("start_cursor").is_some() && c.get("end_cursor").is_some()) {
+            return Some(c);
+        }
+        let batch_id = self.step_name.strip_prefix(&format!("{}_", self.template_step_name))?;
+        self.dependency_results.values().find_map(|r| {
+            let outcome = r.get("batch_processing_outcome")?;
+            if outcome.get("type")? != "create_batches" {
+                return None;
+            }
+            outcome
+                .get("cursor_configs")?
+                .as_array()?
+                .iter()
+                .find(|c| c.get("batch_id").and_then(Value::as_str) == Some(batch_id))
+        })
+    }
+
+    /// Saves a batch worker's progress: `cursor` (where to resume) and `data`
+    /// (anything, e.g. partial totals). It also extends the lease. When this
+    /// attempt is lost or fails, the next one sees it as `checkpoint` and its
+    /// `cursor_range` starts at `cursor`. (`self.checkpoint` keeps what this
+    /// attempt started with.)
+    pub async fn save_checkpoint(&self, cursor: Value, data: Value) -> Result<(), CheckpointError> {
+        match &self.checkpointer {
+            Some(c) => c.save(cursor, data).await,
+            None => Err(CheckpointError::NotAttached),
+        }
+    }
+
+    /// A context for calling a handler outside a worker (tests, tools): the given
+    /// step, task context and parents' results, attempt 1 of 1, no checkpoint.
+    /// `save_checkpoint` fails on it with `NotAttached`.
+    pub fn detached(step_name: &str, context: Value, dependency_results: BTreeMap<String, Value>) -> Self {
+        Self {
+            task_uuid: Uuid::nil(),
+            step_uuid: Uuid::nil(),
+            step_name: step_name.to_string(),
+            template_step_name: step_name.to_string(),
+            namespace: String::new(),
+            task_name: String::new(),
+            context,
+            dependency_results,
+            initialization: Value::Object(Map::new()),
+            attempt: 1,
+            max_attempts: 1,
+            checkpoint: None,
+            correlation_id: Uuid::nil(),
+            checkpointer: None,
+        }
     }
 }
 
@@ -177,10 +260,11 @@ pub trait Api: StepHandler {
     }
 }
 
-/// Decision steps choose which declared children are created (executed by the
-/// dynamic-workflow engine; the result shapes are fixed here).
+/// Decision steps choose which of their branches (the steps that depend on them)
+/// are created; the engine creates them, and the convergence steps waiting for
+/// them, when the result is written.
 pub trait Decision: StepHandler {
-    /// Create these children.
+    /// Create these branches.
     fn create_steps(&self, steps: &[&str]) -> StepResult {
         StepResult::success(
             serde_json::json!({ "decision_point_outcome": { "type": "create_steps", "step_names": steps } }),
@@ -192,18 +276,20 @@ pub trait Decision: StepHandler {
     }
 }
 
-/// Batchable steps split work into cursor ranges (executed by the dynamic-workflow
-/// engine; the result shapes are fixed here).
+/// Batchable steps split work into cursor ranges; the engine creates one batch
+/// worker per range, and the convergence step after them, when the result is
+/// written.
 pub trait Batchable: StepHandler {
-    /// Split `total_items` into batches of `batch_size` (0-based, end-exclusive ranges).
-    fn create_batches(&self, total_items: u64, batch_size: u64) -> StepResult {
-        let size = batch_size.max(1);
-        let ranges: Vec<Value> = (0..total_items.div_ceil(size))
-            .map(|i| serde_json::json!({ "batch_id": format!("{:03}", i + 1), "start_cursor": i * size, "end_cursor": ((i + 1) * size).min(total_items) }))
-            .collect();
-        StepResult::success(
-            serde_json::json!({ "batch_processing_outcome": { "type": "create_batches", "total_items": total_items, "cursor_configs": ranges } }),
-        )
+    /// Split `total_items` into batches of `batch_size` (0-based, end-exclusive
+    /// ranges, ids `"001"`, `"002"`, ...); with `None`, the engine cuts them by the
+    /// template's `batch_config.batch_size`.
+    fn create_batches(&self, total_items: u64, batch_size: Option<u64>) -> StepResult {
+        let outcome = match batch_size {
+            Some(size) => serde_json::json!({ "type": "create_batches", "total_items": total_items,
+                "cursor_configs": CursorConfig::cut(total_items, size) }),
+            None => serde_json::json!({ "type": "create_batches", "total_items": total_items }),
+        };
+        StepResult::success(serde_json::json!({ "batch_processing_outcome": outcome }))
     }
     /// Nothing to process.
     fn no_batches(&self) -> StepResult {
@@ -311,7 +397,7 @@ mod tests {
 
     #[test]
     fn batches_cover_every_item_once() {
-        let r = Fetch.create_batches(1000, 300).result;
+        let r = Fetch.create_batches(1000, Some(300)).result;
         let ranges = r["batch_processing_outcome"]["cursor_configs"]
             .as_array()
             .unwrap()
@@ -321,5 +407,34 @@ mod tests {
             .map(|c| (c["start_cursor"].as_u64().unwrap(), c["end_cursor"].as_u64().unwrap()))
             .collect();
         assert_eq!(bounds, vec![(0, 300), (300, 600), (600, 900), (900, 1000)]);
+        assert_eq!(
+            Fetch.create_batches(10, None).result,
+            json!({"batch_processing_outcome": {"type": "create_batches", "total_items": 10}})
+        );
+    }
+
+    #[test]
+    fn a_cursor_range_comes_from_the_initialization_or_the_analyzer_and_resumes_at_the_checkpoint() {
+        let mut ctx = StepContext::detached("work_002", json!({}), BTreeMap::new());
+        assert_eq!(ctx.cursor_range(), None);
+        ctx.initialization = json!({"cursor": {"batch_id": "002", "start_cursor": 200, "end_cursor": 400}});
+        assert_eq!(ctx.cursor_range(), Some((200, 400)));
+        ctx.checkpoint = Some(json!({"cursor": 350, "data": {}, "saved_at_ms": 1}));
+        assert_eq!(ctx.cursor_range(), Some((350, 400)));
+        ctx.checkpoint = Some(json!({"cursor": 9999, "data": null, "saved_at_ms": 1}));
+        assert_eq!(ctx.cursor_range(), Some((400, 400)), "never past the end");
+
+        let mut ctx = StepContext::detached("work_002", json!({}), BTreeMap::new());
+        ctx.template_step_name = "work".into();
+        ctx.dependency_results
+            .insert("plan".into(), Fetch.create_batches(1000, Some(300)).result);
+        assert_eq!(ctx.cursor_range(), Some((300, 600)));
+    }
+
+    #[tokio::test]
+    async fn a_detached_context_cannot_save_a_checkpoint() {
+        let ctx = StepContext::detached("work_001", json!({}), BTreeMap::new());
+        let e = ctx.save_checkpoint(json!(5), json!(null)).await.unwrap_err();
+        assert!(matches!(e, CheckpointError::NotAttached), "{e}");
     }
 }

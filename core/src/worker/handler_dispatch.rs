@@ -8,9 +8,12 @@
 //! and fails as `handler_not_found` otherwise.
 
 use super::channels::{CompletionMessage, DispatchMessage, ForeignStep};
+use super::checkpoint::Checkpointer;
 use super::handler::{HandlerRegistry, StepContext, StepResult};
+use crate::clock::SharedClock;
 use crate::orchestration::HandlerOutcome;
 use crate::store::ClaimedStep;
+use crate::store::SharedStore;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
@@ -26,6 +29,12 @@ pub struct HandlerDispatch {
     pub foreign: Option<mpsc::Sender<ForeignStep>>,
     /// Notified when a slot frees without a result.
     pub slot_freed: Arc<Notify>,
+    /// Where handlers' checkpoints are saved.
+    pub store: SharedStore,
+    /// Time of checkpoints.
+    pub clock: SharedClock,
+    /// Lease length: a checkpoint extends the lease by this much.
+    pub lease_ms: i64,
 }
 
 impl HandlerDispatch {
@@ -76,6 +85,7 @@ impl HandlerDispatch {
                     task_uuid: step.task_uuid,
                     step_uuid: step.step_uuid,
                     step_name: step.name.clone(),
+                    template_step_name: step.template_step_name.clone(),
                     namespace: step.namespace.clone(),
                     task_name: step.task_name.clone(),
                     context: step.context.clone(),
@@ -85,6 +95,13 @@ impl HandlerDispatch {
                     max_attempts: step.retry.max_attempts,
                     checkpoint: step.checkpoint.clone(),
                     correlation_id: step.correlation_id,
+                    checkpointer: Some(Checkpointer::new(
+                        self.store.clone(),
+                        self.clock.clone(),
+                        step.step_uuid,
+                        step.claim_seq,
+                        self.lease_ms,
+                    )),
                 };
                 let method = step.handler_method.clone();
                 // The handler runs in a task of its own: a panic surfaces as a JoinError,

@@ -12,9 +12,11 @@
 //! The five actors: [`step_executor`] (StepExecutor), [`ffi_completion`]
 //! (FFICompletion), [`template_cache`] (TemplateCache), [`domain_event`]
 //! (DomainEvent) and [`worker_status`] (WorkerStatus). [`handler`] is the Rust
-//! handler API; [`lease_keeper`] extends leases while handlers run.
+//! handler API, [`checkpoint`] saves batch workers' progress; [`lease_keeper`]
+//! extends leases while handlers run.
 
 pub mod channels;
+pub mod checkpoint;
 pub mod domain_event;
 pub mod ffi_completion;
 pub mod handler;
@@ -24,6 +26,7 @@ pub mod step_executor;
 pub mod template_cache;
 pub mod worker_status;
 
+pub use checkpoint::CheckpointError;
 pub use handler::{HandlerRegistry, StepContext, StepError, StepHandler, StepResult};
 pub use template_cache::TemplateCache;
 pub use worker_status::WorkerStatusSnapshot;
@@ -146,6 +149,9 @@ impl Worker {
             worker_id: config.worker_id.clone(),
             foreign: deps.foreign.clone(),
             slot_freed: slot_freed.clone(),
+            store: deps.store.clone(),
+            clock: deps.clock.clone(),
+            lease_ms: config.lease_ms,
         };
         let completion = ffi_completion::FfiCompletion {
             results: deps.results.clone(),
