@@ -35,6 +35,12 @@ def test_create_batches_matches_the_rust_shape() -> None:
     assert Analyzer().no_batches().result == {"batch_processing_outcome": {"type": "no_batches"}}
 
 
+def test_create_batches_without_a_size_leaves_the_cut_to_the_template() -> None:
+    assert Analyzer().create_batches(1000).result == {
+        "batch_processing_outcome": {"type": "create_batches", "total_items": 1000}
+    }
+
+
 def test_decision_shapes() -> None:
     a = Analyzer()
     assert a.create_steps("left", "right").result == {

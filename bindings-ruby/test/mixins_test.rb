@@ -181,6 +181,8 @@ class MixinsTest < Minitest::Test
                  "a batch size below 1 counts as 1"
     assert_equal({ "batch_processing_outcome" => { "type" => "no_batches" } }, h.no_batches.result)
     assert_raises(ArgumentError) { h.create_batches(-1, 10) }
+    assert_equal({ "batch_processing_outcome" => { "type" => "create_batches", "total_items" => 1000 } },
+                 h.create_batches(1000).result, "without a size the template's batch_size cuts them")
     # The same bytes as the golden files the core accepts.
     golden = JSON.parse(File.read(File.join(GOLDEN_DIR, "step_result/valid/batch_create_batches.json")))
     outcome = golden["result"]["batch_processing_outcome"]

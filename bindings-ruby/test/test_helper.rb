@@ -41,6 +41,9 @@ module TestSupport
     ["retry", { "n" => 4 }, "finish", 256]
   ].freeze
 
+  # The decision and batch examples, run by test/dynamic_test.rb.
+  DYNAMIC_EXAMPLES = %w[conditional_approval csv_batch].freeze
+
   module_function
 
   # -- PostgreSQL -------------------------------------------------------------

@@ -107,6 +107,11 @@ describe("Decision and Batchable", () => {
     const plan = new Plan();
     assert.ok(plan instanceof StepHandler);
     assert.deepEqual(plan.createBatches(1000, 300).result, golden("step_result/valid/batch_create_batches.json").result);
+    assert.deepEqual(
+      plan.createBatches(1000).result,
+      { batch_processing_outcome: { type: "create_batches", total_items: 1000 } },
+      "without a size, the template's batch_size cuts them",
+    );
     assert.deepEqual(plan.noBatches().result, golden("step_result/valid/batch_no_batches.json").result);
     assert.deepEqual(plan.noBranches().result, golden("step_result/valid/decision_no_branches.json").result);
     assert.deepEqual(

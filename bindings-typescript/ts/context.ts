@@ -176,22 +176,44 @@ export class StepContext {
   }
 
   /**
-   * A batch worker's cursor range `[start, end]` (0-based, end-exclusive), read
-   * from `config.cursor` or `config` itself (`start_cursor` / `end_cursor`, as
-   * `createBatches` produces them). After a checkpoint, `start` is the
-   * checkpoint's cursor (resume where it stopped).
+   * A batch worker's cursor range `[start, end]` (0-based, end-exclusive): from
+   * its configuration (`config.cursor`, where the engine puts it, or `config`
+   * itself, holding `start_cursor` / `end_cursor`), else from the analyzer's
+   * `batch_processing_outcome` among the dependency results (the
+   * `cursor_configs` entry whose `batch_id` ends this step's name:
+   * `process_batch_002` made from `process_batch` is batch `"002"`). After a
+   * checkpoint whose cursor is an integer, `start` is that cursor (resume where
+   * it stopped), never past `end`.
    */
   cursorRange(): [number, number] {
-    const spec = isObject(this.config.cursor) ? this.config.cursor : this.config;
-    if (typeof spec.start_cursor !== "number" || typeof spec.end_cursor !== "number") {
+    const spec = this.cursorSpec();
+    if (spec === undefined) {
       throw new RangeError(
-        `step ${this.stepName} has no cursor range (expected start_cursor/end_cursor in its configuration)`,
+        `step ${this.stepName} has no cursor range: no start_cursor/end_cursor in its configuration and no ` +
+          "batch_processing_outcome among its dependency results names its batch",
       );
     }
-    let start = spec.start_cursor;
+    let start = spec.start_cursor as number;
+    const end = spec.end_cursor as number;
     const cursor = this.checkpoint?.cursor;
-    if (typeof cursor === "number" && Number.isInteger(cursor)) start = Math.max(start, cursor);
-    return [start, spec.end_cursor];
+    if (typeof cursor === "number" && Number.isInteger(cursor)) start = Math.min(Math.max(start, cursor), end);
+    return [start, end];
+  }
+
+  private cursorSpec(): Record<string, unknown> | undefined {
+    const hasRange = (c: unknown): c is Record<string, unknown> =>
+      isObject(c) && typeof c.start_cursor === "number" && typeof c.end_cursor === "number";
+    for (const own of [this.config.cursor, this.config]) if (hasRange(own)) return own;
+    const prefix = `${this.templateStepName}_`;
+    if (!this.stepName.startsWith(prefix)) return undefined;
+    const batchId = this.stepName.slice(prefix.length);
+    for (const result of Object.values(this.dependencyResults)) {
+      const outcome = isObject(result) ? result.batch_processing_outcome : undefined;
+      if (!isObject(outcome) || outcome.type !== "create_batches" || !Array.isArray(outcome.cursor_configs)) continue;
+      const found = outcome.cursor_configs.find((c: unknown) => hasRange(c) && String(c.batch_id) === batchId);
+      if (found !== undefined) return found as Record<string, unknown>;
+    }
+    return undefined;
   }
 
   private need(): StepActions {

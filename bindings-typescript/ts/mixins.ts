@@ -258,10 +258,14 @@ export interface DecisionMethods {
 /** The names `Decision(...)` adds. */
 export const DECISION_HELPERS: readonly string[] = ["createSteps", "noBranches"];
 
-/** For `type: decision` steps: choose which declared children are created. */
+/**
+ * For `type: decision` steps: choose which branches (the steps that depend on
+ * this one) the engine creates; it creates them, and the deferred convergence
+ * steps waiting for them, when the result is written.
+ */
 export function Decision<TBase extends HandlerClass>(Base: TBase) {
   abstract class DecisionHandler extends Base implements DecisionMethods {
-    /** Create these children (names of steps the template declares). */
+    /** Create these branches (names of steps the template declares). */
     createSteps(...names: (string | Iterable<string>)[]): StepResult {
       return createSteps(...names);
     }
@@ -276,7 +280,7 @@ export function Decision<TBase extends HandlerClass>(Base: TBase) {
 
 /** What `Batchable(...)` adds to a handler class. */
 export interface BatchableMethods {
-  createBatches(totalItems: number, batchSize: number): StepResult;
+  createBatches(totalItems: number, batchSize?: number): StepResult;
   noBatches(): StepResult;
 }
 
@@ -284,18 +288,25 @@ export interface BatchableMethods {
 export const BATCHABLE_HELPERS: readonly string[] = ["createBatches", "noBatches"];
 
 /**
- * For `type: batchable` steps: split the work into cursor ranges. Batch workers
- * read their range with `context.cursorRange()` and save progress with
- * `context.saveCheckpoint(cursor, data)`.
+ * For `type: batchable` steps: split the work into cursor ranges; the engine
+ * creates one batch worker per range (`<worker step>_<batch_id>`) and the
+ * convergence step after them. Batch workers read their range with
+ * `context.cursorRange()` and save progress with
+ * `context.saveCheckpoint(cursor, data)`; a retried or resumed attempt starts at
+ * the last checkpoint's cursor.
  */
 export function Batchable<TBase extends HandlerClass>(Base: TBase) {
   abstract class BatchableHandler extends Base implements BatchableMethods {
-    /** Batches of `batchSize` over `totalItems` (0-based, end-exclusive cursors; ids "001", "002", ...). */
-    createBatches(totalItems: number, batchSize: number): StepResult {
+    /**
+     * Batches of `batchSize` over `totalItems` (0-based, end-exclusive cursors;
+     * ids "001", "002", ...). Without `batchSize`, the engine cuts them by the
+     * template's `batch_config.batch_size`.
+     */
+    createBatches(totalItems: number, batchSize?: number): StepResult {
       return createBatches(totalItems, batchSize);
     }
 
-    /** Nothing to process. */
+    /** Nothing to process: the convergence step runs at once. */
     noBatches(): StepResult {
       return noBatches();
     }
@@ -305,7 +316,7 @@ export function Batchable<TBase extends HandlerClass>(Base: TBase) {
 
 // The same results as free functions (for function handlers).
 
-/** A decision step's result creating these children. */
+/** A decision step's result creating these branches. */
 export function createSteps(...names: (string | Iterable<string>)[]): StepResult {
   const flat: string[] = [];
   for (const n of names) {
@@ -315,15 +326,21 @@ export function createSteps(...names: (string | Iterable<string>)[]): StepResult
   return StepResult.success({ decision_point_outcome: { type: "create_steps", step_names: flat } });
 }
 
-/** A decision step's result creating no children. */
+/** A decision step's result creating no branch. */
 export function noBranches(): StepResult {
   return StepResult.success({ decision_point_outcome: { type: "no_branches" } });
 }
 
-/** A batchable step's result: batches of `batchSize` over `totalItems`. */
-export function createBatches(totalItems: number, batchSize: number): StepResult {
+/**
+ * A batchable step's result: batches of `batchSize` over `totalItems`; without
+ * `batchSize`, the template's `batch_config.batch_size` cuts them.
+ */
+export function createBatches(totalItems: number, batchSize?: number): StepResult {
   if (!Number.isSafeInteger(totalItems) || totalItems < 0) {
     throw new RangeError(`totalItems must be a whole number >= 0, got ${totalItems}`);
+  }
+  if (batchSize === undefined) {
+    return StepResult.success({ batch_processing_outcome: { type: "create_batches", total_items: totalItems } });
   }
   if (!Number.isSafeInteger(batchSize) || batchSize < 0) {
     throw new RangeError(`batchSize must be a whole number >= 0, got ${batchSize}`);
@@ -343,7 +360,7 @@ export function createBatches(totalItems: number, batchSize: number): StepResult
   });
 }
 
-/** A batchable step's result with nothing to process. */
+/** A batchable step's result with nothing to process (the convergence step runs at once). */
 export function noBatches(): StepResult {
   return StepResult.success({ batch_processing_outcome: { type: "no_batches" } });
 }

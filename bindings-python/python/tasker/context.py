@@ -91,13 +91,14 @@ class StepContext:
     def cursor_range(self) -> Tuple[int, int]:
         """A batch worker's cursor range ``(start, end)`` (0-based, end-exclusive).
 
-        Found in the step's configuration (``config["cursor"]`` holding
-        ``start_cursor`` / ``end_cursor``), else in the analyzer's result among the
-        dependency results: the ``cursor_configs`` entry of its
-        ``batch_processing_outcome`` whose ``batch_id`` ends this step's name
-        (``process_batch_002`` made from template step ``process_batch`` is batch
-        ``002``). When an earlier attempt saved a checkpoint whose cursor is an
-        integer, ``start`` is that cursor (resume where it stopped).
+        Found in the step's configuration (``config["cursor"]``, where the engine
+        puts it, or ``config`` itself, holding ``start_cursor`` / ``end_cursor``),
+        else in the analyzer's result among the dependency results: the
+        ``cursor_configs`` entry of its ``batch_processing_outcome`` whose
+        ``batch_id`` ends this step's name (``process_batch_002`` made from
+        template step ``process_batch`` is batch ``002``). When an earlier attempt
+        saved a checkpoint whose cursor is an integer, ``start`` is that cursor
+        (resume where it stopped), never past ``end``.
         """
         spec = self._cursor_spec()
         if spec is None:
@@ -112,9 +113,9 @@ class StepContext:
         return start, end
 
     def _cursor_spec(self) -> Optional[Dict[str, Any]]:
-        own = self.config.get("cursor")
-        if isinstance(own, dict) and "start_cursor" in own and "end_cursor" in own:
-            return own
+        for own in (self.config.get("cursor"), self.config):
+            if isinstance(own, dict) and "start_cursor" in own and "end_cursor" in own:
+                return own
         prefix = self.template_step_name + "_"
         if not self.step_name.startswith(prefix):
             return None

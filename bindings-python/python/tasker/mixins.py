@@ -240,10 +240,12 @@ class Api:
 
 
 class Decision:
-    """For ``type: decision`` steps: choose which declared children are created."""
+    """For ``type: decision`` steps: choose which branches (the steps that depend on
+    this one) the engine creates; it creates them, and the deferred convergence
+    steps waiting for them, when the result is written."""
 
     def create_steps(self, *names: Union[str, Iterable[str]]) -> StepResult:
-        """Create these children (names of steps the template declares)."""
+        """Create these branches (names of steps the template declares)."""
         flat: List[str] = []
         for n in names:
             if isinstance(n, str):
@@ -258,17 +260,23 @@ class Decision:
 
 
 class Batchable:
-    """For ``type: batchable`` steps: split the work into cursor ranges.
-    Batch workers read their range with ``context.cursor_range()`` and save
-    progress with ``context.save_checkpoint(cursor, data)``."""
+    """For ``type: batchable`` steps: split the work into cursor ranges; the engine
+    creates one batch worker per range (``<worker step>_<batch_id>``) and the
+    convergence step after them. Batch workers read their range with
+    ``context.cursor_range()`` and save progress with
+    ``context.save_checkpoint(cursor, data)``; a retried or resumed attempt starts
+    at the last checkpoint's cursor."""
 
-    def create_batches(self, total_items: int, batch_size: int) -> StepResult:
+    def create_batches(self, total_items: int, batch_size: Optional[int] = None) -> StepResult:
         """Batches of ``batch_size`` over ``total_items`` (0-based, end-exclusive
-        cursors; ids ``"001"``, ``"002"``, ...)."""
+        cursors; ids ``"001"``, ``"002"``, ...). Without ``batch_size``, the engine
+        cuts them by the template's ``batch_config.batch_size``."""
         total = int(total_items)
-        size = max(int(batch_size), 1)
         if total < 0:
             raise ValueError("total_items must be >= 0")
+        if batch_size is None:
+            return success({"batch_processing_outcome": {"type": "create_batches", "total_items": total}})
+        size = max(int(batch_size), 1)
         count = -(-total // size)
         configs = [
             {"batch_id": f"{i + 1:03}", "start_cursor": i * size, "end_cursor": min((i + 1) * size, total)}
@@ -279,5 +287,5 @@ class Batchable:
         )
 
     def no_batches(self) -> StepResult:
-        """Nothing to process."""
+        """Nothing to process: the convergence step runs at once."""
         return success({"batch_processing_outcome": {"type": "no_batches"}})

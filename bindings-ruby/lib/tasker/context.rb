@@ -143,23 +143,45 @@ module Tasker
       dependency_results[name.to_s]
     end
 
-    # A batch worker's cursor range [start, end] (0-based, end-exclusive), read
-    # from its configuration (config["cursor"] or config itself, holding
-    # start_cursor / end_cursor as Batchable#create_batches produces them).
-    # After a checkpoint, start is the checkpoint's cursor (resume there).
+    # A batch worker's cursor range [start, end] (0-based, end-exclusive): from
+    # its configuration (config["cursor"], where the engine puts it, or config
+    # itself, holding start_cursor / end_cursor), else from the analyzer's
+    # batch_processing_outcome among the dependency results (the cursor_configs
+    # entry whose batch_id ends this step's name: process_batch_002 made from
+    # process_batch is batch "002"). After a checkpoint whose cursor is an
+    # Integer, start is that cursor (resume there), never past end.
     def cursor_range
-      spec = config.fetch("cursor", config)
-      unless spec.is_a?(Hash) && spec.key?("start_cursor") && spec.key?("end_cursor")
-        raise KeyError, "step #{step_name.inspect} has no cursor range (expected start_cursor/end_cursor " \
-                        "in its configuration)"
+      spec = cursor_spec
+      if spec.nil?
+        raise KeyError, "step #{step_name.inspect} has no cursor range: no start_cursor/end_cursor in its " \
+                        "configuration and no batch_processing_outcome among its dependency results names its batch"
       end
 
       first = Integer(spec["start_cursor"])
       last = Integer(spec["end_cursor"])
       cursor = checkpoint.is_a?(Hash) ? checkpoint["cursor"] : nil
-      first = [first, cursor].max if cursor.is_a?(Integer)
+      first = cursor.clamp(first, last) if cursor.is_a?(Integer)
       [first, last]
     end
+
+        def cursor_spec
+      [config["cursor"], config].each do |own|
+        return own if own.is_a?(Hash) && own.key?("start_cursor") && own.key?("end_cursor")
+      end
+      prefix = "#{template_step_name}_"
+      return nil unless step_name.start_with?(prefix)
+
+      batch_id = step_name.delete_prefix(prefix)
+      dependency_results.each_value do |result|
+        outcome = result.is_a?(Hash) ? result["batch_processing_outcome"] : nil
+        next unless outcome.is_a?(Hash) && outcome["type"] == "create_batches"
+
+        found = Array(outcome["cursor_configs"]).find { |c| c.is_a?(Hash) && c["batch_id"].to_s == batch_id }
+        return found if found
+      end
+      nil
+    end
+    private :cursor_spec
 
     # -- acting -------------------------------------------------------------
 

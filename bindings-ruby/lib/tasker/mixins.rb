@@ -245,9 +245,11 @@ module Tasker
     end
   end
 
-  # For `type: decision` steps: choose which declared children are created.
+  # For `type: decision` steps: choose which branches (the steps that depend on
+  # this one) the engine creates; it creates them, and the deferred convergence
+  # steps waiting for them, when the result is written.
   module Decision
-    # Create these children (names of steps the template declares).
+    # Create these branches (names of steps the template declares).
     def create_steps(*names)
       flat = names.flatten.map(&:to_s)
       Tasker.success(result: { "decision_point_outcome" => { "type" => "create_steps", "step_names" => flat } })
@@ -259,28 +261,33 @@ module Tasker
     end
   end
 
-  # For `type: batchable` steps: split the work into cursor ranges. Batch
-  # workers read their range with context.cursor_range and save progress with
-  # context.save_checkpoint(cursor, data).
+  # For `type: batchable` steps: split the work into cursor ranges; the engine
+  # creates one batch worker per range (`<worker step>_<batch_id>`) and the
+  # convergence step after them. Batch workers read their range with
+  # context.cursor_range and save progress with context.save_checkpoint(cursor,
+  # data); a retried or resumed attempt starts at the last checkpoint's cursor.
   module Batchable
     # Batches of `batch_size` over `total_items` (0-based, end-exclusive
     # cursors; ids "001", "002", ...), as the Rust core's Batchable trait.
-    def create_batches(total_items, batch_size)
+    # Without `batch_size`, the engine cuts them by the template's
+    # batch_config.batch_size.
+    def create_batches(total_items, batch_size = nil)
       total = Integer(total_items)
       raise ArgumentError, "total_items must be >= 0" if total.negative?
 
-      size = [Integer(batch_size), 1].max
-      count = (total + size - 1) / size
-      configs = Array.new(count) do |i|
-        { "batch_id" => format("%03d", i + 1), "start_cursor" => i * size,
-          "end_cursor" => [(i + 1) * size, total].min }
+      outcome = { "type" => "create_batches", "total_items" => total }
+      unless batch_size.nil?
+        size = [Integer(batch_size), 1].max
+        count = (total + size - 1) / size
+        outcome["cursor_configs"] = Array.new(count) do |i|
+          { "batch_id" => format("%03d", i + 1), "start_cursor" => i * size,
+            "end_cursor" => [(i + 1) * size, total].min }
+        end
       end
-      Tasker.success(result: { "batch_processing_outcome" => {
-                       "type" => "create_batches", "total_items" => total, "cursor_configs" => configs
-                     } })
+      Tasker.success(result: { "batch_processing_outcome" => outcome })
     end
 
-    # Nothing to process.
+    # Nothing to process: the convergence step runs at once.
     def no_batches
       Tasker.success(result: { "batch_processing_outcome" => { "type" => "no_batches" } })
     end

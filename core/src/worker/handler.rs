@@ -61,7 +61,8 @@ impl StepContext {
 
     /// A batch worker's cursor range `(start, end)`: 0-based, end-exclusive. Found
     /// in `initialization["cursor"]` (`start_cursor`, `end_cursor`: where the engine
-    /// puts it), else in the batchable parent's `batch_processing_outcome` (the
+    /// puts it) or `initialization` itself, else in the batchable parent's
+    /// `batch_processing_outcome` (the
     /// `cursor_configs` entry whose `batch_id` ends this step's name). When an
     /// earlier attempt saved a checkpoint with an integer cursor, `start` is that
     /// cursor: the attempt resumes where the last one stopped. None when the step
@@ -81,8 +82,13 @@ impl StepContext {
     }
 
     fn cursor_spec(&self) -> Option<&Value> {
-        let own = self.initialization.get("cursor");
-        if let Some(c) = own.filter(|c| c.get("start_cursor").is_some() && c.get("end_cursor").is_some()) {
+        let has_range = |c: &&Value| c.get("start_cursor").is_some() && c.get("end_cursor").is_some();
+        let mut own = self
+            .initialization
+            .get("cursor")
+            .into_iter()
+            .chain([&self.initialization]);
+        if let Some(c) = own.find(has_range) {
             return Some(c);
         }
         let batch_id = self.step_name.strip_prefix(&format!("{}_", self.template_step_name))?;

@@ -8,7 +8,10 @@
 //! - `statements_per_step` / `round_trips_per_step`: SQL statements and database
 //!   round trips per step lifecycle (create, claim, complete, finalize), amortised
 //!   over the throughput run; also the same for the linear runs, where little can
-//!   be batched.
+//!   be batched;
+//! - `decision_p50_ms` / `batch_p50_ms` ([`dynamic`]): submit → complete latency
+//!   of the conditional-approval decision example and of the 1,000-row CSV batch
+//!   example (5 batch workers).
 //!
 //! `--quick` runs small sizes (a smoke run for the test suite; its figures are
 //! not meaningful). Run the real thing with `cargo make bench` (release build).
@@ -24,9 +27,13 @@
 //!
 //! `--bridge` ([`bridge`]) measures the language bindings' polling contract on a
 //! loopback bridge (no database work), in Rust, at batch sizes 1 and 64.
+//!
+//! `--dynamic` runs only the decision and batch workflows ([`dynamic`]), on SQLite
+//! or, with `--postgres ADMIN_URL`, on PostgreSQL.
 
 mod bridge;
 mod claim_scaling;
+mod dynamic;
 mod processes;
 
 use serde_json::json;
@@ -55,6 +62,8 @@ struct Sizes {
     linear_warmup: usize,
     linear_tasks: usize,
     throughput_tasks: usize,
+    dynamic_warmup: usize,
+    dynamic_tasks: usize,
 }
 
 fn main() {
@@ -70,12 +79,16 @@ fn main() {
             linear_warmup: 5,
             linear_tasks: 30,
             throughput_tasks: 1_000,
+            dynamic_warmup: 2,
+            dynamic_tasks: 10,
         }
     } else {
         Sizes {
             linear_warmup: 50,
             linear_tasks: 300,
             throughput_tasks: 20_000,
+            dynamic_warmup: 20,
+            dynamic_tasks: 200,
         }
     };
     let processes_mode = args.iter().any(|a| a == "--processes");
@@ -89,9 +102,13 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let bridge_mode = args.iter().any(|a| a == "--bridge");
+    let dynamic_only = args.iter().any(|a| a == "--dynamic");
     let result = rt.block_on(async {
         if bridge_mode {
             return bridge::run(quick).await;
+        }
+        if dynamic_only {
+            return dynamic::run_alone(&postgres, sizes.dynamic_warmup, sizes.dynamic_tasks, quick).await;
         }
         match postgres {
             Some(admin) if processes_mode || claim_scaling_mode => {
@@ -282,6 +299,9 @@ async fn run(sizes: Sizes, quick: bool, postgres: Option<String>) -> Result<(), 
     let steps_per_s = sizes.throughput_tasks as f64 / run_s;
     let stmt_per_step = statements as f64 / sizes.throughput_tasks as f64;
 
+    // 3. Dynamic workflows: a decision and a batch example, one task at a time.
+    let dynamic = dynamic::run(&postgres, sizes.dynamic_warmup, sizes.dynamic_tasks).await?;
+
     println!("linear_tasks={}", sizes.linear_tasks);
     println!("linear_p50_ms={p50:.3}");
     println!("linear_p95_ms={p95:.3}");
@@ -298,6 +318,11 @@ async fn run(sizes: Sizes, quick: bool, postgres: Option<String>) -> Result<(), 
         trips as f64 / sizes.throughput_tasks as f64
     );
     println!("throughput_failed_steps={}", status.failed);
+    println!("dynamic_tasks={}", sizes.dynamic_tasks);
+    println!("decision_p50_ms={:.3}", dynamic.decision.p50);
+    println!("decision_p95_ms={:.3}", dynamic.decision.p95);
+    println!("batch_p50_ms={:.3}", dynamic.batch.p50);
+    println!("batch_p95_ms={:.3}", dynamic.batch.p95);
     println!();
     println!("# against the targets (2 cores)");
     println!("linear P50 {p50:.2} ms vs ≤ 5 ms: {:.2}× the budget", p50 / 5.0);
@@ -308,6 +333,16 @@ async fn run(sizes: Sizes, quick: bool, postgres: Option<String>) -> Result<(), 
     println!(
         "statements per step {stmt_per_step:.2} vs ≤ 4 amortised: {:.2}× the budget",
         stmt_per_step / 4.0
+    );
+    println!(
+        "decision workflow P50 {:.2} ms vs ≤ 10 ms (PostgreSQL target): {:.2}× the budget",
+        dynamic.decision.p50,
+        dynamic.decision.p50 / 10.0
+    );
+    println!(
+        "1000-row batch workflow P50 {:.2} ms vs ≤ 50 ms (PostgreSQL target): {:.2}× the budget",
+        dynamic.batch.p50,
+        dynamic.batch.p50 / 50.0
     );
     if quick {
         println!("(--quick: small sizes, debug builds; figures are a smoke test, not a measurement)");
