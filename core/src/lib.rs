@@ -12,7 +12,8 @@
 //!   every state change is a compare-and-swap with an audit row in one transaction.
 //! - [`orchestration`]: the actors that move tasks along: TaskRequest (validate +
 //!   create), StepEnqueuer (timed work: leases, retries), ResultProcessor (apply
-//!   results, retries with backoff), TaskFinalizer (complete / error, exactly once).
+//!   results, retries with backoff), TaskFinalizer (complete / error, exactly once),
+//!   and step expansion (the steps decision and batch outcomes create).
 //! - [`worker`]: claims ready steps (never more than it has free slots), runs handlers,
 //!   sends results back: StepExecutor, FFICompletion, TemplateCache, DomainEvent and
 //!   WorkerStatus, joined by a bounded dispatch channel and a bounded completion channel.
