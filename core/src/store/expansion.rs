@@ -18,7 +18,7 @@
 use super::batch::step_row;
 use super::plan::TransitionPlan;
 use super::*;
-use crate::orchestration::step_expansion::{self, ExistingStep, TaskSnapshot};
+use crate::orchestration::step_expansion::{self, ExistingStep, PlannedStep, TaskSnapshot};
 use crate::template::TaskTemplate;
 use serde_json::{json, Value};
 use std::collections::{HashMap, HashSet};
@@ -83,9 +83,8 @@ pub struct PlannedBatch {
 /// expansion of a task sees the steps an earlier one created).
 pub fn plan(unique: &[&StepCompletion], mut read: ExpansionRead) -> Result<PlannedBatch, StoreError> {
     let mut snapshots: HashMap<Uuid, TaskSnapshot> = HashMap::new();
-    let create_plan = TransitionPlan::new_step(&[]).expect("creation is legal");
-    let (mut steps, mut edges, mut bumps) = (Vec::new(), Vec::new(), Vec::new());
-    let mut added: HashMap<Uuid, usize> = HashMap::new();
+    let mut planned: Vec<(Uuid, PlannedStep)> = Vec::new();
+    let (mut edges, mut bumps) = (Vec::new(), Vec::new());
     let mut completions = Vec::with_capacity(unique.len());
     for c in unique {
         let mut c = (*c).clone();
@@ -96,17 +95,13 @@ pub fn plan(unique: &[&StepCompletion], mut read: ExpansionRead) -> Result<Plann
             };
             match step_expansion::expand(snapshot, c.step_uuid, outcome) {
                 Ok(p) => {
-                    let namespace = &read.tasks[&task].0;
-                    for s in &p.steps {
-                        steps.push(step_row(task, namespace, &s.step, s.pending_parents, &create_plan)?);
-                    }
-                    *added.entry(task).or_default() += p.steps.len();
+                    planned.extend(p.steps.into_iter().map(|s| (task, s)));
                     edges.extend(
                         p.edges
                             .iter()
                             .map(|(parent, child)| json!({"task_uuid": task, "parent": parent, "child": child})),
                     );
-                    bumps.extend(p.bumps.iter().map(|(s, by)| json!({"step_uuid": s, "added": by})));
+                    bumps.extend(p.bumps);
                 }
                 Err(refusal) => {
                     tracing::warn!(step_uuid = %c.step_uuid, error_type = refusal.error_type, "{}", refusal.message);
@@ -121,16 +116,34 @@ pub fn plan(unique: &[&StepCompletion], mut read: ExpansionRead) -> Result<Plann
         }
         completions.push(c);
     }
-    let (count, edge_count) = (steps.len(), edges.len());
-    let tasks: Vec<Value> = added
+    // A step planned earlier in this batch that gains parents from a later expansion
+    // is not in the database yet: it is created waiting for them.
+    let index: HashMap<Uuid, usize> = planned
         .iter()
-        .filter(|(_, n)| **n > 0)
-        .map(|(t, n)| json!({"task_uuid": t, "added": n}))
+        .enumerate()
+        .map(|(i, (_, p))| (p.step.step_uuid, i))
         .collect();
+    let mut existing_bumps = Vec::new();
+    for (step, added) in bumps {
+        match index.get(&step) {
+            Some(&i) => planned[i].1.pending_parents += added,
+            None => existing_bumps.push(json!({"step_uuid": step, "added": added})),
+        }
+    }
+    let create_plan = TransitionPlan::new_step(&[]).expect("creation is legal");
+    let mut added: HashMap<Uuid, usize> = HashMap::new();
+    let mut steps = Vec::with_capacity(planned.len());
+    for (task, p) in &planned {
+        let namespace = &read.tasks[task].0;
+        steps.push(step_row(*task, namespace, &p.step, p.pending_parents, &create_plan)?);
+        *added.entry(*task).or_default() += 1;
+    }
+    let tasks: Vec<Value> = added.iter().map(|(t, n)| json!({"task_uuid": t, "added": n})).collect();
+    let (count, edge_count) = (steps.len(), edges.len());
     Ok(PlannedBatch {
         completions,
         payload: ExpansionPayload {
-            json: json!({"steps": steps, "edges": edges, "bumps": bumps, "tasks": tasks}).to_string(),
+            json: json!({"steps": steps, "edges": edges, "bumps": existing_bumps, "tasks": tasks}).to_string(),
             steps: count,
             edges: edge_count,
         },

@@ -259,6 +259,57 @@ pub async fn an_outcome_applied_twice_creates_its_steps_once(h: Harness) {
     assert_audit_consistent(&h.store, task.task_uuid).await;
 }
 
+/// Two decisions at the start; `both` converges a branch of each.
+const TWO_DECISIONS: &str =
+    "namespace: conformance\nname: two\nversion: 1.0.0\nidentity_strategy: always_unique\nsteps:\n\
+  - { name: d1, type: decision, handler: { callable: x } }\n\
+  - { name: d2, type: decision, handler: { callable: x } }\n\
+  - { name: a, dependencies: [d1], handler: { callable: x } }\n\
+  - { name: b, dependencies: [d2], handler: { callable: x } }\n\
+  - { name: both, type: deferred_convergence, dependencies: [a, b], handler: { callable: x } }\n";
+
+pub async fn a_convergence_fed_by_two_decisions_waits_for_both_even_in_one_batch(h: Harness) {
+    for same_batch in [true, false] {
+        let task = task_of(TWO_DECISIONS);
+        h.create_one(task.clone()).await;
+        let mut ds = h.claim(NS, 10).await;
+        ds.sort_by(|x, y| x.name.cmp(&y.name));
+        assert_eq!(ds.iter().map(|c| c.name.as_str()).collect::<Vec<_>>(), ["d1", "d2"]);
+        let (r1, r2) = (expand(&ds[0], choose(&["a"])), expand(&ds[1], choose(&["b"])));
+        if same_batch {
+            h.complete(vec![r1, r2]).await;
+        } else {
+            h.complete(vec![r1]).await;
+            h.complete(vec![r2]).await;
+        }
+        let view = h.task(task.task_uuid).await;
+        assert_eq!(
+            names_and_states(&view),
+            [
+                st("d1", StepState::Complete),
+                st("d2", StepState::Complete),
+                st("a", StepState::Enqueued),
+                st("both", StepState::Pending),
+                st("b", StepState::Enqueued),
+            ],
+            "same batch: {same_batch}"
+        );
+        let branches = h.claim(NS, 10).await;
+        h.complete(vec![success(named(&branches, "a"), json!("a"))]).await;
+        let both = view.steps.iter().find(|s| s.name == "both").unwrap().step_uuid;
+        assert_eq!(h.step_state(both).await, StepState::Pending, "both waits for b too");
+        h.complete(vec![success(named(&branches, "b"), json!("b"))]).await;
+        let both = claim_only(&h, "both").await;
+        assert_eq!(
+            both.dependency_results.keys().collect::<Vec<_>>(),
+            ["a", "b", "d1", "d2"]
+        );
+        h.complete(vec![success(&both, json!({}))]).await;
+        assert_eq!(h.task_state(task.task_uuid).await, TaskState::Complete);
+        assert_audit_consistent(&h.store, task.task_uuid).await;
+    }
+}
+
 pub async fn created_steps_can_be_claimed_eagerly_in_the_same_transaction(h: Harness) {
     let task = task_of(APPROVAL);
     h.create_one(task.clone()).await;

@@ -460,6 +460,7 @@ macro_rules! conformance_suite {
                 no_branches_creates_nothing_and_the_task_completes,
                 an_undeclared_branch_fails_the_decision_and_creates_nothing,
                 an_outcome_applied_twice_creates_its_steps_once,
+                a_convergence_fed_by_two_decisions_waits_for_both_even_in_one_batch,
                 created_steps_can_be_claimed_eagerly_in_the_same_transaction,
                 a_batch_outcome_creates_workers_whose_results_the_convergence_receives,
                 no_batches_enqueues_the_convergence_at_once,
