@@ -251,6 +251,9 @@ EXAMPLES = [
     ("retry", {"n": 4}, "finish", 256),
 ]
 
+# The decision and batch examples, run by test_dynamic.py.
+DYNAMIC_EXAMPLES = ["conditional_approval", "csv_batch"]
+
 
 def step(task: Dict[str, Any], name: str) -> Dict[str, Any]:
     for s in task["steps"]:

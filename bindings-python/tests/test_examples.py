@@ -11,6 +11,7 @@ import tasker
 
 from conftest import (
     ADMIN_URL,
+    DYNAMIC_EXAMPLES,
     EXAMPLE_HANDLERS,
     EXAMPLES,
     EXAMPLES_DIR,
@@ -41,6 +42,11 @@ def engine(request: Any, tmp_path_factory: Any) -> Iterator[Tuple[tasker.Engine,
     finally:
         if db_name:
             drop_pg_database(db_name)
+
+
+def test_every_example_template_is_covered() -> None:
+    on_disk = sorted(p.stem for p in EXAMPLES_DIR.glob("*.yaml"))
+    assert on_disk == sorted([e[0] for e in EXAMPLES] + DYNAMIC_EXAMPLES), "add the new example to EXAMPLES"
 
 
 @pytest.mark.parametrize("name,context,last,expected", EXAMPLES, ids=[e[0] for e in EXAMPLES])
