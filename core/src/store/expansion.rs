@@ -59,6 +59,8 @@ pub struct ExpansionPayload {
     pub steps: usize,
     /// How many edges it creates (new steps' and existing steps' together).
     pub edges: usize,
+    /// How many existing pending steps gain parents.
+    pub bumps: usize,
 }
 
 impl ExpansionPayload {
@@ -139,13 +141,14 @@ pub fn plan(unique: &[&StepCompletion], mut read: ExpansionRead) -> Result<Plann
         *added.entry(*task).or_default() += 1;
     }
     let tasks: Vec<Value> = added.iter().map(|(t, n)| json!({"task_uuid": t, "added": n})).collect();
-    let (count, edge_count) = (steps.len(), edges.len());
+    let (count, edge_count, bump_count) = (steps.len(), edges.len(), existing_bumps.len());
     Ok(PlannedBatch {
         completions,
         payload: ExpansionPayload {
             json: json!({"steps": steps, "edges": edges, "bumps": existing_bumps, "tasks": tasks}).to_string(),
             steps: count,
             edges: edge_count,
+            bumps: bump_count,
         },
     })
 }

@@ -8,6 +8,10 @@
 //!   and the convergence step: 7 steps.
 //!
 //! Targets (2 cores, PostgreSQL): decision ≤ 10 ms, batch ≤ 50 ms.
+//!
+//! `--dynamic` alone also prints `reference_linear_p50_ms`: the 4-step linear
+//! example measured the same way in the same engine, to compare the decision's
+//! 4-step chain with a chain that creates nothing at run time.
 
 use super::{config, percentile, template, Database};
 use serde_json::{json, Value};
@@ -23,6 +27,7 @@ use tasker_core::template::{LoadedTemplate, TemplateRegistry};
 
 const APPROVAL_YAML: &str = include_str!("../../../../examples/conditional_approval.yaml");
 const CSV_YAML: &str = include_str!("../../../../examples/csv_batch.yaml");
+const LINEAR_YAML: &str = include_str!("../../../../examples/linear.yaml");
 
 type BoxError = Box<dyn std::error::Error>;
 
@@ -40,6 +45,8 @@ pub struct DynamicFigures {
     pub decision: Latency,
     /// The 1,000-row CSV batch workflow.
     pub batch: Latency,
+    /// The 4-step linear example, for comparison.
+    pub linear: Latency,
 }
 
 /// Runs both workflows `tasks` times each (after `warmup` unmeasured runs).
@@ -56,11 +63,16 @@ pub async fn run(postgres: &Option<String>, warmup: usize, tasks: usize) -> Resu
     );
     let approval = template(APPROVAL_YAML);
     let csv = template(CSV_YAML);
+    let linear = measure(&engine, &template(LINEAR_YAML), json!({ "n": 2 }), 4, warmup, tasks).await?;
     let decision = measure(&engine, &approval, json!({ "amount": 2500 }), 4, warmup, tasks).await?;
     let batch = measure(&engine, &csv, json!({ "rows": 1000 }), 7, warmup, tasks).await?;
     engine.shutdown().await;
     db.drop_now().await;
-    Ok(DynamicFigures { decision, batch })
+    Ok(DynamicFigures {
+        decision,
+        batch,
+        linear,
+    })
 }
 
 /// `tasker-bench --dynamic`: only this measurement, with its own report.
@@ -81,6 +93,7 @@ pub async fn run_alone(postgres: &Option<String>, warmup: usize, tasks: usize, q
     println!("decision_p95_ms={:.3}", f.decision.p95);
     println!("batch_p50_ms={:.3}", f.batch.p50);
     println!("batch_p95_ms={:.3}", f.batch.p95);
+    println!("reference_linear_p50_ms={:.3}", f.linear.p50);
     Ok(())
 }
 

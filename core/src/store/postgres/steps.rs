@@ -99,9 +99,17 @@ pub(super) async fn complete_many(store: &PgStore, p: StepCompleteManyParams) ->
         if !planned.payload.is_empty() {
             store
                 .query(include_str!("queries/step/complete_many_expand.sql"))
-                .bind(planned.payload.json)
+                .bind(&planned.payload.json)
                 .bind(p.now)
                 .bind(&p.processor)
+                .execute(&mut *tx)
+                .await?;
+        }
+        if planned.payload.bumps > 0 {
+            store
+                .query(include_str!("queries/step/complete_many_expand_bump.sql"))
+                .bind(&planned.payload.json)
+                .bind(p.now)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -5,10 +5,11 @@
 --  1. the created steps, `pending`, each with its creation audit row;
 --  2. their edges, and the new edges into existing steps (checked at the end of
 --     the statement, when the new steps exist);
---  3. existing pending steps that gained parents wait for that many more;
---  4. each task's step_count grows by the steps created for it.
--- Rows whose state does not change get transition_path NULL, so the audit
--- triggers record nothing for them.
+--  3. each task's step_count grows by the steps created for it (its row keeps its
+--     state; transition_path NULL, so the audit trigger records nothing).
+-- Existing pending steps that gained parents are bumped by
+-- complete_many_expand_bump.sql, run only when there are any (an UPDATE of no row
+-- still fires the statement-level audit trigger, which costs about a millisecond).
 -- $1: JSON {steps: [step rows], edges: [{task_uuid, parent, child}],
 --          bumps: [{step_uuid, added}], tasks: [{task_uuid, added}]}; $2: now; $3: processor
 WITH doc AS (
@@ -35,16 +36,6 @@ new_edges AS (
     FROM doc, jsonb_to_recordset(doc.x -> 'edges') AS e(task_uuid uuid, parent uuid, child uuid)
     RETURNING child_step_uuid
 ),
-bumped AS (
-    UPDATE steps AS s
-    SET pending_parents = s.pending_parents + b.added,
-        transition_path = NULL,
-        updated_at = $2
-    FROM doc, jsonb_to_recordset(doc.x -> 'bumps') AS b(step_uuid uuid, added int)
-    WHERE s.step_uuid = b.step_uuid
-      AND s.state = 'pending'
-    RETURNING s.step_uuid
-),
 counted AS (
     UPDATE tasks AS t
     SET step_count = t.step_count + a.added,
@@ -55,4 +46,4 @@ counted AS (
     RETURNING t.task_uuid
 )
 SELECT (SELECT count(*) FROM new_steps) AS steps, (SELECT count(*) FROM new_edges) AS edges,
-       (SELECT count(*) FROM bumped) AS bumped, (SELECT count(*) FROM counted) AS tasks
+       (SELECT count(*) FROM counted) AS tasks
