@@ -9,6 +9,9 @@
 //! - A result batch first locks its tasks' rows (in a fixed order) so that results
 //!   for one task apply one transaction at a time and the evaluation sees every
 //!   earlier one: BEGIN, lock, apply (+ counts), move tasks (+ eager claim), COMMIT.
+//!   A batch with decision or batch outcomes reads their tasks (locking the
+//!   deciding steps' rows) and writes the steps they create between the lock and
+//!   the apply (`store::expansion`).
 //! - Wake-ups across processes: a trigger NOTIFYs `tasker_ready` with the namespace
 //!   when a step becomes claimable; a LISTEN connection turns those into
 //!   [`Store::ready_notifications`]. Workers still poll as a fallback (a connection

@@ -14,7 +14,8 @@
 //!   connection thread and back. So each hot transaction is one *script* (several
 //!   statements, `BEGIN IMMEDIATE … COMMIT`, one round trip): a claim with its
 //!   hydration is one, a task creation one, a result batch two (the TaskFinalizer's
-//!   rule runs in Rust between them). Later statements of a script find the rows
+//!   rule runs in Rust between them; three when it holds decision or batch
+//!   outcomes, whose expansion is planned in Rust after a first, reading script). Later statements of a script find the rows
 //!   earlier ones touched through per-call tokens (`claim_token`, `result_token`).
 //! - A quirk of sqlx's SQLite driver shapes those scripts: it binds a parameter
 //!   number a statement does not use *positionally*, continuing from the previous
