@@ -197,3 +197,36 @@ find_built_packages() {
     exit 2
   fi
 }
+
+# Compiles the TypeScript files of SRC_DIR (its .ts and .mts files) into DIR/out,
+# against the tasker-core package installed in DIR/node_modules (types from the
+# installed package, @types/node from bindings-typescript's dev dependencies);
+# strict, so a type error fails.
+typescript_compile_app() {
+  local dir="$1" src="$2"
+  local pkg="$PWD/bindings-typescript"
+  if [ ! -x "$pkg/node_modules/.bin/tsc" ]; then
+    (cd "$pkg" && npm ci --no-audit --no-fund --loglevel=error) >&2
+  fi
+  mkdir -p "$dir/src"
+  cp "$src"/*.ts "$dir/src/"
+  if compgen -G "$src/*.mts" >/dev/null; then cp "$src"/*.mts "$dir/src/"; fi
+  cat >"$dir/tsconfig.json" <<JSON
+{
+  "compilerOptions": {
+    "target": "ES2022",
+    "module": "nodenext",
+    "moduleResolution": "nodenext",
+    "lib": ["ES2022"],
+    "strict": true,
+    "noImplicitOverride": true,
+    "types": ["node"],
+    "typeRoots": ["$pkg/node_modules/@types"],
+    "rootDir": "src",
+    "outDir": "out"
+  },
+  "include": ["src"]
+}
+JSON
+  (cd "$dir" && "$pkg/node_modules/.bin/tsc" -p tsconfig.json)
+}
