@@ -127,11 +127,16 @@ build_ruby_gem() {
 install_ruby_gem() {
   local dir="$1" gem_file="$2"
   ensure_ruby
+  use_ruby_gem_home "$dir"
+  gem install --local --no-document "$gem_file" >&2
+}
+
+# Exports GEM_HOME=DIR and a GEM_PATH of DIR plus the gems Ruby ships.
+use_ruby_gem_home() {
   local shipped
   shipped=$(env -u GEM_HOME -u GEM_PATH ruby -e 'print Gem::Specification.find_by_name("minitest").base_dir')
-  export GEM_HOME="$dir"
+  export GEM_HOME="$1"
   export GEM_PATH="$GEM_HOME:$shipped"
-  gem install --local --no-document "$gem_file" >&2
 }
 
 # Node.js 20 or later.
