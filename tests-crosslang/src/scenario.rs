@@ -18,8 +18,11 @@
 //!       facts: [ { gap: { step: s, after: waiting_for_retry, before: in_progress, at_least_ms: 300 } } ]
 //! ```
 //!
-//! Every step of the template must be listed, and `result` and `error` default to
-//! null, so an expectation says everything about a step. Transition lists are
+//! Every step of the template must be listed (`state: not_created` for one that must
+//! not exist, such as a branch a decision did not take), and `result` and `error`
+//! default to null, so an expectation says everything about a step. A step created
+//! at run time (a batch worker) is listed under its own name with `template_step:`
+//! naming the template step it comes from. Transition lists are
 //! written with the names of `scenarios/paths.yaml` (or literal `from -> to (event)`
 //! lines). Expected values may use matchers ([`crate::compare`]); a context may use
 //! `$repeat` to build large strings.
@@ -83,10 +86,15 @@ pub struct Expect {
     pub facts: Vec<Fact>,
 }
 
+/// The `state` of a step that must not exist.
+pub const NOT_CREATED: &str = "not_created";
+
 /// The expected end of one step.
 #[derive(Debug, Clone)]
 pub struct ExpectStep {
-    /// Final state.
+    /// The template step it comes from (its own name unless created at run time).
+    pub template_step: String,
+    /// Final state ([`NOT_CREATED`]: the step must not exist).
     pub state: String,
     /// Attempts made.
     pub attempts: u32,
@@ -168,7 +176,10 @@ struct ExpectFile {
 #[derive(Deserialize)]
 #[serde(deny_unknown_fields)]
 struct StepFile {
+    #[serde(default)]
+    template_step: Option<String>,
     state: String,
+    #[serde(default)]
     attempts: u32,
     #[serde(default)]
     result: Value,
@@ -284,13 +295,20 @@ fn expectation(
     let declared: Vec<&str> = template.template.steps.iter().map(|s| s.name.as_str()).collect();
     for name in &declared {
         if !e.steps.contains_key(*name) {
-            return Err(at(format!("step `{name}` has no expectation (list every step)")));
+            return Err(at(format!(
+                "step `{name}` has no expectation (list every step; `state: {NOT_CREATED}` for one that must not exist)"
+            )));
         }
     }
     let mut steps = BTreeMap::new();
     for (name, s) in e.steps {
-        if !declared.contains(&name.as_str()) {
-            return Err(at(format!("`{name}` is not a step of the template")));
+        let template_step = s.template_step.clone().unwrap_or_else(|| name.clone());
+        if !declared.contains(&template_step.as_str()) {
+            return Err(at(if s.template_step.is_some() {
+                format!("step `{name}`: `{template_step}` is not a step of the template")
+            } else {
+                format!("`{name}` is not a step of the template (a step created at run time names its `template_step`)")
+            }));
         }
         for (what, v) in [("result", &s.result), ("error", &s.error)] {
             compare::check_matchers(v).map_err(|m| at(format!("step `{name}` {what}: {m}")))?;
@@ -299,6 +317,7 @@ fn expectation(
         steps.insert(
             name,
             ExpectStep {
+                template_step,
                 state: s.state,
                 attempts: s.attempts,
                 result: s.result,
@@ -375,11 +394,12 @@ pub fn normalise_line(line: &str) -> String {
 
 impl Expect {
     /// The expectation as a document shaped like [`crate::outcome::Observed::doc`]:
-    /// `task`, `task_transitions` (when stated) and `steps`. `ran_by` gives the
-    /// language expected to have run each step that made an attempt.
+    /// `task`, `task_transitions` (when stated) and `steps` (those that must exist).
+    /// `ran_by` gives the language expected to have run each step that made an
+    /// attempt, from its template step's name.
     pub fn document(&self, ran_by: &dyn Fn(&str) -> Option<String>) -> Value {
         let mut steps = Map::new();
-        for (name, s) in &self.steps {
+        for (name, s) in self.steps.iter().filter(|(_, s)| s.state != NOT_CREATED) {
             steps.insert(
                 name.clone(),
                 json!({
@@ -388,7 +408,7 @@ impl Expect {
                     "result": s.result,
                     "error": s.error,
                     "transitions": s.transitions,
-                    "ran_by": if s.attempts > 0 { ran_by(name).map(Value::String).unwrap_or(Value::Null) } else { Value::Null },
+                    "ran_by": if s.attempts > 0 { ran_by(&s.template_step).map(Value::String).unwrap_or(Value::Null) } else { Value::Null },
                 }),
             );
         }
@@ -450,6 +470,59 @@ mod tests {
     fn an_unknown_segment_name_is_an_error_listing_the_known_ones() {
         let err = expand_path(&["rooot".into()], &paths()).unwrap_err();
         assert!(err.contains("`rooot`") && err.contains("ok, root"), "{err}");
+    }
+
+    fn expect(yaml: &str) -> Result<Expect, SuiteError> {
+        let template = tasker_core::template::parse_str(
+            "namespace: t\nname: t\nversion: 1.0.0\nsteps:\n\
+             \x20 - { name: decide, handler: { callable: x } }\n\
+             \x20 - { name: branch, dependencies: [decide], handler: { callable: x } }\n\
+             \x20 - { name: work, dependencies: [decide], handler: { callable: x } }\n",
+            "<test>",
+            None,
+        )
+        .unwrap();
+        expectation("s", "c", serde_yaml_ng::from_str(yaml).unwrap(), &paths(), &template)
+    }
+
+    #[test]
+    fn steps_created_at_run_time_and_steps_never_created_can_be_expected() {
+        let e = expect(
+            "task: complete\nsteps:\n\
+             \x20 decide: { state: complete, attempts: 1, transitions: [root] }\n\
+             \x20 branch: { state: not_created, transitions: [] }\n\
+             \x20 work: { state: not_created, transitions: [] }\n\
+             \x20 work_001: { template_step: work, state: complete, attempts: 1, transitions: [root] }\n",
+        )
+        .unwrap();
+        let doc = e.document(&|step| Some(format!("ran {step}")));
+        let steps = doc["steps"].as_object().unwrap();
+        assert_eq!(
+            steps.keys().collect::<Vec<_>>(),
+            ["decide", "work_001"],
+            "not_created steps are absent"
+        );
+        assert_eq!(
+            steps["work_001"]["ran_by"], "ran work",
+            "ran_by follows the template step"
+        );
+    }
+
+    #[test]
+    fn an_expectation_must_name_every_template_step_and_no_unknown_one() {
+        let missing = expect("task: complete\nsteps:\n  decide: { state: complete, attempts: 1, transitions: [] }\n");
+        assert!(missing
+            .unwrap_err()
+            .to_string()
+            .contains("step `branch` has no expectation"));
+        let unknown = expect(
+            "task: complete\nsteps:\n  decide: { state: complete, transitions: [] }\n  branch: { state: complete, transitions: [] }\n\
+             \x20 work: { state: complete, transitions: [] }\n  extra: { state: complete, transitions: [] }\n",
+        );
+        assert!(unknown
+            .unwrap_err()
+            .to_string()
+            .contains("`extra` is not a step of the template"));
     }
 
     #[test]
