@@ -96,10 +96,18 @@ pub fn render(runs: &[CaseRun]) -> (String, bool) {
         table(&mut out, "mixed-language scenarios × topology × backend", &mixed);
     }
     let failed: Vec<&CaseRun> = runs.iter().filter(|r| !r.passed()).collect();
+    let mut errors_shown: Vec<(String, &str)> = Vec::new();
     for r in &failed {
         let _ = writeln!(out, "\nFAIL {}/{} · {}", r.scenario, r.case, r.column());
         if let Some(e) = &r.error {
-            let _ = writeln!(out, "  error: {}", indent(e));
+            // A group's error (a worker that would not start) is the same for all its cases.
+            let key = (r.column(), e.as_str());
+            if errors_shown.contains(&key) {
+                let _ = writeln!(out, "  error: as above ({})", r.column());
+            } else {
+                let _ = writeln!(out, "  error: {}", indent(e));
+                errors_shown.push(key);
+            }
         }
         if !r.differences.is_empty() {
             let _ = writeln!(out, "  differs from the expectation:");

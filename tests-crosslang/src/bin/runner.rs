@@ -132,7 +132,11 @@ async fn run(args: Args) -> Result<bool, String> {
                 broken: broken.clone(),
             });
         } else {
-            eprintln!("note: mixed scenarios need {needed:?} as separate processes; not all are selected");
+            let names: Vec<&str> = needed.iter().map(|l| l.name()).collect();
+            eprintln!(
+                "note: the mixed scenarios' processes topology needs {}; not all are selected",
+                names.join(", ")
+            );
         }
         for &host in languages.iter().filter(|l| **l != Language::Rust) {
             groups.push(GroupSpec {
