@@ -147,7 +147,9 @@ impl Engine {
         let (created_wake, created_events) = (wake.clone(), events.clone());
         let requests = request.spawn(config.task_request_channel_capacity, move |created: &TaskCreated| {
             if created.created {
-                created_wake.wake(&created.namespace);
+                for namespace in &created.enqueued_namespaces {
+                    created_wake.wake(namespace);
+                }
                 created_events.publish(EngineEvent::TaskCreated {
                     task_uuid: created.task_uuid,
                     state: created.state,

@@ -2,10 +2,12 @@
 //! in so `tasker run` and the benchmarks can use them. The arithmetic examples
 //! (linear, diamond, tree, mixed_dag, retry) pass integer results `{"value": N}`
 //! (overflow is a permanent failure); [`approval`] runs the conditional-approval
-//! decision example and [`csv_batch`] the batch example.
+//! decision example and [`csv_batch`] the batch example. The Rust step of the
+//! polyglot demo (`demo/`) lives in [`fulfilment`].
 
 pub mod approval;
 pub mod csv_batch;
+pub mod fulfilment;
 
 use crate::worker::{HandlerRegistry, StepContext, StepResult};
 use serde_json::json;
@@ -20,11 +22,13 @@ pub fn registry() -> HandlerRegistry {
 /// Adds the example handlers to `r`: `square`, `multiply_square`, `sum`,
 /// `flaky_square` and `noop`, plus handlers that show each failure mode:
 /// `fail_permanently`, `fail_retryable` (with `initialization.retry_after_ms`),
-/// `panic` and `sleep` (sleeps `initialization.ms`, for timeouts); and those of
-/// the conditional-approval (`approval_*`) and CSV batch (`csv_*`) examples.
+/// `panic` and `sleep` (sleeps `initialization.ms`, for timeouts); those of the
+/// conditional-approval (`approval_*`) and CSV batch (`csv_*`) examples; and the
+/// demo's `ship_order`.
 pub fn register(r: &mut HandlerRegistry) {
     approval::register(r);
     csv_batch::register(r);
+    r.register_fn("ship_order", fulfilment::ship_order);
     r.register_fn("square", |ctx| async move { square(&ctx) });
     r.register_fn("multiply_square", |ctx| async move {
         let product = dependency_values(&ctx).and_then(|vs| {

@@ -9,7 +9,9 @@
 use crate::canonical::canonical_sha256;
 use crate::clock::SharedClock;
 use crate::store::{NewStep, NewTask, SharedStore, StoreError, TaskCreateManyParams, TaskCreated, TemplateRecord};
-use crate::template::{IdentityStrategy, LoadedTemplate, StepTemplate, StepType, TemplateError, TemplateRegistry};
+use crate::template::{
+    IdentityStrategy, LoadedTemplate, StepTemplate, StepType, TaskTemplate, TemplateError, TemplateRegistry,
+};
 use serde_json::{json, Value};
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -278,7 +280,7 @@ pub fn build_task(loaded: &LoadedTemplate, sub: &TaskSubmission) -> Result<NewTa
     let mut steps = Vec::new();
     for (_, s) in t.steps.iter().enumerate().filter(|(i, _)| included[*i]) {
         index_of.insert(s.name.as_str(), steps.len());
-        steps.push(new_step(s, s.name.clone(), s.handler.initialization.clone()));
+        steps.push(new_step(t, s, s.name.clone(), s.handler.initialization.clone()));
     }
     for s in t.steps.iter() {
         if let Some(&child) = index_of.get(s.name.as_str()) {
@@ -307,13 +309,14 @@ pub fn build_task(loaded: &LoadedTemplate, sub: &TaskSubmission) -> Result<NewTa
     })
 }
 
-/// A step row made from template step `s`, called `name` (the template step's
+/// A step row made from step `s` of template `t`, called `name` (the template step's
 /// name, or a batch worker's `<name>_<batch_id>`), with its handler's
 /// `initialization`; no parents yet.
-pub fn new_step(s: &StepTemplate, name: String, initialization: Value) -> NewStep {
+pub fn new_step(t: &TaskTemplate, s: &StepTemplate, name: String, initialization: Value) -> NewStep {
     NewStep {
         step_uuid: Uuid::now_v7(),
         name,
+        namespace: t.step_namespace(s).to_string(),
         template_step_name: s.name.clone(),
         step_type: s.step_type.as_str().to_string(),
         handler_callable: s.handler.callable.clone(),

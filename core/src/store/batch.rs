@@ -54,13 +54,7 @@ pub fn creation_payload(tasks: &[NewTask]) -> Result<CreationPayload, StoreError
         hashes.push(t.identity_hash.clone());
         for s in &t.steps {
             let plan = if s.parents.is_empty() { &root_plan } else { &child_plan };
-            step_rows.push(step_row(
-                t.task_uuid,
-                &t.template.namespace,
-                s,
-                s.parents.len() as u32,
-                plan,
-            )?);
+            step_rows.push(step_row(t.task_uuid, s, s.parents.len() as u32, plan)?);
             for &parent in &s.parents {
                 edge_rows.push(
                     json!({ "task_uuid": t.task_uuid, "parent": t.steps[parent].step_uuid, "child": s.step_uuid }),
@@ -81,14 +75,13 @@ pub fn creation_payload(tasks: &[NewTask]) -> Result<CreationPayload, StoreError
 /// JSON text; `plan` is the row's creation path.
 pub fn step_row(
     task_uuid: Uuid,
-    namespace: &str,
     s: &NewStep,
     pending_parents: u32,
     plan: &TransitionPlan,
 ) -> Result<Value, StoreError> {
     Ok(json!({
         "step_uuid": s.step_uuid, "task_uuid": task_uuid,
-        "namespace": namespace, "name": s.name, "template_step_name": s.template_step_name,
+        "namespace": s.namespace, "name": s.name, "template_step_name": s.template_step_name,
         "step_type": s.step_type, "handler_callable": s.handler_callable, "handler_method": s.handler_method,
         "handler_initialization": s.handler_initialization.to_string(),
         "retry_policy": serde_json::to_string(&s.retry)?, "max_attempts": s.retry.max_attempts,
@@ -134,6 +127,7 @@ pub fn creation_answers(
                     state,
                     enqueued_steps: t.steps.iter().filter(|s| s.parents.is_empty()).count(),
                     namespace: t.template.namespace.clone(),
+                    enqueued_namespaces: root_namespaces(t),
                 })
             } else if let Some(first) = created_by_hash.get(t.identity_hash.as_str()) {
                 let state = TaskState::from_str(task_finalizer::creation_plan(!first.steps.is_empty()).final_state())
@@ -144,6 +138,7 @@ pub fn creation_answers(
                     state,
                     enqueued_steps: 0,
                     namespace: first.template.namespace.clone(),
+                    enqueued_namespaces: vec![],
                 })
             } else {
                 existing.get(&t.identity_hash).map(|e| TaskCreated {
@@ -152,10 +147,22 @@ pub fn creation_answers(
                     state: e.state,
                     enqueued_steps: 0,
                     namespace: e.namespace.clone(),
+                    enqueued_namespaces: vec![],
                 })
             }
         })
         .collect()
+}
+
+/// The namespaces of a new task's root steps, each once, in step order.
+fn root_namespaces(t: &NewTask) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in t.steps.iter().filter(|s| s.parents.is_empty()) {
+        if !out.contains(&s.namespace) {
+            out.push(s.namespace.clone());
+        }
+    }
+    out
 }
 
 /// Splits a result batch: the first result per step, and the steps of later

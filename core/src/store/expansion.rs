@@ -29,8 +29,8 @@ pub struct ExpansionRead {
     /// Steps with an outcome to expand that are still held by the quoted claim,
     /// with their task.
     pub held: HashMap<Uuid, Uuid>,
-    /// Each of their tasks' namespace and template definition.
-    pub tasks: HashMap<Uuid, (String, Value)>,
+    /// Each of their tasks' template definition.
+    pub tasks: HashMap<Uuid, Value>,
     /// Each task's steps.
     pub steps: HashMap<Uuid, Vec<ExistingStep>>,
     /// Each task's edges, `(parent, child)`.
@@ -136,8 +136,7 @@ pub fn plan(unique: &[&StepCompletion], mut read: ExpansionRead) -> Result<Plann
     let mut added: HashMap<Uuid, usize> = HashMap::new();
     let mut steps = Vec::with_capacity(planned.len());
     for (task, p) in &planned {
-        let namespace = &read.tasks[task].0;
-        steps.push(step_row(*task, namespace, &p.step, p.pending_parents, &create_plan)?);
+        steps.push(step_row(*task, &p.step, p.pending_parents, &create_plan)?);
         *added.entry(*task).or_default() += 1;
     }
     let tasks: Vec<Value> = added.iter().map(|(t, n)| json!({"task_uuid": t, "added": n})).collect();
@@ -159,7 +158,7 @@ fn snapshot_of(read: &mut ExpansionRead, task: Uuid) -> Result<TaskSnapshot, Sto
         table: "templates",
         reason,
     };
-    let (_, definition) = read
+    let definition = read
         .tasks
         .get(&task)
         .ok_or_else(|| corrupt(format!("task {task} has no template")))?;

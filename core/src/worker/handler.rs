@@ -25,7 +25,8 @@ pub struct StepContext {
     /// The template step it was made from (a batch worker `process_002` was made
     /// from `process`; otherwise the step's own name).
     pub template_step_name: String,
-    /// Namespace.
+    /// Namespace of the task's template (a step routed to another namespace
+    /// still sees its template's here).
     pub namespace: String,
     /// Task template name.
     pub task_name: String,

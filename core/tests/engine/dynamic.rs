@@ -352,7 +352,11 @@ pub(super) async fn a_batch_worker_whose_process_died_resumes_from_its_checkpoin
                 let engine = Engine::start_with(store, clock, cfg, handlers, TemplateRegistry::new(), vec!["t".into()]);
                 let uuid = submit(&engine, &t, json!({})).await;
                 let _ = stopped.await;
-                std::mem::forget(engine); // dies without shutting down
+                // It dies without shutting down: no drain, no release. Dropping the
+                // handle stops nothing; dropping the runtime below ends every task
+                // and closes the connections (an open transaction rolls back, as
+                // when a process dies).
+                drop(engine);
                 uuid
             });
             rt.shutdown_background();

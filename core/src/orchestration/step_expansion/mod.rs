@@ -219,7 +219,7 @@ impl<'a, 'g> Expansion<'a, 'g> {
     fn create(&mut self, i: usize, name: String, initialization: serde_json::Value, mut parents: Vec<Uuid>) {
         let mut seen = HashSet::new();
         parents.retain(|p| seen.insert(*p)); // each parent counts once
-        let step = super::task_request::new_step(&self.g.template.steps[i], name, initialization);
+        let step = super::task_request::new_step(self.g.template, &self.g.template.steps[i], name, initialization);
         let uuid = step.step_uuid;
         let pending = parents.iter().filter(|p| !self.satisfied(**p)).count() as u32;
         for p in parents {

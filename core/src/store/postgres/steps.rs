@@ -217,8 +217,6 @@ fn expansion_read(rows: &[PgRow]) -> Result<expansion::ExpansionRead, StoreError
         #[serde(default)]
         step_uuid: Option<uuid::Uuid>,
         #[serde(default)]
-        namespace: Option<String>,
-        #[serde(default)]
         definition: Option<Value>,
         #[serde(default)]
         name: Option<String>,
@@ -242,13 +240,7 @@ fn expansion_read(rows: &[PgRow]) -> Result<expansion::ExpansionRead, StoreError
                     .insert(f.step_uuid.ok_or_else(|| missing("step_uuid"))?, f.task_uuid);
             }
             "task" => {
-                read.tasks.insert(
-                    f.task_uuid,
-                    (
-                        f.namespace.ok_or_else(|| missing("namespace"))?,
-                        f.definition.unwrap_or(Value::Null),
-                    ),
-                );
+                read.tasks.insert(f.task_uuid, f.definition.unwrap_or(Value::Null));
             }
             "step" => read.steps.entry(f.task_uuid).or_default().push(ExistingStep {
                 step_uuid: f.step_uuid.ok_or_else(|| missing("step_uuid"))?,

@@ -57,6 +57,7 @@ pub(super) fn claimed_from_rows(all_rows: Vec<SqliteRow>) -> Result<Vec<ClaimedS
         }
     }
     struct TaskInfo {
+        namespace: String,
         name: String,
         version: String,
         context: Value,
@@ -72,6 +73,7 @@ pub(super) fn claimed_from_rows(all_rows: Vec<SqliteRow>) -> Result<Vec<ClaimedS
             task_info.insert(
                 owner,
                 TaskInfo {
+                    namespace: r.try_get("task_namespace")?,
                     name: r.try_get("name")?,
                     version: r.try_get("version")?,
                     context: payload,
@@ -98,6 +100,7 @@ pub(super) fn claimed_from_rows(all_rows: Vec<SqliteRow>) -> Result<Vec<ClaimedS
                 name: r.try_get("name")?,
                 template_step_name: r.try_get("template_step_name")?,
                 namespace: r.try_get("namespace")?,
+                task_namespace: info.namespace.clone(),
                 task_name: info.name.clone(),
                 task_version: info.version.clone(),
                 step_type: r.try_get("step_type")?,
@@ -261,7 +264,7 @@ fn expansion_read(rows: &[SqliteRow]) -> Result<expansion::ExpansionRead, StoreE
             }
             "task" => {
                 let definition = json_opt("templates", r.try_get("value")?)?.unwrap_or(Value::Null);
-                read.tasks.insert(task, (r.try_get("other")?, definition));
+                read.tasks.insert(task, definition);
             }
             "step" => read.steps.entry(task).or_default().push(ExistingStep {
                 step_uuid: parse_uuid("steps", &r.try_get::<String, _>("step_uuid")?)?,

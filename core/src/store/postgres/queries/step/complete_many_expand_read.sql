@@ -4,7 +4,7 @@
 -- lease sweep cannot hand one back between this read and the result's apply.
 -- One row per fact, by `kind`, its facts in `data`:
 --  'held': {step_uuid, task_uuid} of a step with an outcome, still held;
---  'task': {task_uuid, namespace, definition} of each such step's task;
+--  'task': {task_uuid, definition} of each such step's task;
 --  'step': {task_uuid, step_uuid, name, template_step_name, state} of every step of those tasks;
 --  'edge': {task_uuid, parent, child} of every edge of those tasks.
 -- $1: JSON [{step_uuid, claim_seq}] of the results with an outcome
@@ -22,7 +22,7 @@ held_tasks AS (
 SELECT 'held' AS kind, jsonb_build_object('step_uuid', h.step_uuid, 'task_uuid', h.task_uuid) AS data
 FROM held AS h
 UNION ALL
-SELECT 'task', jsonb_build_object('task_uuid', t.task_uuid, 'namespace', t.namespace, 'definition', tp.definition)
+SELECT 'task', jsonb_build_object('task_uuid', t.task_uuid, 'definition', tp.definition)
 FROM tasks AS t
 JOIN templates AS tp ON tp.content_hash = t.template_hash
 WHERE t.task_uuid IN (SELECT task_uuid FROM held_tasks)

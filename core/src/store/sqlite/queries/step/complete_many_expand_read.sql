@@ -3,7 +3,7 @@
 -- between this read and the writes that follow). One row per fact, by `kind`:
 --  'held': a step with an outcome still held by the claim its result quotes
 --          (step_uuid, task_uuid); results for other claims will be rejected;
---  'task': each such step's task: other = namespace, value = template definition;
+--  'task': each such step's task: value = its template definition;
 --  'step': every step of those tasks: step_uuid, name, template_step_name, value = state;
 --  'edge': every edge of those tasks: step_uuid = child, other = parent.
 -- ?1: JSON array of {step_uuid, claim_seq} of the results with an outcome
@@ -21,7 +21,7 @@ SELECT 'held' AS kind, h.task_uuid, h.step_uuid, NULL AS other, NULL AS name, NU
        NULL AS value
 FROM held AS h
 UNION ALL
-SELECT 'task', t.task_uuid, NULL, t.namespace, NULL, NULL, tp.definition
+SELECT 'task', t.task_uuid, NULL, NULL, NULL, NULL, tp.definition
 FROM tasks AS t
 JOIN templates AS tp ON tp.content_hash = t.template_hash
 WHERE t.task_uuid IN (SELECT task_uuid FROM held_tasks)
