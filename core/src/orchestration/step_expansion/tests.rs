@@ -330,3 +330,19 @@ fn a_convergence_does_not_wait_for_branches_a_decided_step_left_out() {
     assert_eq!(created(&plan), [("b", 1), ("c1", 2)]);
     assert_eq!(parents_of(&s, &plan, "c1"), ["b", "d1"]);
 }
+
+#[test]
+fn a_created_step_runs_in_its_own_namespace() {
+    let yaml = APPROVAL.replace(
+        "{ name: manager, dependencies: [route, check], handler: { callable: x } }",
+        "{ name: manager, namespace: managers, dependencies: [route, check], handler: { callable: x } }",
+    );
+    let mut s = snapshot(&yaml, &["route"]);
+    let plan = run(&mut s, "route", &choose(&["manager"])).unwrap();
+    let ns: Vec<(&str, &str)> = plan
+        .steps
+        .iter()
+        .map(|p| (p.step.name.as_str(), p.step.namespace.as_str()))
+        .collect();
+    assert_eq!(ns, [("manager", "managers"), ("finish", "ns")]);
+}
