@@ -27,6 +27,7 @@
 
 #![warn(missing_docs)]
 
+pub mod breaker;
 pub mod bridge;
 pub mod canonical;
 pub mod cli;
@@ -36,6 +37,7 @@ pub mod contract;
 pub mod engine;
 pub mod events;
 pub mod examples;
+pub mod metrics;
 pub mod orchestration;
 pub mod shutdown;
 pub mod state;
