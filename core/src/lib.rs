@@ -18,6 +18,9 @@
 //!   WorkerStatus, joined by a bounded dispatch channel and a bounded completion channel.
 //! - [`events`]: in-process engine events (progress) and domain events.
 //! - [`engine`]: wires orchestration and a worker into one process (the embedded engine).
+//! - [`api`]: the HTTP API (axum) `tasker orchestrator` serves: tasks, templates,
+//!   health, readiness, metrics, OpenAPI.
+//! - [`metrics`], [`breaker`]: per-engine Prometheus metrics and circuit breakers.
 //! - [`cli`]: the `tasker` command.
 //! - [`examples`]: the Rust handlers behind `examples/*.yaml`.
 //!
@@ -27,6 +30,8 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "api")]
+pub mod api;
 pub mod breaker;
 pub mod bridge;
 pub mod canonical;

@@ -1,10 +1,12 @@
 //! `tasker orchestrator`: registers a folder of templates in the database and runs
 //! the orchestration side of an engine (no worker namespaces): the StepEnqueuer's
-//! lease sweeps and retry wake-ups now, task creation behind the HTTP API later.
+//! lease sweeps and retry wake-ups, and the HTTP API (task creation, reads, cancel,
+//! health, readiness, metrics) on `api.bind` unless `--no-api`.
 //! Runs until SIGTERM or SIGINT, then stops cleanly (exit 0).
 
 use super::signal::Termination;
 use super::{CliError, EXIT_OK};
+use crate::api::ApiServer;
 use crate::clock;
 use crate::config::{EngineConfig, WakeupMode};
 use crate::engine::Engine;
@@ -13,6 +15,7 @@ use crate::template::TemplateRegistry;
 use crate::worker::HandlerRegistry;
 use clap::Args;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Arguments of `tasker orchestrator`.
 #[derive(Debug, Args)]
@@ -23,12 +26,24 @@ pub struct OrchestratorArgs {
     /// How workers learn of new work: hybrid (default), event or polling.
     #[arg(long)]
     wakeup_mode: Option<WakeupMode>,
+    /// Address of the HTTP API (`HOST:PORT`; port 0 picks a free one). Default: `api.bind`, 127.0.0.1:8080.
+    #[arg(long)]
+    api_bind: Option<String>,
+    /// Do not serve the HTTP API.
+    #[arg(long)]
+    no_api: bool,
 }
 
 /// Runs `tasker orchestrator`.
 pub async fn run(mut config: EngineConfig, args: OrchestratorArgs) -> Result<i32, CliError> {
     if let Some(mode) = args.wakeup_mode {
         config.wakeup_mode = mode;
+    }
+    if let Some(bind) = args.api_bind {
+        config.api.bind = bind;
+    }
+    if args.no_api {
+        config.api.enabled = false;
     }
     let mut termination = Termination::install()?;
     if !args.templates.is_dir() {
@@ -52,14 +67,40 @@ pub async fn run(mut config: EngineConfig, args: OrchestratorArgs) -> Result<i32
     }
     let count = registry.list().len();
     let counters = store.clone();
-    let engine = Engine::start_with(store, clock, config.clone(), HandlerRegistry::new(), registry, vec![]);
+    let engine = Arc::new(Engine::start_with(
+        store,
+        clock,
+        config.clone(),
+        HandlerRegistry::new(),
+        registry,
+        vec![],
+    ));
+    let api = if config.api.enabled {
+        match ApiServer::start(engine.clone(), &config.api).await {
+            Ok(api) => {
+                eprintln!("api listening on http://{}", api.local_addr());
+                Some(api)
+            }
+            Err(e) => {
+                engine.stop(std::time::Duration::ZERO).await;
+                return Err(CliError::BadInput(e.to_string()));
+            }
+        }
+    } else {
+        None
+    };
     eprintln!(
         "orchestrator running: {count} template(s), wake-up mode {}; stop with SIGTERM or SIGINT",
         config.wakeup_mode
     );
     let signal = termination.wait().await;
     eprintln!("{signal} received: stopping");
-    engine.shutdown().await;
+    if let Some(api) = api {
+        api.stop().await;
+    }
+    engine
+        .stop(std::time::Duration::from_millis(config.shutdown_grace_ms))
+        .await;
     eprintln!("orchestrator stopped");
     // Read by `tasker-bench --processes` (round trips per step across processes).
     eprintln!(

@@ -13,8 +13,12 @@
 //!   change (complete / waiting / blocked / error), run inside the same transaction
 //!   as the step changes and guarded by a compare-and-swap, so a task is finalized
 //!   exactly once however many results race.
+//! - [`admission`] — backpressure: whether a task may be created now (TaskRequest's
+//!   queue below its high-water mark, the namespace's ready steps under their limit,
+//!   the database breaker not open), or when to come back.
 //! - [`backoff`] — retry delays; [`template_lookup`] — templates registered in the database.
 
+pub mod admission;
 pub mod backoff;
 pub mod result_processor;
 pub mod step_enqueuer;

@@ -364,6 +364,7 @@ impl Default for TaskListParams {
 
 /// A task as listed.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct TaskSummary {
     /// The task.
     pub task_uuid: Uuid,
@@ -385,6 +386,7 @@ pub struct TaskSummary {
 
 /// A step as shown to people and clients.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct StepView {
     /// The step.
     pub step_uuid: Uuid,
@@ -410,6 +412,7 @@ pub struct StepView {
 
 /// A task with its steps.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct TaskView {
     /// The task.
     pub task_uuid: Uuid,
@@ -435,6 +438,7 @@ pub struct TaskView {
 
 /// One audit row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct TransitionRecord {
     /// Sort key (ascending = older first).
     pub transition_id: i64,

@@ -59,6 +59,8 @@ pub struct FfiCompletion {
     pub lease_ms: i64,
     /// Worker id.
     pub worker_id: String,
+    /// Each write's outcome is recorded in `ffi_completion`.
+    pub breakers: Arc<crate::breaker::Breakers>,
 }
 
 impl FfiCompletion {
@@ -91,10 +93,12 @@ impl FfiCompletion {
         for attempt in 1..=MAX_WRITE_ATTEMPTS {
             match self.results.process(&outcomes, eager.clone()).await {
                 Ok(done) => {
+                    self.breakers.ffi_completion.record_success();
                     written = Some(done);
                     break;
                 }
                 Err(e) => {
+                    self.breakers.ffi_completion.record_failure();
                     tracing::warn!(error = %e, attempt, results = outcomes.len(), "writing results failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 2;

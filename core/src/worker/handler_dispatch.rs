@@ -138,6 +138,7 @@ pub fn completion_message(
                 retry: step.retry.clone(),
                 result,
                 execution_ms,
+                handler: step.handler_callable.clone(),
                 worker_id: worker_id.to_string(),
             },
             step_name: step.name,
