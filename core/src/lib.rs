@@ -47,5 +47,6 @@ pub mod orchestration;
 pub mod shutdown;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod template;
 pub mod worker;

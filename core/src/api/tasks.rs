@@ -19,6 +19,7 @@ use serde_json::Value;
 use std::collections::HashMap;
 use std::str::FromStr;
 use std::sync::Arc;
+use tracing::Instrument;
 use utoipa::{IntoParams, ToSchema};
 use uuid::Uuid;
 
@@ -192,10 +193,16 @@ pub async fn create_task(
         }
     };
     let (name, version) = (template.template.name.clone(), template.template.version.clone());
+    // The correlation id is made here when the caller has none, so that this
+    // request's span and log lines carry the one the task will keep.
+    let correlation_id = req.correlation_id.unwrap_or_else(Uuid::now_v7);
     let mut submission = TaskSubmission::new(TemplateRef::Loaded(template), req.context);
     submission.idempotency_key = req.idempotency_key;
-    submission.correlation_id = req.correlation_id;
-    let created = engine.try_submit(submission).await?;
+    submission.correlation_id = Some(correlation_id);
+    let span = tracing::info_span!("task.submit", correlation_id = %correlation_id, template = %key);
+    let created = engine.try_submit(submission).instrument(span).await?;
+    tracing::info!(task_uuid = %created.task_uuid, correlation_id = %correlation_id, created = created.created,
+        "task submitted over HTTP");
     let status = if created.created {
         StatusCode::CREATED
     } else {

@@ -129,6 +129,8 @@ impl StepExecutor {
                         tracing::error!(step_uuid = %step.step_uuid, "no free slot for a claimed step; its lease will return it");
                         continue;
                     };
+                    tracing::debug!(step_uuid = %step.step_uuid, task_uuid = %step.task_uuid,
+                        correlation_id = %step.correlation_id, namespace = %ns, attempt = step.attempt, "step claimed");
                     self.status.announce_claim(&step, &self.events);
                     if dispatch
                         .send(DispatchMessage {
