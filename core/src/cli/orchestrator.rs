@@ -6,7 +6,6 @@
 
 use super::signal::Termination;
 use super::{CliError, EXIT_OK};
-use crate::api::ApiServer;
 use crate::clock;
 use crate::config::{EngineConfig, WakeupMode};
 use crate::engine::Engine;
@@ -75,19 +74,12 @@ pub async fn run(mut config: EngineConfig, args: OrchestratorArgs) -> Result<i32
         registry,
         vec![],
     ));
-    let api = if config.api.enabled {
-        match ApiServer::start(engine.clone(), &config.api).await {
-            Ok(api) => {
-                eprintln!("api listening on http://{}", api.local_addr());
-                Some(api)
-            }
-            Err(e) => {
-                engine.stop(std::time::Duration::ZERO).await;
-                return Err(CliError::BadInput(e.to_string()));
-            }
+    let api = match start_api(&engine, &config).await {
+        Ok(api) => api,
+        Err(e) => {
+            engine.stop(std::time::Duration::ZERO).await;
+            return Err(e);
         }
-    } else {
-        None
     };
     eprintln!(
         "orchestrator running: {count} template(s), wake-up mode {}; stop with SIGTERM or SIGINT",
@@ -95,9 +87,7 @@ pub async fn run(mut config: EngineConfig, args: OrchestratorArgs) -> Result<i32
     );
     let signal = termination.wait().await;
     eprintln!("{signal} received: stopping");
-    if let Some(api) = api {
-        api.stop().await;
-    }
+    stop_api(api).await;
     engine
         .stop(std::time::Duration::from_millis(config.shutdown_grace_ms))
         .await;
@@ -110,3 +100,35 @@ pub async fn run(mut config: EngineConfig, args: OrchestratorArgs) -> Result<i32
     );
     Ok(EXIT_OK)
 }
+
+/// Starts the HTTP API when it is enabled.
+#[cfg(feature = "api")]
+async fn start_api(engine: &Arc<Engine>, config: &EngineConfig) -> Result<Option<crate::api::ApiServer>, CliError> {
+    if !config.api.enabled {
+        return Ok(None);
+    }
+    let api = crate::api::ApiServer::start(engine.clone(), &config.api)
+        .await
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
+    eprintln!("api listening on http://{}", api.local_addr());
+    Ok(Some(api))
+}
+
+#[cfg(feature = "api")]
+async fn stop_api(api: Option<crate::api::ApiServer>) {
+    if let Some(api) = api {
+        api.stop().await;
+    }
+}
+
+/// A build without the `api` feature has no HTTP API.
+#[cfg(not(feature = "api"))]
+async fn start_api(_engine: &Arc<Engine>, config: &EngineConfig) -> Result<Option<()>, CliError> {
+    if config.api.enabled {
+        eprintln!("warning: this build has no HTTP API (the `api` feature is off)");
+    }
+    Ok(None)
+}
+
+#[cfg(not(feature = "api"))]
+async fn stop_api(_api: Option<()>) {}
