@@ -22,9 +22,14 @@
 //! - `--claim-scaling` ([`claim_scaling`]): claim latency with few vs many finished
 //!   tasks in the tables.
 //!
+//! `--api` ([`api`]) measures task creation in process and over the HTTP API
+//! (P50 of one client, creates/s of 8 concurrent clients); with `--postgres`, on
+//! PostgreSQL.
+//!
 //! `--bridge` ([`bridge`]) measures the language bindings' polling contract on a
 //! loopback bridge (no database work), in Rust, at batch sizes 1 and 64.
 
+mod api;
 mod bridge;
 mod claim_scaling;
 mod processes;
@@ -89,9 +94,13 @@ fn main() {
         .build()
         .expect("tokio runtime");
     let bridge_mode = args.iter().any(|a| a == "--bridge");
+    let api_mode = args.iter().any(|a| a == "--api");
     let result = rt.block_on(async {
         if bridge_mode {
             return bridge::run(quick).await;
+        }
+        if api_mode {
+            return api::run(quick, postgres).await;
         }
         match postgres {
             Some(admin) if processes_mode || claim_scaling_mode => {
