@@ -288,13 +288,15 @@ async fn a_task_created_over_http_runs_and_is_read_back_with_its_steps_and_metri
 
     // Two more tasks, then the list: filters and pages.
     for n in [1, 2] {
-        let (s, _) = api
+        let (s, b) = api
             .post(
                 "/v1/tasks",
                 json!({"namespace": "examples", "name": "linear", "context": {"n": n}}),
             )
             .await;
         assert_eq!(s, StatusCode::CREATED);
+        let linear: Uuid = b["task_uuid"].as_str().unwrap().parse().unwrap();
+        assert_eq!(api.wait_until_finished(linear).await["state"], "complete");
     }
     let (status, idle) = api.post("/v1/tasks", json!({"namespace": "idle", "name": "one"})).await;
     assert_eq!(status, StatusCode::CREATED, "{idle}");
@@ -324,7 +326,7 @@ async fn a_task_created_over_http_runs_and_is_read_back_with_its_steps_and_metri
     for line in [
         "tasker_tasks_created_total{namespace=\"examples\"} 3",
         "tasker_tasks_created_total{namespace=\"idle\"} 1",
-        "tasker_tasks_completed_total{namespace=\"examples\"} 1",
+        "tasker_tasks_completed_total{namespace=\"examples\"} 3",
         "tasker_step_results_total{namespace=\"examples\",outcome=\"complete\"}",
         "tasker_step_duration_seconds_count{handler=\"square\",namespace=\"examples\",outcome=\"success\"}",
         "tasker_steps_claimed_total{namespace=\"examples\"}",
@@ -451,6 +453,12 @@ async fn unknown_or_malformed_ids_and_parameters_are_404_or_400(env: Env) {
     assert_eq!((s, field(&b)), (StatusCode::BAD_REQUEST, "page"));
     let (s, b) = api.get("/v1/nothing-here").await;
     assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "not_found"));
+    let (s, b, _) = api.send(Method::DELETE, "/v1/tasks", None).await;
+    assert_eq!(
+        (s, code(&b)),
+        (StatusCode::METHOD_NOT_ALLOWED, "method_not_allowed"),
+        "{b}"
+    );
     api.stop().await;
 }
 

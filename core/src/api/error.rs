@@ -22,7 +22,7 @@ pub struct ErrorBody {
 pub struct ErrorDetail {
     /// Stable code: `bad_request`, `invalid_parameter`, `invalid_body`,
     /// `unsupported_media_type`, `payload_too_large`, `unauthorized`, `not_found`,
-    /// `task_not_found`, `step_not_found`, `template_not_found`, `invalid_context`,
+    /// `method_not_allowed`, `task_not_found`, `step_not_found`, `template_not_found`, `invalid_context`,
     /// `idempotency_key_required`, `task_finished`, `overloaded`, `unavailable`,
     /// `database`, `internal`.
     pub code: &'static str,

@@ -39,6 +39,7 @@ use axum::extract::{DefaultBodyLimit, MatchedPath, Request, State};
 use axum::http::StatusCode;
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
+use axum::serve::ListenerExt;
 use axum::{Json, Router};
 use error::ApiError;
 use std::future::Future;
@@ -101,6 +102,14 @@ async fn not_found() -> ApiError {
     ApiError::not_found("not_found", "no such route")
 }
 
+async fn method_not_allowed() -> ApiError {
+    ApiError::new(
+        StatusCode::METHOD_NOT_ALLOWED,
+        "method_not_allowed",
+        "this route does not take that method",
+    )
+}
+
 /// Counts and times each request, in an `http_request` span.
 async fn observe(State(state): State<Arc<ApiState>>, req: Request, next: Next) -> Response {
     let method = req.method().as_str().to_string();
@@ -161,6 +170,7 @@ pub fn router_with_doc(engine: Arc<Engine>, config: &ApiConfig) -> (Router, utoi
         .merge(public)
         .merge(protected)
         .fallback(not_found)
+        .method_not_allowed_fallback(method_not_allowed)
         .layer(middleware::from_fn_with_state(state.clone(), observe))
         .layer(DefaultBodyLimit::max(config.body_limit_bytes))
         .with_state(state);
@@ -213,6 +223,10 @@ impl ApiServer {
             reason: e.to_string(),
         })?;
         let app = router(engine, config);
+        // Small JSON answers go out at once rather than waiting for Nagle's algorithm.
+        let listener = listener.tap_io(|tcp| {
+            let _ = tcp.set_nodelay(true);
+        });
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(async move {
             let served = axum::serve(listener, app)
