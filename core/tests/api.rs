@@ -14,7 +14,7 @@ use tasker_core::api::ApiServer;
 use tasker_core::clock;
 use tasker_core::config::EngineConfig;
 use tasker_core::engine::Engine;
-use tasker_core::store::{self, SharedStore, TaskListParams};
+use tasker_core::store::TaskListParams;
 use tasker_core::template::{parse_str, TemplateRegistry};
 use uuid::Uuid;
 
@@ -26,32 +26,10 @@ const IDLE_ONE: &str = "namespace: idle\nname: one\nversion: 1.0.0\nidentity_str
 const IDLE_KEYED: &str = "namespace: idle\nname: keyed\nversion: 1.0.0\nidentity_strategy: caller_provided\n\
                           steps:\n  - name: only\n    handler: { callable: noop }\n";
 
-struct Env {
-    _guard: Box<dyn std::any::Any + Send + Sync>,
-    store: SharedStore,
-    url: String,
-}
+use support::backends::{postgres_env, Env};
 
 async fn sqlite_env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/api.db", dir.path().display());
-    let store = store::open(&url).await.unwrap();
-    Env {
-        _guard: Box::new(dir),
-        store,
-        url,
-    }
-}
-
-async fn postgres_env() -> Env {
-    let db = support::pg::test_database().await;
-    let url = db.url.clone();
-    let store = store::open(&url).await.unwrap();
-    Env {
-        _guard: Box::new(db),
-        store,
-        url,
-    }
+    support::backends::sqlite_env("api.db").await
 }
 
 /// A running API over an engine whose worker serves `examples`.
@@ -208,29 +186,7 @@ fn field(body: &Value) -> &str {
     body["error"]["field"].as_str().unwrap_or("<no field>")
 }
 
-/// Every case runs once per backend.
-macro_rules! api_suite {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::sqlite_env().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::postgres_env().await).await;
-                }
-            )*
-        }
-    };
-}
-
-api_suite!(
+per_backend!(
     a_task_created_over_http_runs_and_is_read_back_with_its_steps_and_metrics,
     creation_errors_are_json_with_a_stable_code_and_the_offending_field,
     unknown_or_malformed_ids_and_parameters_are_404_or_400,

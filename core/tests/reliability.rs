@@ -994,60 +994,41 @@ async fn a_database_outage_opens_the_breaker_and_its_return_closes_it() {
             .await
             .expect("POST /v1/tasks")
     };
+    let scrape = || async {
+        let resp = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics");
+        resp.text().await.expect("metrics text")
+    };
     let (status, body) = ready().await;
     assert_eq!(status, 200, "{body}");
     assert_eq!(create().await.status().as_u16(), 201);
 
     cluster.stop();
-    let deadline = Instant::now() + PATIENCE;
-    let open = loop {
-        let (status, body) = ready().await;
-        if body["breakers"][0]["state"] == "open" {
-            assert_eq!(status, 503, "{body}");
-            assert_eq!(body["database"]["ok"], false, "{body}");
-            break body;
-        }
-        assert!(Instant::now() < deadline, "the breaker never opened: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    };
+    let (status, open) = ready_until(ready, "the breaker never opened", |_, body| {
+        body["breakers"][0]["state"] == "open"
+    })
+    .await;
+    assert_eq!(status, 503, "{open}");
+    assert_eq!(open["database"]["ok"], false, "{open}");
     eprintln!("[reliability] {test}: breaker open {:?} in: {open}", started.elapsed());
     let refused = create().await;
     assert_eq!(refused.status().as_u16(), 503);
     assert!(refused.headers().contains_key("retry-after"));
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape().await;
     assert!(
         metrics.contains("tasker_breaker_transitions_total{breaker=\"database\",to=\"open\"}"),
         "{metrics}"
     );
 
     cluster.start_again();
-    let deadline = Instant::now() + PATIENCE;
-    loop {
-        let (status, body) = ready().await;
-        if status == 200 {
-            assert_eq!(body["breakers"][0]["state"], "closed", "{body}");
-            break;
-        }
-        assert!(Instant::now() < deadline, "the breaker never closed: {body}");
-        tokio::time::sleep(Duration::from_millis(50)).await;
-    }
+    let (_, back) = ready_until(ready, "the breaker never closed", |status, _| status == 200).await;
+    assert_eq!(back["breakers"][0]["state"], "closed", "{back}");
     let created = create().await;
     assert_eq!(created.status().as_u16(), 201, "tasks are created again");
-    let metrics = client
-        .get(format!("{base}/metrics"))
-        .send()
-        .await
-        .unwrap()
-        .text()
-        .await
-        .unwrap();
+    let metrics = scrape().await;
     assert!(
         metrics.contains("tasker_breaker_state{breaker=\"database\"} 0"),
         "{metrics}"
@@ -1060,4 +1041,22 @@ async fn a_database_outage_opens_the_breaker_and_its_return_closes_it() {
     assert_eq!(code, 0, "{stderr}");
     drop(cluster);
     eprintln!("[reliability] {test}: {:?}", started.elapsed());
+}
+
+/// Asks `/ready` (through `ready`) every 50 ms until `done` says yes; fails after
+/// [`PATIENCE`] with `what` and the last answer.
+async fn ready_until<F, Fut>(ready: F, what: &str, done: impl Fn(u16, &Value) -> bool) -> (u16, Value)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = (u16, Value)>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = ready().await;
+        if done(status, &body) {
+            return (status, body);
+        }
+        assert!(Instant::now() < deadline, "{what}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }

@@ -26,25 +26,25 @@ fn tasker(args: &[&str], env: &[(&str, &str)]) -> std::process::Output {
     cmd.output().expect("the tasker binary runs")
 }
 
-#[test]
-fn json_log_lines_of_a_run_carry_the_tasks_correlation_id() {
+/// `tasker run examples/NAME.yaml --context CONTEXT --quiet` on a fresh SQLite file; the
+/// task it prints, and the output. Fails unless the run succeeded.
+fn run_example(name: &str, context: &str, env: &[(&str, &str)]) -> (serde_json::Value, std::process::Output) {
     let dir = tempfile::tempdir().unwrap();
     let url = format!("sqlite://{}/t.db", dir.path().display());
-    let example = format!("{REPO}/examples/retry.yaml");
-    let out = tasker(
-        &[
-            "run",
-            &example,
-            "--context",
-            r#"{"n": 4}"#,
-            "--database-url",
-            &url,
-            "--quiet",
-        ],
+    let example = format!("{REPO}/examples/{name}.yaml");
+    let args = ["run", &example, "--context", context, "--database-url", &url, "--quiet"];
+    let out = tasker(&args, env);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    (serde_json::from_slice(&out.stdout).unwrap(), out)
+}
+
+#[test]
+fn json_log_lines_of_a_run_carry_the_tasks_correlation_id() {
+    let (task, out) = run_example(
+        "retry",
+        r#"{"n": 4}"#,
         &[("TASKER_LOG", "info"), ("TASKER_LOG_FORMAT", "json")],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let task: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let correlation = task["correlation_id"].as_str().unwrap();
     let stderr = String::from_utf8_lossy(&out.stderr);
     let lines: Vec<serde_json::Value> = stderr.lines().filter_map(|l| serde_json::from_str(l).ok()).collect();
@@ -90,27 +90,15 @@ fn spans_are_exported_to_an_otlp_collector_when_one_is_configured() {
         tokio::spawn(async move { axum::serve(listener, app).await.unwrap() });
         addr
     });
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/t.db", dir.path().display());
-    let example = format!("{REPO}/examples/linear.yaml");
     let endpoint = format!("http://{addr}");
-    let out = tasker(
-        &[
-            "run",
-            &example,
-            "--context",
-            r#"{"n": 2}"#,
-            "--database-url",
-            &url,
-            "--quiet",
-        ],
+    let (task, _) = run_example(
+        "linear",
+        r#"{"n": 2}"#,
         &[
             ("OTEL_EXPORTER_OTLP_ENDPOINT", &endpoint),
             ("OTEL_SERVICE_NAME", "tasker-test"),
         ],
     );
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-    let task: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
     let correlation = task["correlation_id"].as_str().unwrap().to_string();
     // The exporter flushed before the process exited.
     let bodies = received.lock().unwrap().clone();
