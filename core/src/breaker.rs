@@ -140,9 +140,8 @@ impl CircuitBreaker {
         }
     }
 
-    /// Calls `f(name, new_state)` on every change of state (the metrics gauge).
+    /// Calls `f(name, new_state)` on every change of state (the metrics).
     pub fn on_change(mut self, f: impl Fn(&'static str, BreakerState) + Send + Sync + 'static) -> Self {
-        f(self.name, BreakerState::Closed);
         self.on_change = Some(Box::new(f));
         self
     }
@@ -437,7 +436,7 @@ mod tests {
         use BreakerState::*;
         assert_eq!(
             *seen.lock().unwrap(),
-            vec![("test", Closed), ("test", Open), ("test", HalfOpen), ("test", Closed)]
+            vec![("test", Open), ("test", HalfOpen), ("test", Closed)]
         );
     }
 

@@ -142,6 +142,12 @@ impl Engine {
         let breakers = Arc::new(Breakers::new(config.breakers, clock.clone(), move |name, state| {
             observer.breaker_changed(name, state)
         }));
+        for b in breakers.all() {
+            metrics
+                .breaker_state
+                .with_label_values(&[b.name()])
+                .set(b.state().gauge_value());
+        }
         let results = Arc::new(
             ResultProcessor::new(store.clone(), clock.clone(), processor.clone()).with_metrics(metrics.clone()),
         );
