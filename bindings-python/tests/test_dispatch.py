@@ -4,6 +4,7 @@ import paths, initialization as config, one instance per callable."""
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
 from typing import Any, List
 
@@ -106,3 +107,19 @@ def test_sync_handlers_run_concurrently(sqlite_url: str) -> None:
     assert task["state"] == "complete", task
     assert step(task, "converge")["result"] == {"value": 1024}
     assert sorted(running) == ["leaf_a1", "leaf_a2", "leaf_b1", "leaf_b2"]
+
+
+
+def test_an_engine_serves_the_namespaces_its_templates_steps_name(sqlite_url: str) -> None:
+    template = os.path.join(TEMPLATES_DIR, "routed.yaml")
+
+    @tasker.handler("where_am_i")
+    def where_am_i(context: tasker.StepContext) -> Any:
+        return {"namespace": context.namespace}
+
+    with tasker.Engine(sqlite_url, templates=[template], handlers=[where_am_i]) as eng:
+        assert eng.namespaces == ["pyrouted", "pyrouted.elsewhere", "pyrouted.flow"]
+        task = eng.run("pyrouted", "routed", {}, timeout=30)
+    assert task["state"] == "complete", task
+    # Handlers see their template's namespace, wherever the step was routed.
+    assert [s["result"] for s in task["steps"]] == [{"namespace": "pyrouted"}] * 3

@@ -101,4 +101,18 @@ class DispatchTest < Minitest::Test
     assert_includes registry.names, "DispatchTest::Greeter"
     assert_raises(ArgumentError) { Tasker::HandlerRegistry.new([-> {}]) }
   end
+
+  def test_an_engine_serves_the_namespaces_its_templates_steps_name
+    where_am_i = Tasker::FunctionHandler.new("where_am_i") { |context| { "namespace" => context.namespace } }
+    with_db(:sqlite) do |url|
+      template = File.join(TEMPLATES_DIR, "routed.yaml")
+      Tasker::Engine.open(database_url: url, templates: [template], handlers: { "where_am_i" => where_am_i }) do |engine|
+        assert_equal %w[rbrouted rbrouted.elsewhere rbrouted.flow], engine.namespaces
+        task = engine.run("rbrouted", "routed", {}, timeout: 30)
+        assert_equal "complete", task["state"]
+        # Handlers see their template's namespace, wherever the step was routed.
+        assert_equal [{ "namespace" => "rbrouted" }] * 3, task["steps"].map { |s| s["result"] }
+      end
+    end
+  end
 end

@@ -67,13 +67,14 @@ describe("results", () => {
       result: null,
       error: { message: "m", error_type: "t", retryable: true, retry_after_ms: 500 },
     });
-    for (const bad of [success({ n: 1n }), success((() => { const o: Record<string, unknown> = {}; o.o = o; return o; })()), { value: 1 }, undefined, 42]) {
+    for (const bad of [success({ n: 1n }), success({ n: NaN }), success([Infinity]), failure("m", { metadata: { r: -Infinity } }), success((() => { const o: Record<string, unknown> = {}; o.o = o; return o; })()), { value: 1 }, undefined, 42]) {
       const msg = JSON.parse(encodeResult(id, bad, 5));
       assert.equal(msg.success, false);
       assert.equal(msg.error.error_type, "invalid_result");
       assert.equal(msg.error.retryable, false);
       assert.equal(msg.execution_time_ms, 5);
     }
+    assert.match(JSON.parse(encodeResult(id, success({ ratio: NaN }))).error.message, /NaN \(key "ratio"\) is not a JSON number/);
     const throwing = success({ toJSON() { throw new Error("no json for you"); } });
     assert.match(JSON.parse(encodeResult(id, throwing)).error.message, /no json for you/);
   });

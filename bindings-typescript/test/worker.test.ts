@@ -3,6 +3,7 @@
 // core log records reach the injected logger, the context's calls on the bridge.
 
 import assert from "node:assert/strict";
+import * as path from "node:path";
 import { test } from "node:test";
 import { Bridge, Client, defineHandler, Engine, installLogForwarding, TemplateNotFound, Worker, WorkerClosed, type StepContext } from "tasker-core";
 import { recordingLogger, sleep, sqliteDatabase, step, TEMPLATES_DIR } from "./support";
@@ -342,5 +343,22 @@ test("a Client creates and reads tasks that a Worker (sharing the database) runs
   }
   if (!process.env.TASKER_DATABASE_URL) {
     assert.throws(() => new Client({}).bridge(), /databaseUrl/, "a client needs a database");
+  }
+});
+
+test("an engine serves the namespaces its templates' steps name", async () => {
+  const db = sqliteDatabase();
+  const template = path.join(TEMPLATES_DIR, "routed.yaml");
+  const whereAmI = defineHandler("where_am_i", (context: StepContext) => ({ namespace: context.namespace }));
+  const engine = new Engine({ databaseUrl: db.url, templates: [template], handlers: [whereAmI] });
+  try {
+    assert.deepEqual(engine.namespaces, ["tsrouted", "tsrouted.elsewhere", "tsrouted.flow"]);
+    const task = await engine.run("tsrouted", "routed", {}, { timeoutMs: 30_000 });
+    assert.equal(task.state, "complete");
+    // Handlers see their template's namespace, wherever the step was routed.
+    assert.deepEqual(task.steps.map((s) => s.result), [{ namespace: "tsrouted" }, { namespace: "tsrouted" }, { namespace: "tsrouted" }]);
+  } finally {
+    await engine.close();
+    db.cleanup();
   }
 });

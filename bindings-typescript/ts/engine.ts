@@ -34,11 +34,13 @@ export class TaskFailed extends Error {
   }
 }
 
-const NAMESPACE_LINE = /^namespace:\s*["']?([^"'\s#]+)/gm;
+/** A `namespace:` key: the template's (top level) or a step's own, in block or flow style. */
+const NAMESPACE_KEY = /(?:^|[{,])[ \t]*(?:-[ \t]+)?namespace:[ \t]*["']?([^"'\s#,}]+)/gm;
 
 /**
- * Namespaces declared by the templates (a light scan of top-level `namespace:`
- * lines; the core parses the files properly).
+ * Namespaces the templates' steps run in: each template's `namespace` and the
+ * steps' own (`steps[].namespace`). A light scan of the `namespace:` keys; the core
+ * parses the files properly.
  */
 export function templateNamespaces(paths: readonly string[]): string[] {
   const found: string[] = [];
@@ -67,7 +69,7 @@ export function templateNamespaces(paths: readonly string[]): string[] {
     } catch {
       continue;
     }
-    for (const m of text.matchAll(NAMESPACE_LINE)) if (!found.includes(m[1])) found.push(m[1]);
+    for (const m of text.matchAll(NAMESPACE_KEY)) if (!found.includes(m[1])) found.push(m[1]);
   }
   return found;
 }
@@ -160,7 +162,7 @@ export interface EngineOptions extends Omit<BridgeOptions, "namespaces" | "concu
   handlers?: HandlersArg;
   /** Most handlers running at once (default 8). */
   concurrency?: number;
-  /** Namespaces served by the worker (default: every namespace the templates declare). */
+  /** Namespaces served by the worker (default: every namespace the templates declare, their steps' own included). */
   namespaces?: string[];
   /** Longest single wait of a poll, in ms (default 200). */
   pollTimeoutMs?: number;

@@ -221,11 +221,12 @@ function wholeMs(ms: number): number {
  * One `step_result` message as JSON text.
  *
  * `outcome` should be a `StepResult`. Anything else, or a result that cannot be
- * serialised as JSON (a BigInt, a circular structure, a throwing `toJSON`),
- * becomes a permanent `invalid_result` failure naming the problem: the step is
- * never lost and the batch it travels in is never spoiled. JSON.stringify's own
- * rules apply otherwise (`undefined` members are dropped; NaN and Infinity
- * become null; `toJSON` is honoured).
+ * serialised as JSON (NaN or Infinity, a BigInt, a circular structure, a throwing
+ * `toJSON`), becomes a permanent `invalid_result` failure naming the problem: the
+ * step is never lost and the batch it travels in is never spoiled. NaN and
+ * Infinity are refused rather than turned into null as JSON.stringify would, as in
+ * Python and Ruby (the cross-language conformance suite checks it). JSON.stringify's
+ * other rules apply (`undefined` members are dropped; `toJSON` is honoured).
  */
 export function encodeResult(eventId: string, outcome: unknown, executionTimeMs?: number): string {
   if (!isStepResult(outcome)) {
@@ -250,12 +251,20 @@ export function encodeResult(eventId: string, outcome: unknown, executionTimeMs?
   if (Object.keys(outcome.metadata).length > 0) msg.metadata = outcome.metadata;
   if (executionTimeMs !== undefined) msg.execution_time_ms = wholeMs(executionTimeMs);
   try {
-    return JSON.stringify(msg);
+    return JSON.stringify(msg, refuseNonFiniteNumbers);
   } catch (e) {
     const which = outcome.success ? "result" : "error or metadata";
     const why = e instanceof Error ? `${e.constructor.name}: ${e.message}` : String(e);
     return invalidResultJson(eventId, `the ${which} cannot be serialised as JSON: ${why}`, executionTimeMs);
   }
+}
+
+/** A JSON.stringify replacer that throws on NaN and ±Infinity (JSON has no such numbers). */
+function refuseNonFiniteNumbers(key: string, value: unknown): unknown {
+  if (typeof value === "number" && !Number.isFinite(value)) {
+    throw new RangeError(`${value}${key === "" ? "" : ` (key "${key}")`} is not a JSON number`);
+  }
+  return value;
 }
 
 function describe(value: unknown): string {

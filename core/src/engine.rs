@@ -173,7 +173,9 @@ impl Engine {
                     .tasks_created
                     .with_label_values(&[&created.namespace])
                     .inc();
-                created_wake.wake(&created.namespace);
+                for namespace in &created.enqueued_namespaces {
+                    created_wake.wake(namespace);
+                }
                 created_events.publish(EngineEvent::TaskCreated {
                     task_uuid: created.task_uuid,
                     state: created.state,

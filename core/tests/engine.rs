@@ -45,6 +45,7 @@ per_backend!(
     shutdown_hands_back_steps_still_running_after_the_grace_period,
     declared_domain_events_are_published_after_success,
     submissions_are_validated_and_deduplicated,
+    steps_with_their_own_namespace_run_in_the_engine_serving_it,
 );
 
 fn config(url: &str) -> EngineConfig {
@@ -536,6 +537,64 @@ async fn declared_domain_events_are_published_after_success(env: Env) {
         ("number.squared", Some(task.task_uuid), json!({"value": 49}))
     );
     engine.shutdown().await;
+}
+
+async fn steps_with_their_own_namespace_run_in_the_engine_serving_it(env: Env) {
+    // first (template namespace "shop") -> middle (routed to "shop.other") -> last ("shop").
+    let text = "namespace: shop\nname: routed\nversion: 1.0.0\nidentity_strategy: always_unique\nsteps:\n\
+        \x20 - { name: first, handler: { callable: tag } }\n\
+        \x20 - name: middle\n    namespace: shop.other\n    dependencies: [first]\n    handler: { callable: tag }\n\
+        \x20   publishes_events: [{ name: shop.tagged, delivery_mode: fast }]\n\
+        \x20 - { name: last, dependencies: [middle], handler: { callable: tag } }\n";
+    let t = yaml(text);
+    // Each engine's `tag` records who ran the step and what namespace the handler saw.
+    let tagger = |who: &'static str| {
+        let mut r = HandlerRegistry::new();
+        r.register_fn("tag", move |ctx| async move {
+            let mut ran_by: Vec<Value> = ctx
+                .dependency_results
+                .values()
+                .flat_map(|p| p["ran_by"].as_array().cloned().unwrap_or_default())
+                .collect();
+            ran_by.push(json!(who));
+            StepResult::success(json!({ "ran_by": ran_by, "namespace": ctx.namespace }))
+        });
+        r
+    };
+    let mut templates = TemplateRegistry::new();
+    templates.insert(parse_str(text, "<test>", None).unwrap());
+    let main = start(&env, clock::system(), tagger("main"), &["shop"]);
+    let other = Engine::start_with(
+        env.store.clone(),
+        clock::system(),
+        config(&env.url),
+        tagger("other"),
+        templates,
+        vec!["shop.other".into()],
+    );
+    let mut events = other.domain_events().subscribe();
+    let task = run_to_end(&main, &t, json!({})).await;
+    assert_eq!(task.state, TaskState::Complete);
+    assert_eq!(
+        step(&task, "last").result,
+        Some(json!({"ran_by": ["main", "other", "main"], "namespace": "shop"})),
+        "the routed step ran in the other engine; every handler saw the template's namespace"
+    );
+    // The routed step's declared event is found through its template's namespace.
+    let event = tokio::time::timeout(Duration::from_secs(5), events.recv())
+        .await
+        .unwrap()
+        .unwrap();
+    assert_eq!(
+        (
+            event.name.as_str(),
+            event.step_name.as_deref(),
+            event.namespace.as_deref()
+        ),
+        ("shop.tagged", Some("middle"), Some("shop"))
+    );
+    other.shutdown().await;
+    main.shutdown().await;
 }
 
 async fn submissions_are_validated_and_deduplicated(env: Env) {

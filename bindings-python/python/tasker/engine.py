@@ -18,7 +18,8 @@ __all__ = ["Engine", "Client", "TaskFailed"]
 
 PathLike = Union[str, "os.PathLike[str]"]
 
-_NAMESPACE_LINE = re.compile(r"""^namespace:\s*["']?([^"'\s#]+)""", re.MULTILINE)
+# A `namespace:` key: the template's (top level) or a step's own, in block or flow style.
+_NAMESPACE_KEY = re.compile(r"""(?:^|[{,])[ \t]*(?:-[ \t]+)?namespace:[ \t]*["']?([^"'\s#,}]+)""", re.MULTILINE)
 _FINISHED = frozenset({"complete", "error", "cancelled", "resolved_manually", "blocked_by_failures"})
 
 
@@ -34,8 +35,9 @@ class TaskFailed(Exception):
 
 
 def _template_namespaces(paths: Sequence[PathLike]) -> List[str]:
-    """Namespaces declared by the templates (a light scan of the top-level
-    ``namespace:`` lines; the core parses the files properly)."""
+    """Namespaces the templates' steps run in: each template's ``namespace`` and the
+    steps' own (``steps[].namespace``). A light scan of the ``namespace:`` keys; the
+    core parses the files properly."""
     found: List[str] = []
     files: List[Path] = []
     for p in paths:
@@ -49,7 +51,7 @@ def _template_namespaces(paths: Sequence[PathLike]) -> List[str]:
             text = f.read_text(encoding="utf-8")
         except OSError:
             continue
-        for ns in _NAMESPACE_LINE.findall(text):
+        for ns in _NAMESPACE_KEY.findall(text):
             if ns not in found:
                 found.append(ns)
     return found
@@ -146,7 +148,7 @@ class Engine:
 
     ``templates``: YAML files or folders (registered in the database at start).
     ``namespaces``: served by the worker; by default every namespace the templates
-    declare. ``with Engine(...) as engine:`` starts the worker and stops it (with a
+    declare, their steps' own included. ``with Engine(...) as engine:`` starts the worker and stops it (with a
     drain) at the end; ``engine.run(...)`` starts it when needed.
     """
 

@@ -93,7 +93,7 @@ module Tasker
   #
   # `templates`: YAML files or folders (registered in the database at start).
   # `namespaces`: served by the worker; by default every namespace the templates
-  # declare.
+  # declare, their steps' own included.
   class Engine
     include TaskCalls
 
@@ -156,7 +156,8 @@ module Tasker
       task
     end
 
-    # Namespaces the templates declare (YAML files under the given files and folders).
+    # Namespaces the templates' steps run in (YAML files under the given files and
+    # folders): each template's namespace and the steps' own (steps[].namespace).
     def self.template_namespaces(paths)
       files = paths.flat_map do |p|
         if File.directory?(p)
@@ -167,11 +168,14 @@ module Tasker
           []
         end
       end
-      files.filter_map do |f|
+      files.flat_map do |f|
         doc = YAML.safe_load(File.read(f, encoding: "UTF-8"), aliases: true)
-        doc["namespace"].to_s if doc.is_a?(Hash) && doc["namespace"]
+        next [] unless doc.is_a?(Hash)
+
+        steps = doc["steps"].is_a?(Array) ? doc["steps"] : []
+        [doc["namespace"], *steps.map { |s| s["namespace"] if s.is_a?(Hash) }].compact.map(&:to_s)
       rescue StandardError, Psych::Exception
-        File.read(f)[/^namespace:\s*["']?([^"'\s#]+)/, 1]
+        File.read(f).scan(/(?:^|[{,])[ \t]*(?:-[ \t]+)?namespace:[ \t]*["']?([^"'\s#,}]+)/).flatten
       end.uniq
     end
   end

@@ -33,6 +33,7 @@ pub fn spawn(concurrency: usize, clock: SharedClock) -> mpsc::Receiver<ForeignSt
                 name: "loopback".into(),
                 template_step_name: "loopback".into(),
                 namespace: NAMESPACE.into(),
+                task_namespace: NAMESPACE.into(),
                 task_name: "loopback".into(),
                 task_version: "1.0.0".into(),
                 step_type: "standard".into(),

@@ -510,7 +510,7 @@ impl Bridge {
                     event.task_uuid = Some(e.step.task_uuid);
                     event.step_uuid = Some(e.step.step_uuid);
                     event.step_name = Some(e.step.name.clone());
-                    event.namespace = Some(e.step.namespace.clone());
+                    event.namespace = Some(e.step.task_namespace.clone());
                     event.correlation_id = Some(e.step.correlation_id);
                 })
                 .ok_or_else(|| BridgeError::UnknownEvent(id.to_string()))?;

@@ -39,7 +39,13 @@ pub async fn run(config: EngineConfig, args: RunArgs) -> Result<i32, CliError> {
         .map_err(|e| CliError::BadInput(format!("--context is not valid JSON: {e}")))?;
     let handlers = crate::examples::registry();
     let (template, registry) = resolve_template(&args)?;
-    let namespace = template.template.namespace.clone();
+    // Every namespace the template's steps run in: this process runs the whole task.
+    let namespaces: Vec<String> = template
+        .template
+        .step_namespaces()
+        .into_iter()
+        .map(String::from)
+        .collect();
     let unknown: Vec<String> = template
         .template
         .steps
@@ -56,7 +62,7 @@ pub async fn run(config: EngineConfig, args: RunArgs) -> Result<i32, CliError> {
         )));
     }
 
-    let engine = Engine::start(config, handlers, registry, vec![namespace])
+    let engine = Engine::start(config, handlers, registry, namespaces)
         .await
         .map_err(|e| CliError::BadInput(e.to_string()))?;
     let started = Instant::now();

@@ -73,7 +73,7 @@ impl StepEvent {
             task_uuid: step.task_uuid,
             step_uuid: step.step_uuid,
             correlation_id: step.correlation_id,
-            namespace: step.namespace.clone(),
+            namespace: step.task_namespace.clone(),
             task_name: step.task_name.clone(),
             task_version: step.task_version.clone(),
             step_name: step.name.clone(),

@@ -1,6 +1,9 @@
 //! The Rust handlers behind the example templates in `examples/*.yaml`, compiled
 //! in so `tasker run` and the benchmarks can use them. Every value is an integer
-//! result `{"value": N}`; arithmetic overflow is a permanent failure.
+//! result `{"value": N}`; arithmetic overflow is a permanent failure. The Rust step
+//! of the polyglot demo (`demo/`) lives in [`fulfilment`].
+
+pub mod fulfilment;
 
 use crate::worker::{HandlerRegistry, StepContext, StepResult};
 use serde_json::json;
@@ -15,8 +18,10 @@ pub fn registry() -> HandlerRegistry {
 /// Adds the example handlers to `r`: `square`, `multiply_square`, `sum`,
 /// `flaky_square` and `noop`, plus handlers that show each failure mode:
 /// `fail_permanently`, `fail_retryable` (with `initialization.retry_after_ms`),
-/// `panic` and `sleep` (sleeps `initialization.ms`, for timeouts).
+/// `panic` and `sleep` (sleeps `initialization.ms`, for timeouts); and the demo's
+/// `ship_order`.
 pub fn register(r: &mut HandlerRegistry) {
+    r.register_fn("ship_order", fulfilment::ship_order);
     r.register_fn("square", |ctx| async move { square(&ctx) });
     r.register_fn("multiply_square", |ctx| async move {
         let product = dependency_values(&ctx).and_then(|vs| {

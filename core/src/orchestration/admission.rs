@@ -59,12 +59,23 @@ impl Admission {
         }
     }
 
-    /// The namespace a submission's template belongs to.
-    pub fn namespace_of(submission: &TaskSubmission) -> String {
+    /// The namespaces whose workers a submission's task will need: its template's,
+    /// and those its steps name for themselves (`steps[].namespace`).
+    pub fn namespaces_of(submission: &TaskSubmission) -> Vec<String> {
         match &submission.template {
-            TemplateRef::Loaded(t) => t.template.namespace.clone(),
-            TemplateRef::Key(key) => key.split_once('/').map(|(ns, _)| ns).unwrap_or(key).to_string(),
+            TemplateRef::Loaded(t) => t.template.step_namespaces().into_iter().map(String::from).collect(),
+            TemplateRef::Key(key) => vec![key.split_once('/').map(|(ns, _)| ns).unwrap_or(key).to_string()],
         }
+    }
+
+    /// Ok when a task needing the workers of `namespaces` may be created now;
+    /// otherwise why not and when to try again (`CreateTaskError::Overloaded`).
+    /// Counts refusals by reason.
+    pub fn check_all(&self, namespaces: &[String]) -> Result<(), CreateTaskError> {
+        if namespaces.is_empty() {
+            return self.check("");
+        }
+        namespaces.iter().try_for_each(|ns| self.check(ns))
     }
 
     /// Ok when a task of `namespace` may be created now; otherwise why not and when
@@ -104,7 +115,7 @@ impl Admission {
     /// Checks admission, then submits without waiting for room in the queue (a full
     /// queue is refused as overloaded too).
     pub async fn try_submit(&self, submission: TaskSubmission) -> Result<crate::store::TaskCreated, CreateTaskError> {
-        self.check(&Self::namespace_of(&submission))?;
+        self.check_all(&Self::namespaces_of(&submission))?;
         let result = self.requests.try_submit(submission).await;
         match &result {
             Err(CreateTaskError::Overloaded { .. }) => refusal("queue_full", &self.metrics),

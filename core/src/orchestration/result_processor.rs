@@ -34,6 +34,8 @@ pub struct HandlerOutcome {
     pub claim_seq: i64,
     /// Namespace (for wake-ups).
     pub namespace: String,
+    /// The task's namespace (its template's; metrics of task outcomes).
+    pub task_namespace: String,
     /// Which attempt this was (1-based).
     pub attempt: u32,
     /// The step's retry policy.
@@ -185,7 +187,10 @@ impl ResultProcessor {
     fn record(&self, outcomes: &[HandlerOutcome], report: &CompletionReport) {
         let m = &self.metrics;
         let by_step: HashMap<Uuid, &HandlerOutcome> = outcomes.iter().map(|o| (o.step_uuid, o)).collect();
-        let task_ns: HashMap<Uuid, &str> = outcomes.iter().map(|o| (o.task_uuid, o.namespace.as_str())).collect();
+        let task_ns: HashMap<Uuid, &str> = outcomes
+            .iter()
+            .map(|o| (o.task_uuid, o.task_namespace.as_str()))
+            .collect();
         for o in outcomes {
             if !o.handler.is_empty() {
                 let outcome = if o.result.success { "success" } else { "failure" };

@@ -129,6 +129,8 @@ impl StepEnqueuer {
                         task_uuid: c.task_uuid,
                         claim_seq: c.claim_seq,
                         namespace: c.namespace.clone(),
+                        // A swept claim does not know its task's namespace; its step's stands in.
+                        task_namespace: c.namespace.clone(),
                         attempt: c.attempt,
                         retry: c.retry.clone(),
                         result: StepResult::failure(

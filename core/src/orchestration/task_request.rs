@@ -298,6 +298,7 @@ pub fn build_task(loaded: &LoadedTemplate, sub: &TaskSubmission) -> Result<NewTa
         steps.push(NewStep {
             step_uuid: Uuid::now_v7(),
             name: s.name.clone(),
+            namespace: t.step_namespace(s).to_string(),
             template_step_name: s.name.clone(),
             step_type: serde_json::to_value(s.step_type)
                 .ok()

@@ -56,7 +56,7 @@ pub fn creation_payload(tasks: &[NewTask]) -> Result<CreationPayload, StoreError
             let plan = if s.parents.is_empty() { &root_plan } else { &child_plan };
             step_rows.push(json!({
                 "step_uuid": s.step_uuid, "task_uuid": t.task_uuid,
-                "namespace": t.template.namespace, "name": s.name, "template_step_name": s.template_step_name,
+                "namespace": s.namespace, "name": s.name, "template_step_name": s.template_step_name,
                 "step_type": s.step_type, "handler_callable": s.handler_callable, "handler_method": s.handler_method,
                 "handler_initialization": s.handler_initialization.to_string(),
                 "retry_policy": serde_json::to_string(&s.retry)?, "max_attempts": s.retry.max_attempts,
@@ -116,6 +116,7 @@ pub fn creation_answers(
                     state,
                     enqueued_steps: t.steps.iter().filter(|s| s.parents.is_empty()).count(),
                     namespace: t.template.namespace.clone(),
+                    enqueued_namespaces: root_namespaces(t),
                 })
             } else if let Some(first) = created_by_hash.get(t.identity_hash.as_str()) {
                 let state = TaskState::from_str(task_finalizer::creation_plan(!first.steps.is_empty()).final_state())
@@ -126,6 +127,7 @@ pub fn creation_answers(
                     state,
                     enqueued_steps: 0,
                     namespace: first.template.namespace.clone(),
+                    enqueued_namespaces: vec![],
                 })
             } else {
                 existing.get(&t.identity_hash).map(|e| TaskCreated {
@@ -134,10 +136,22 @@ pub fn creation_answers(
                     state: e.state,
                     enqueued_steps: 0,
                     namespace: e.namespace.clone(),
+                    enqueued_namespaces: vec![],
                 })
             }
         })
         .collect()
+}
+
+/// The namespaces of a new task's root steps, each once, in step order.
+fn root_namespaces(t: &NewTask) -> Vec<String> {
+    let mut out: Vec<String> = Vec::new();
+    for s in t.steps.iter().filter(|s| s.parents.is_empty()) {
+        if !out.contains(&s.namespace) {
+            out.push(s.namespace.clone());
+        }
+    }
+    out
 }
 
 /// Splits a result batch: the first result per step, and the steps of later

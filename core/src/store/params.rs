@@ -31,6 +31,9 @@ pub struct NewStep {
     pub step_uuid: Uuid,
     /// Step name (unique in the task).
     pub name: String,
+    /// The namespace whose workers claim the step: the step's own `namespace`
+    /// key, else the template's.
+    pub namespace: String,
     /// The template step it came from (equal to `name` for declared steps).
     pub template_step_name: String,
     /// `standard`, `decision`, ...
@@ -92,8 +95,11 @@ pub struct TaskCreated {
     pub state: TaskState,
     /// Steps enqueued at creation (the roots).
     pub enqueued_steps: usize,
-    /// The namespace (for wake-ups).
+    /// The task's namespace (its template's).
     pub namespace: String,
+    /// The namespaces of the steps enqueued at creation, each once (for
+    /// wake-ups; a step may name its own namespace). Empty when not created.
+    pub enqueued_namespaces: Vec<String>,
 }
 
 /// Parameters of `Store::step_claim_ready_many`.
@@ -124,8 +130,12 @@ pub struct ClaimedStep {
     pub name: String,
     /// Template step name.
     pub template_step_name: String,
-    /// Namespace.
+    /// The step's namespace: the queue it was claimed from (the template's
+    /// namespace unless the step names its own).
     pub namespace: String,
+    /// Namespace of the task's template (with `task_name` and `task_version`, it
+    /// identifies the template).
+    pub task_namespace: String,
     /// Task template name.
     pub task_name: String,
     /// Task template version.

@@ -1,6 +1,7 @@
 //! Mermaid rendering of a template's DAG: one node per step (labelled with its
-//! name and handler callable, shaped by step type) and one edge per dependency,
-//! in declaration order so the output is deterministic.
+//! name, handler callable and, for a step routed elsewhere, its own namespace;
+//! shaped by step type) and one edge per dependency, in declaration order so the
+//! output is deterministic.
 
 use super::{StepType, TaskTemplate};
 use std::collections::HashMap;
@@ -20,7 +21,12 @@ pub fn to_mermaid(t: &TaskTemplate) -> String {
     let mut out = String::from("graph TD\n");
     for (i, s) in t.steps.iter().enumerate() {
         let id = format!("s{i}");
-        let label = format!("\"{}<br/>{}\"", escape(&s.name), escape(&s.handler.callable));
+        let routed = s
+            .namespace
+            .as_deref()
+            .map(|ns| format!("<br/>@ {}", escape(ns)))
+            .unwrap_or_default();
+        let label = format!("\"{}<br/>{}{routed}\"", escape(&s.name), escape(&s.handler.callable));
         let (open, close) = match s.step_type {
             StepType::Standard => ("[", "]"),
             StepType::Decision => ("{", "}"),
@@ -79,5 +85,16 @@ mod tests {
         assert!(m.contains("s3[[\"b<br/>x\"]]"), "{m}");
         assert!(m.contains("s4[/\"w<br/>x\"/]"), "{m}");
         assert_eq!(m.matches("-->").count(), 2);
+    }
+
+    #[test]
+    fn a_step_with_its_own_namespace_shows_it() {
+        let yaml = "namespace: ns\nname: t\nversion: 1.0.0\nsteps:\n\
+            \x20 - { name: a, handler: { callable: x } }\n\
+            \x20 - { name: b, namespace: ns.ruby, dependencies: [a], handler: { callable: y } }\n";
+        let t: crate::template::TaskTemplate = serde_yaml_ng::from_str(yaml).unwrap();
+        let m = to_mermaid(&t);
+        assert!(m.contains("s0[\"a<br/>x\"]"), "{m}");
+        assert!(m.contains("s1[\"b<br/>y<br/>@ ns.ruby\"]"), "{m}");
     }
 }

@@ -47,6 +47,25 @@ impl TaskTemplate {
     pub fn key(&self) -> String {
         format!("{}/{}@{}", self.namespace, self.name, self.version)
     }
+
+    /// The namespace whose workers run `step`: its own `namespace`, else the
+    /// template's.
+    pub fn step_namespace<'a>(&'a self, step: &'a StepTemplate) -> &'a str {
+        step.namespace.as_deref().unwrap_or(&self.namespace)
+    }
+
+    /// Every namespace a worker must serve to run all of this template's steps,
+    /// in first-use order (the template's first when a step uses it).
+    pub fn step_namespaces(&self) -> Vec<&str> {
+        let mut out: Vec<&str> = Vec::new();
+        for s in &self.steps {
+            let ns = self.step_namespace(s);
+            if !out.contains(&ns) {
+                out.push(ns);
+            }
+        }
+        out
+    }
 }
 
 /// How a task's identity (for deduplication) is computed.
@@ -93,6 +112,11 @@ pub struct StepTemplate {
     /// Free text for people.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub description: Option<String>,
+    /// The namespace whose workers run this step (its routing key); none means
+    /// the template's namespace. Lets one task's steps run in different worker
+    /// pools, e.g. in different languages.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub namespace: Option<String>,
     /// What kind of step this is.
     #[serde(default, rename = "type")]
     pub step_type: StepType,
@@ -322,5 +346,22 @@ mod tests {
         assert_eq!(t.key(), "ns/t@1.0.0");
         assert_eq!(t.steps[0].timeout_seconds, 30);
         assert_eq!(t.steps[0].handler.method, "call");
+    }
+
+    #[test]
+    fn a_step_runs_in_its_own_namespace_or_else_the_templates() {
+        let t: TaskTemplate = serde_yaml_ng::from_str(
+            "namespace: shop\nname: t\nversion: 1.0.0\nsteps:\n\
+             \x20 - { name: a, handler: { callable: x } }\n\
+             \x20 - { name: b, namespace: shop.python, dependencies: [a], handler: { callable: x } }\n\
+             \x20 - { name: c, namespace: shop.python, handler: { callable: x } }\n",
+        )
+        .unwrap();
+        assert_eq!(t.step_namespace(t.step("a").unwrap()), "shop");
+        assert_eq!(t.step_namespace(t.step("b").unwrap()), "shop.python");
+        assert_eq!(t.step_namespaces(), ["shop", "shop.python"]);
+        // A step without its own namespace serializes as before (same content hash).
+        let a = serde_json::to_value(t.step("a").unwrap()).unwrap();
+        assert!(a.get("namespace").is_none());
     }
 }

@@ -97,6 +97,7 @@ static STEP: Shape = Shape {
     keys: &[
         ("name", Kind::Leaf(leaf::<String>)),
         ("description", Kind::Leaf(leaf::<Option<String>>)),
+        ("namespace", Kind::Leaf(leaf::<Option<String>>)),
         ("type", Kind::Leaf(leaf::<StepType>)),
         ("dependencies", Kind::Leaf(leaf::<Vec<String>>)),
         ("handler", Kind::Object(&HANDLER)),
@@ -347,7 +348,7 @@ mod tests {
         ));
         assert!(the_problem(&ps, Some("a"), Some("step_type"))
             .message
-            .contains("allowed: name, description, type,"));
+            .contains("allowed: name, description, namespace, type,"));
     }
 
     #[test]

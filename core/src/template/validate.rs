@@ -173,6 +173,11 @@ fn check_step(t: &TaskTemplate, s: &StepTemplate, handlers: Option<&dyn HandlerL
     if let Some(p) = identifier_problem(&s.name, MAX_STEP_NAME_LEN) {
         out.push(step, Some("name".into()), p);
     }
+    if let Some(ns) = &s.namespace {
+        if let Some(p) = identifier_problem(ns, MAX_TEMPLATE_NAME_LEN) {
+            out.push(step, Some("namespace".into()), p);
+        }
+    }
 
     let mut deps_seen = Vec::new();
     for d in &s.dependencies {

@@ -65,6 +65,21 @@ fn a_step_name_with_a_slash_is_rejected() {
 }
 
 #[test]
+fn a_step_namespace_follows_the_template_namespace_rules() {
+    let ps = problems(&with_steps(&step("a", "    namespace: 'billing team'\n")));
+    let p = the_problem(&ps, Some("a"), Some("namespace"));
+    assert!(p.message.contains("must match"), "{p}");
+    let ps = problems(&with_steps(&step("a", &format!("    namespace: {}\n", "n".repeat(65)))));
+    assert!(the_problem(&ps, Some("a"), Some("namespace"))
+        .message
+        .contains("longer than 64"));
+    assert_eq!(
+        problems(&with_steps(&step("a", "    namespace: billing.python\n"))),
+        vec![]
+    );
+}
+
+#[test]
 fn a_step_name_longer_than_128_characters_is_rejected() {
     let long = "s".repeat(129);
     let ps = problems(&with_steps(&step(&long, "")));

@@ -42,6 +42,8 @@ pub struct CompletionMessage {
     pub outcome: HandlerOutcome,
     /// Step name (for events).
     pub step_name: String,
+    /// Namespace of the task's template (for domain events).
+    pub task_namespace: String,
     /// Task template name and version (for domain events).
     pub task_name: String,
     /// Task template version.

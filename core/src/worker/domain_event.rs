@@ -24,7 +24,7 @@ pub struct WrittenResult<'a> {
     pub step_name: &'a str,
     /// Template step name.
     pub template_step_name: &'a str,
-    /// Namespace.
+    /// Namespace of the task's template.
     pub namespace: &'a str,
     /// Template name.
     pub task_name: &'a str,

@@ -142,7 +142,7 @@ impl FfiCompletion {
                 step_uuid: o.step_uuid,
                 step_name: &m.step_name,
                 template_step_name: &m.template_step_name,
-                namespace: &o.namespace,
+                namespace: &m.task_namespace,
                 task_name: &m.task_name,
                 task_version: &m.task_version,
                 correlation_id: m.correlation_id,

@@ -19,7 +19,8 @@ pub struct StepContext {
     pub step_uuid: Uuid,
     /// Step name.
     pub step_name: String,
-    /// Namespace.
+    /// Namespace of the task's template (a step routed to another namespace
+    /// still sees its template's here).
     pub namespace: String,
     /// Task template name.
     pub task_name: String,

@@ -289,6 +289,7 @@ pub fn new_task(ns: &str, template: &str, steps: &[(&str, &[&str])]) -> NewTask 
             .map(|(name, parents)| NewStep {
                 step_uuid: Uuid::now_v7(),
                 name: name.to_string(),
+                namespace: ns.into(),
                 template_step_name: name.to_string(),
                 step_type: "standard".into(),
                 handler_callable: format!("handlers.{name}"),
@@ -411,6 +412,7 @@ macro_rules! conformance_suite {
             ],
             step_claim: [
                 claims_only_enqueued_steps_of_the_given_namespace,
+                a_step_with_its_own_namespace_is_claimed_only_from_that_namespace,
                 claim_never_returns_more_than_the_limit,
                 a_second_claim_does_not_return_claimed_steps,
                 a_claim_increments_attempts_and_claim_seq,

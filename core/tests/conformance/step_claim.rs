@@ -31,6 +31,41 @@ pub async fn claims_only_enqueued_steps_of_the_given_namespace(h: Harness) {
     }
 }
 
+pub async fn a_step_with_its_own_namespace_is_claimed_only_from_that_namespace(h: Harness) {
+    // a (template namespace) -> b (routed to "elsewhere") -> c (template namespace)
+    let mut task = linear(NS);
+    task.steps[1].namespace = "elsewhere".into();
+    let created = h.create_one(task.clone()).await;
+    assert_eq!(created.namespace, NS);
+    assert_eq!(created.enqueued_namespaces, vec![NS.to_string()]);
+    let a = h.claim(NS, 10).await;
+    assert_eq!(a.len(), 1);
+    // Eager dispatch in the template's namespace does not take the routed child.
+    let report = h.complete_eager(vec![success(&a[0], json!({"v": 1}))], &[NS], 10).await;
+    assert!(report.claimed.is_empty(), "b is not in {NS}: {:?}", report.claimed);
+    assert_eq!(
+        report.enqueued.iter().map(|e| e.namespace.as_str()).collect::<Vec<_>>(),
+        ["elsewhere"]
+    );
+    assert!(h.claim(NS, 10).await.is_empty(), "b is not claimable from {NS}");
+    let b = h.claim("elsewhere", 10).await;
+    assert_eq!(b.len(), 1);
+    assert_eq!(b[0].name, "b");
+    assert_eq!(b[0].namespace, "elsewhere", "claimed from its own namespace");
+    assert_eq!(b[0].task_namespace, NS, "its template's namespace");
+    assert_eq!(b[0].dependency_results["a"], json!({"v": 1}));
+    let report = h
+        .complete_eager(vec![success(&b[0], json!({"v": 2}))], &["elsewhere"], 10)
+        .await;
+    assert!(report.claimed.is_empty(), "c is back in {NS}");
+    let c = h.claim(NS, 10).await;
+    assert_eq!(c.len(), 1);
+    assert_eq!((c[0].namespace.as_str(), c[0].task_namespace.as_str()), (NS, NS));
+    h.complete(vec![success(&c[0], json!({"v": 3}))]).await;
+    assert_eq!(h.task_state(task.task_uuid).await, TaskState::Complete);
+    assert_audit_consistent(&h.store, task.task_uuid).await;
+}
+
 pub async fn claim_never_returns_more_than_the_limit(h: Harness) {
     h.create(vec![parallel(NS, 5), parallel(NS, 5)]).await;
     assert!(h.claim(NS, 0).await.is_empty(), "limit 0 claims nothing");
@@ -152,6 +187,7 @@ pub async fn a_claimed_step_carries_its_task_context_and_definition(h: Harness) 
     assert_eq!(c.name, "only");
     assert_eq!(c.template_step_name, "only");
     assert_eq!(c.namespace, NS);
+    assert_eq!(c.task_namespace, NS);
     assert_eq!(c.task_name, "single");
     assert_eq!(c.task_version, "1.0.0");
     assert_eq!(c.step_type, "standard");

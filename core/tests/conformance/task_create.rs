@@ -100,14 +100,16 @@ pub async fn reports_what_it_created(h: Harness) {
                 created: true,
                 state: TaskState::StepsInProcess,
                 enqueued_steps: 1,
-                namespace: NS.into()
+                namespace: NS.into(),
+                enqueued_namespaces: vec![NS.into()],
             },
             TaskCreated {
                 task_uuid: b.task_uuid,
                 created: true,
                 state: TaskState::StepsInProcess,
                 enqueued_steps: 3,
-                namespace: "other".into()
+                namespace: "other".into(),
+                enqueued_namespaces: vec!["other".into()],
             },
         ]
     );

@@ -56,6 +56,7 @@ pub(super) fn claimed_from_rows(all_rows: Vec<SqliteRow>) -> Result<Vec<ClaimedS
         }
     }
     struct TaskInfo {
+        namespace: String,
         name: String,
         version: String,
         context: Value,
@@ -71,6 +72,7 @@ pub(super) fn claimed_from_rows(all_rows: Vec<SqliteRow>) -> Result<Vec<ClaimedS
             task_info.insert(
                 owner,
                 TaskInfo {
+                    namespace: r.try_get("task_namespace")?,
                     name: r.try_get("name")?,
                     version: r.try_get("version")?,
                     context: payload,
@@ -97,6 +99,7 @@ pub(super) fn claimed_from_rows(all_rows: Vec<SqliteRow>) -> Result<Vec<ClaimedS
                 name: r.try_get("name")?,
                 template_step_name: r.try_get("template_step_name")?,
                 namespace: r.try_get("namespace")?,
+                task_namespace: info.namespace.clone(),
                 task_name: info.name.clone(),
                 task_version: info.version.clone(),
                 step_type: r.try_get("step_type")?,

@@ -57,7 +57,8 @@ FROM moved
 UNION ALL
 SELECT 'step' AS kind, jsonb_build_object(
     'step_uuid', c.step_uuid, 'task_uuid', c.task_uuid, 'claim_seq', c.claim_seq, 'name', c.name,
-    'template_step_name', c.template_step_name, 'namespace', c.namespace, 'task_name', t.name,
+    'template_step_name', c.template_step_name, 'namespace', c.namespace,
+    'task_namespace', t.namespace, 'task_name', t.name,
     'task_version', t.version, 'step_type', c.step_type, 'handler_callable', c.handler_callable,
     'handler_method', c.handler_method, 'handler_initialization', c.handler_initialization,
     'retry', c.retry_policy, 'timeout_ms', c.timeout_ms, 'attempt', c.attempts,

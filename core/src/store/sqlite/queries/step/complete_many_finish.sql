@@ -55,12 +55,12 @@ RETURNING 'step' AS kind, step_uuid, task_uuid, claim_seq, name, template_step_n
 
 WITH unused_parameters AS (SELECT ?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)
 SELECT 'task_context' AS kind, t.task_uuid AS owner, t.name AS name, t.version AS version,
-       t.context AS payload, t.correlation_id AS correlation_id
+       t.context AS payload, t.correlation_id AS correlation_id, t.namespace AS task_namespace
 FROM tasks AS t
 WHERE t.task_uuid IN (SELECT s.task_uuid FROM steps AS s WHERE s.claim_token = ?10)
 UNION ALL
 SELECT 'dep' AS kind, e.child_step_uuid AS owner, p.name AS name, NULL AS version,
-       p.result AS payload, NULL AS correlation_id
+       p.result AS payload, NULL AS correlation_id, NULL AS task_namespace
 FROM steps AS c
 JOIN step_edges AS e ON e.child_step_uuid = c.step_uuid
 JOIN steps AS p ON p.step_uuid = e.parent_step_uuid

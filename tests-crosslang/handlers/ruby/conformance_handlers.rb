@@ -1,0 +1,113 @@
+# frozen_string_literal: true
+
+# The Ruby conformance handlers. Each callable does exactly what its Rust, Python
+# and TypeScript twins do (the table in tests-crosslang/README.md); failures use
+# the idiomatic Ruby way (raising Tasker::PermanentError, Tasker::RetryableError or
+# any exception, or returning Tasker.failure(...)) so the suite checks the gem's
+# failure table too.
+
+require "digest"
+require "tasker"
+
+module ConformanceHandlers
+  LANGUAGE = "ruby"
+  BLOB_UNIT = "0123456789abcdef"
+
+  # An application exception the handlers do not catch.
+  class InventoryServiceDown < StandardError; end
+
+  module_function
+
+  # The single parent's "value", else the context's "n".
+  def input_value(context)
+    parent = context.dependency_results.values.first
+    parent ? parent["value"] : context.input("n")
+  end
+
+  def digest(value)
+    return nil unless value.is_a?(String)
+
+    { "bytes" => value.bytesize, "sha256" => Digest::SHA256.hexdigest(value) }
+  end
+
+  def handler(name, &block)
+    Tasker::FunctionHandler.new(name, &block)
+  end
+
+  HANDLERS = [
+    handler("square") do |context|
+      n = input_value(context)
+      { "value" => n * n }
+    end,
+    handler("multiply_square") do |context|
+      product = context.dependency_results.values.reduce(1) { |acc, p| acc * p["value"] }
+      { "value" => product * product }
+    end,
+    handler("sum") do |context|
+      { "value" => context.dependency_results.values.sum { |p| p["value"] } }
+    end,
+    handler("flaky_square") do |context|
+      if context.attempt < 3
+        Tasker.failure(message: "simulated failure on attempt #{context.attempt}", error_type: "flaky")
+      else
+        n = input_value(context)
+        { "value" => n * n }
+      end
+    end,
+    handler("decline_card") do |_context|
+      raise Tasker::PermanentError, "card ending 4242 was declined"
+    end,
+    handler("upstream_unavailable") do |context|
+      Tasker.failure(message: "inventory service unavailable on attempt #{context.attempt}",
+                     error_type: "upstream_unavailable")
+    end,
+    handler("retry_after_once") do |context|
+      ms = context.config["retry_after_ms"]
+      raise Tasker::RetryableError.new("rate limited: retry after #{ms} ms", retry_after: ms / 1000.0) if context.attempt == 1
+
+      { "attempt" => context.attempt }
+    end,
+    handler("slow_first_attempt") do |context|
+      sleep(context.config["sleep_ms"] / 1000.0) if context.attempt == 1
+      { "attempt" => context.attempt }
+    end,
+    handler("return_nan") do |_context|
+      { "ratio" => Float::NAN }
+    end,
+    handler("raise_unexpected") do |_context|
+      raise InventoryServiceDown, "warehouse 7 unreachable: 倉庫 ✗"
+    end,
+    handler("echo_text") do |context|
+      text = context.input("text")
+      { "text" => text, "code_points" => text.length, "utf8_bytes" => text.bytesize, "labels" => context.input("labels") }
+    end,
+    handler("make_blob") do |context|
+      blob = BLOB_UNIT * (context.config["kib"] * 64)
+      { "bytes" => blob.bytesize, "blob" => blob }
+    end,
+    handler("digest_blobs") do |context|
+      parent = context.dependency_results.values.first || {}
+      { "parent" => digest(parent["blob"]), "context" => digest(context.input("blob")) }
+    end,
+    handler("constant") do |context|
+      context.config["value"]
+    end,
+    handler("collect") do |context|
+      { "received" => context.dependency_results }
+    end,
+    handler("relay") do |context|
+      parent = context.dependency_results.values.first
+      visited = parent ? parent["visited"] + [context.step_name] : [context.step_name]
+      Tasker.success({ "value" => input_value(context) * 2, "visited" => visited }, metadata: { "language" => LANGUAGE })
+    end
+  ].freeze
+
+  # Deliberately wrong variants, swapped in by `worker.rb --break CALLABLE` to show
+  # that the suite catches a handler that drifts from the others.
+  BROKEN = {
+    "square" => handler("square") do |context|
+      n = input_value(context)
+      { "value" => n * n + 1 } # off by one
+    end
+  }.freeze
+end

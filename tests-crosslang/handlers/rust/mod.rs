@@ -1,0 +1,142 @@
+//! The Rust conformance handlers, run by `crosslang-rust-worker`. Each callable does
+//! exactly what its Python, Ruby and TypeScript twins do (the table in
+//! `tests-crosslang/README.md`). The example handlers (`square`, `multiply_square`,
+//! `sum`, `flaky_square`) are the core's own, the ones `tasker run` uses.
+//!
+//! Where the other languages raise an exception, Rust returns the failure the
+//! failure table gives that exception (`error_type` = the class name).
+
+use serde_json::{json, Map, Value};
+use sha2::{Digest, Sha256};
+use std::time::Duration;
+use tasker_core::worker::{HandlerRegistry, StepContext, StepResult};
+
+/// The language name these handlers tag their results with.
+pub const LANGUAGE: &str = "rust";
+
+/// The 16 characters `make_blob` repeats.
+const BLOB_UNIT: &str = "0123456789abcdef";
+
+/// Every conformance handler, with the callables in `broken` replaced by their
+/// deliberately wrong variants (for the runner's self-test).
+pub fn registry(broken: &[String]) -> Result<HandlerRegistry, String> {
+    let mut r = HandlerRegistry::new();
+    tasker_core::examples::register(&mut r);
+    r.register_fn("decline_card", |_ctx| async move {
+        StepResult::permanent_failure("card ending 4242 was declined", "PermanentError")
+    });
+    r.register_fn("upstream_unavailable", |ctx| async move {
+        StepResult::failure(
+            format!("inventory service unavailable on attempt {}", ctx.attempt),
+            "upstream_unavailable",
+        )
+    });
+    r.register_fn("retry_after_once", |ctx| async move {
+        let ms = ctx.initialization["retry_after_ms"].as_u64().unwrap_or(0);
+        if ctx.attempt == 1 {
+            StepResult::failure(format!("rate limited: retry after {ms} ms"), "RetryableError").retry_after_ms(ms)
+        } else {
+            StepResult::success(json!({ "attempt": ctx.attempt }))
+        }
+    });
+    r.register_fn("slow_first_attempt", |ctx| async move {
+        if ctx.attempt == 1 {
+            let ms = ctx.initialization["sleep_ms"].as_u64().unwrap_or(0);
+            tokio::time::sleep(Duration::from_millis(ms)).await;
+        }
+        StepResult::success(json!({ "attempt": ctx.attempt }))
+    });
+    // Rust cannot put NaN into a JSON value; its way to break the contract is a
+    // failure without an error.
+    r.register_fn("return_nan", |_ctx| async move {
+        StepResult {
+            success: false,
+            result: Value::Null,
+            error: None,
+            metadata: Map::new(),
+        }
+    });
+    r.register_fn("raise_unexpected", |_ctx| async move {
+        StepResult::failure("warehouse 7 unreachable: 倉庫 ✗", "InventoryServiceDown")
+    });
+    r.register_fn("echo_text", |ctx| async move {
+        let text = ctx
+            .input("text")
+            .and_then(Value::as_str)
+            .unwrap_or_default()
+            .to_string();
+        StepResult::success(json!({
+            "text": text,
+            "code_points": text.chars().count(),
+            "utf8_bytes": text.len(),
+            "labels": ctx.input("labels").cloned().unwrap_or(Value::Null),
+        }))
+    });
+    r.register_fn("make_blob", |ctx| async move {
+        let kib = ctx.initialization["kib"].as_u64().unwrap_or(0) as usize;
+        let blob = BLOB_UNIT.repeat(kib * 64);
+        StepResult::success(json!({ "bytes": blob.len(), "blob": blob }))
+    });
+    r.register_fn("digest_blobs", |ctx| async move {
+        let parent = ctx.dependency_results.values().next().map(|p| &p["blob"]);
+        StepResult::success(json!({
+            "parent": digest(parent),
+            "context": digest(ctx.input("blob")),
+        }))
+    });
+    r.register_fn("constant", |ctx| async move {
+        StepResult::success(ctx.initialization.get("value").cloned().unwrap_or(Value::Null))
+    });
+    r.register_fn("collect", |ctx| async move {
+        StepResult::success(json!({ "received": ctx.dependency_results }))
+    });
+    r.register_fn("relay", |ctx| async move { relay(&ctx) });
+    for callable in broken {
+        match callable.as_str() {
+            // Off by one: what a subtly wrong port of `square` would return.
+            "square" => {
+                r.register_fn("square", |ctx| async move {
+                    let n = input_value(&ctx);
+                    StepResult::success(json!({ "value": n * n + 1 }))
+                });
+            }
+            other => return Err(format!("no broken variant of `{other}` (known: square)")),
+        }
+    }
+    Ok(r)
+}
+
+/// The single parent's `value`, else the context's `n` (0 when neither is an integer).
+fn input_value(ctx: &StepContext) -> i64 {
+    match ctx.dependency_results.values().next() {
+        Some(parent) => parent["value"].as_i64().unwrap_or(0),
+        None => ctx.input("n").and_then(Value::as_i64).unwrap_or(0),
+    }
+}
+
+/// `{bytes, sha256}` of a string (null for anything else).
+fn digest(v: Option<&Value>) -> Value {
+    match v.and_then(Value::as_str) {
+        Some(s) => {
+            let hash: String = Sha256::digest(s.as_bytes())
+                .iter()
+                .map(|b| format!("{b:02x}"))
+                .collect();
+            json!({ "bytes": s.len(), "sha256": hash })
+        }
+        None => Value::Null,
+    }
+}
+
+/// Doubles the parent's (or the context's) value and appends this step to the
+/// parent's `visited` list; tags the result with the language.
+fn relay(ctx: &StepContext) -> StepResult {
+    let parent = ctx.dependency_results.values().next();
+    let mut visited: Vec<Value> = parent
+        .and_then(|p| p["visited"].as_array().cloned())
+        .unwrap_or_default();
+    visited.push(json!(ctx.step_name));
+    let mut result = StepResult::success(json!({ "value": input_value(ctx) * 2, "visited": visited }));
+    result.metadata.insert("language".into(), json!(LANGUAGE));
+    result
+}

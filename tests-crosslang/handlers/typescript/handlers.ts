@@ -1,0 +1,113 @@
+/**
+ * The TypeScript conformance handlers. Each callable does exactly what its Rust,
+ * Python and Ruby twins do (the table in tests-crosslang/README.md); failures use
+ * the idiomatic TypeScript way (throwing PermanentError, RetryableError or any
+ * Error, or returning failure(...)) so the suite checks the package's failure
+ * table too.
+ */
+
+import { createHash } from "node:crypto";
+import { setTimeout as sleep } from "node:timers/promises";
+import {
+  defineHandler,
+  failure,
+  PermanentError,
+  RetryableError,
+  success,
+  type FunctionHandler,
+  type StepContext,
+} from "tasker-core";
+
+export const LANGUAGE = "typescript";
+const BLOB_UNIT = "0123456789abcdef";
+
+/** An application error the handlers do not catch. */
+class InventoryServiceDown extends Error {}
+
+type Valued = { value: number; visited?: string[]; blob?: string };
+
+function parents(context: StepContext): Valued[] {
+  return Object.values(context.dependencyResults) as Valued[];
+}
+
+/** The single parent's `value`, else the context's `n`. */
+function inputValue(context: StepContext): number {
+  const [parent] = parents(context);
+  return parent ? parent.value : context.input<number>("n");
+}
+
+function digest(value: unknown): { bytes: number; sha256: string } | null {
+  if (typeof value !== "string") return null;
+  return { bytes: Buffer.byteLength(value, "utf8"), sha256: createHash("sha256").update(value, "utf8").digest("hex") };
+}
+
+export const HANDLERS: FunctionHandler[] = [
+  defineHandler("square", (context) => {
+    const n = inputValue(context);
+    return { value: n * n };
+  }),
+  defineHandler("multiply_square", (context) => {
+    const product = parents(context).reduce((acc, p) => acc * p.value, 1);
+    return { value: product * product };
+  }),
+  defineHandler("sum", (context) => ({ value: parents(context).reduce((acc, p) => acc + p.value, 0) })),
+  defineHandler("flaky_square", (context) => {
+    if (context.attempt < 3) return failure(`simulated failure on attempt ${context.attempt}`, { errorType: "flaky" });
+    const n = inputValue(context);
+    return { value: n * n };
+  }),
+  defineHandler("decline_card", () => {
+    throw new PermanentError("card ending 4242 was declined");
+  }),
+  defineHandler("upstream_unavailable", (context) =>
+    failure(`inventory service unavailable on attempt ${context.attempt}`, { errorType: "upstream_unavailable" }),
+  ),
+  defineHandler("retry_after_once", (context) => {
+    const ms = context.config.retry_after_ms as number;
+    if (context.attempt === 1) throw new RetryableError(`rate limited: retry after ${ms} ms`, { retryAfter: ms / 1000 });
+    return { attempt: context.attempt };
+  }),
+  defineHandler("slow_first_attempt", async (context) => {
+    if (context.attempt === 1) await sleep(context.config.sleep_ms as number, undefined, { signal: context.signal });
+    return { attempt: context.attempt };
+  }),
+  defineHandler("return_nan", () => ({ ratio: NaN })),
+  defineHandler("raise_unexpected", () => {
+    throw new InventoryServiceDown("warehouse 7 unreachable: 倉庫 ✗");
+  }),
+  defineHandler("echo_text", (context) => {
+    const text = context.input<string>("text");
+    return {
+      text,
+      code_points: [...text].length,
+      utf8_bytes: Buffer.byteLength(text, "utf8"),
+      labels: context.input("labels"),
+    };
+  }),
+  defineHandler("make_blob", (context) => {
+    const blob = BLOB_UNIT.repeat((context.config.kib as number) * 64);
+    return { bytes: Buffer.byteLength(blob, "utf8"), blob };
+  }),
+  defineHandler("digest_blobs", (context) => {
+    const [parent] = parents(context);
+    return { parent: digest(parent?.blob), context: digest(context.input("blob")) };
+  }),
+  defineHandler("constant", (context) => success(context.config.value ?? null)),
+  defineHandler("collect", (context) => ({ received: context.dependencyResults })),
+  defineHandler("relay", (context) => {
+    const [parent] = parents(context);
+    const visited = [...(parent?.visited ?? []), context.stepName];
+    return success({ value: inputValue(context) * 2, visited }, { language: LANGUAGE });
+  }),
+];
+
+/**
+ * Deliberately wrong variants, swapped in by `worker.js --break CALLABLE` to show
+ * that the suite catches a handler that drifts from the others.
+ */
+export const BROKEN: Record<string, FunctionHandler> = {
+  square: defineHandler("square", (context) => {
+    const n = inputValue(context);
+    return { value: n * n + 1 }; // off by one
+  }),
+};
