@@ -131,12 +131,23 @@ pub fn class_for<'py>(py: Python<'py>, code: &str) -> PyResult<Bound<'py, PyType
     })
 }
 
-/// The Python exception for a bridge error.
+/// The Python exception for a bridge error. Every instance has `retryable` (True
+/// only for `Overloaded`) and `retry_after` (seconds to wait, or None).
 pub fn to_pyerr(py: Python<'_>, err: BridgeError) -> PyErr {
-    match class_for(py, err.code()) {
+    let retry_after = err.retry_after_ms().map(|ms| ms as f64 / 1000.0);
+    let retryable = retry_after.is_some();
+    let pyerr = match class_for(py, err.code()) {
         Ok(class) => PyErr::from_type(class, err.to_string()),
-        Err(e) => e,
+        Err(e) => return e,
+    };
+    let value = pyerr.value(py);
+    if let Err(e) = value
+        .setattr("retry_after", retry_after)
+        .and_then(|_| value.setattr("retryable", retryable))
+    {
+        return e;
     }
+    pyerr
 }
 
 /// Adds the exception classes to the module and gives each its `code`.

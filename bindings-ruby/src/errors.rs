@@ -4,7 +4,7 @@
 //! by name when an error is raised.
 
 use magnus::prelude::*;
-use magnus::{Error, ExceptionClass, RModule, Ruby};
+use magnus::{Class, Error, ExceptionClass, RModule, Ruby, Value};
 use tasker_core::bridge::BridgeError;
 
 /// The Ruby class name (under `Tasker`) for an error code.
@@ -30,12 +30,23 @@ fn lookup(ruby: &Ruby, name: &str) -> Result<ExceptionClass, Error> {
 }
 
 /// The Ruby exception for a bridge error: `Tasker::<Class>` with the error's
-/// message. Should the classes be missing (the library required on its own), a
-/// `RuntimeError` naming the code.
+/// message (and, for `Overloaded`, `@retry_after` in seconds). Should the classes
+/// be missing (the library required on its own), a `RuntimeError` naming the code.
 pub fn to_error(ruby: &Ruby, err: BridgeError) -> Error {
     let code = err.code();
-    match lookup(ruby, class_name(code)) {
-        Ok(class) => Error::new(class, err.to_string()),
-        Err(_) => Error::new(ruby.exception_runtime_error(), format!("[{code}] {err}")),
+    let retry_after = err.retry_after_ms().map(|ms| ms as f64 / 1000.0);
+    match (lookup(ruby, class_name(code)), retry_after) {
+        (Ok(class), None) => Error::new(class, err.to_string()),
+        (Ok(class), Some(seconds)) => match class.new_instance((err.to_string(),)) {
+            Ok(exception) => {
+                let set: Result<Value, Error> = exception.funcall("instance_variable_set", ("@retry_after", seconds));
+                match set {
+                    Ok(_) => Error::from(exception),
+                    Err(e) => e,
+                }
+            }
+            Err(e) => e,
+        },
+        (Err(_), _) => Error::new(ruby.exception_runtime_error(), format!("[{code}] {err}")),
     }
 }

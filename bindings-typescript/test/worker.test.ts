@@ -182,13 +182,17 @@ test("core log records go to the injected logger; context.logger adds the correl
     logger,
     logLevel: "info",
   });
+  let taskCorrelation = "";
   try {
     const task = await engine.run("tstests", "flaky", {});
     assert.equal(task.state, "complete");
+    taskCorrelation = task.correlation_id;
   } finally {
     await engine.close();
     db.cleanup();
   }
+  // A handler's log line carries its task's correlation id.
+  assert.equal(correlation, taskCorrelation);
   const mine = logger.lines.find((l) => l.message === "handling");
   assert.ok(mine, "the handler's line reached the logger");
   assert.deepEqual(mine.args.at(-1), { correlation_id: correlation, step_name: "flaky", task_uuid: taskUuid, extra: 1 });

@@ -45,6 +45,10 @@ export const ERROR_CODES: readonly ErrorCode[] = [
 export class TaskerError extends Error {
   /** The error code. */
   readonly code: ErrorCode;
+  /** Whether calling again later may succeed (true only for `Overloaded`). */
+  readonly retryable: boolean = false;
+  /** Seconds to wait before calling again (`Overloaded`), or undefined. */
+  readonly retryAfter: number | undefined = undefined;
 
   constructor(message: string, code: ErrorCode = "internal", options?: { cause?: unknown }) {
     super(message, options);
@@ -109,10 +113,17 @@ export class DatabaseError extends TaskerError {
   }
 }
 
-/** The core cannot take the work now; back off and call again (`overloaded`). */
+/**
+ * The core cannot take the work now (a full queue, a namespace with too many ready
+ * steps, an unreachable database); call again after `retryAfter` seconds (`overloaded`).
+ */
 export class Overloaded extends TaskerError {
-  constructor(message: string, options?: { cause?: unknown }) {
+  override readonly retryable: boolean = true;
+  override readonly retryAfter: number | undefined;
+
+  constructor(message: string, options?: { cause?: unknown; retryAfter?: number }) {
     super(message, "overloaded", options);
+    this.retryAfter = options?.retryAfter;
   }
 }
 
@@ -130,7 +141,7 @@ export class InternalError extends TaskerError {
   }
 }
 
-type CodedErrorClass = new (message: string, options?: { cause?: unknown }) => TaskerError;
+type CodedErrorClass = new (message: string, options?: { cause?: unknown; retryAfter?: number }) => TaskerError;
 
 const CLASSES: Record<ErrorCode, CodedErrorClass> = {
   invalid_config: InvalidConfig,
@@ -151,18 +162,20 @@ export function errorClassFor(code: ErrorCode): CodedErrorClass {
   return CLASSES[code] ?? InternalError;
 }
 
-const NATIVE_PREFIX = /^\[tasker:([a-z_]+)\] ([\s\S]*)$/;
+const NATIVE_PREFIX = /^\[tasker:([a-z_]+)(?: retry_after_ms=(\d+))?\] ([\s\S]*)$/;
 
 /**
  * The `TaskerError` for an error thrown by the addon (message
- * `[tasker:<code>] <text>`); anything else is returned unchanged.
+ * `[tasker:<code>] <text>`, or `[tasker:<code> retry_after_ms=<n>] <text>`);
+ * anything else is returned unchanged.
  */
 export function fromNative(err: unknown): unknown {
   if (!(err instanceof Error) || err instanceof TaskerError) return err;
   const m = NATIVE_PREFIX.exec(err.message);
   if (m === null) return err;
   const code = (m[1] in CLASSES ? m[1] : "internal") as ErrorCode;
-  return new CLASSES[code](m[2], { cause: err });
+  const retryAfter = m[2] === undefined ? undefined : Number(m[2]) / 1000;
+  return new CLASSES[code](m[3], { cause: err, retryAfter });
 }
 
 /** Runs `call`, rethrowing an addon error as its `TaskerError`. */

@@ -2,7 +2,9 @@
 //! `TASKER_*` environment variables, overridden by command-line flags. Every
 //! setting and its default is listed in `docs/configuration.md`.
 
+use crate::breaker::BreakersConfig;
 use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::Duration;
 
@@ -39,6 +41,95 @@ pub struct EngineConfig {
     pub shutdown_grace_ms: u64,
     /// How workers learn about steps made ready by other processes.
     pub wakeup_mode: WakeupMode,
+    /// The HTTP API (`[api]`).
+    pub api: ApiConfig,
+    /// When task creation pushes back (`[backpressure]`).
+    pub backpressure: BackpressureConfig,
+    /// The circuit breakers (`[breakers.database]`, `[breakers.ffi_completion]`).
+    pub breakers: BreakersConfig,
+    /// Trace export (`[telemetry]`).
+    pub telemetry: TelemetryConfig,
+}
+
+/// The HTTP API's settings.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ApiConfig {
+    /// Address `tasker orchestrator` listens on (`HOST:PORT`; port 0 picks a free one).
+    pub bind: String,
+    /// Serve the API at all (`tasker orchestrator --no-api` turns it off).
+    pub enabled: bool,
+    /// Bearer tokens accepted on every route but `/health`; empty: no authentication.
+    pub tokens: Vec<String>,
+    /// Largest request body accepted, in bytes; larger bodies get 413.
+    pub body_limit_bytes: usize,
+    /// Largest page `GET /v1/tasks` returns.
+    pub max_page_size: u32,
+}
+
+impl Default for ApiConfig {
+    fn default() -> Self {
+        Self {
+            bind: "127.0.0.1:8080".into(),
+            enabled: true,
+            tokens: vec![],
+            body_limit_bytes: 1024 * 1024,
+            max_page_size: 1000,
+        }
+    }
+}
+
+/// When task creation is refused with "overloaded, retry after N seconds" (HTTP 503).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BackpressureConfig {
+    /// Refuse new tasks once TaskRequest's queue is this full (0 to 1).
+    pub task_request_high_water: f64,
+    /// Refuse new tasks of a namespace with more ready steps than this waiting for workers.
+    pub max_ready_steps: u64,
+    /// Per-namespace limits that replace `max_ready_steps`.
+    pub namespace_max_ready_steps: BTreeMap<String, u64>,
+    /// How often the ready steps per namespace are counted, in ms.
+    pub sample_interval_ms: u64,
+    /// Retry-After for a full TaskRequest queue, in seconds.
+    pub queue_full_retry_after_secs: u64,
+    /// Retry-After for a namespace over its ready-step limit, in seconds.
+    pub ready_limit_retry_after_secs: u64,
+}
+
+impl Default for BackpressureConfig {
+    fn default() -> Self {
+        Self {
+            task_request_high_water: 0.9,
+            max_ready_steps: 100_000,
+            namespace_max_ready_steps: BTreeMap::new(),
+            sample_interval_ms: 1_000,
+            queue_full_retry_after_secs: 1,
+            ready_limit_retry_after_secs: 5,
+        }
+    }
+}
+
+impl BackpressureConfig {
+    /// The ready-step limit of `namespace`.
+    pub fn ready_limit(&self, namespace: &str) -> u64 {
+        self.namespace_max_ready_steps
+            .get(namespace)
+            .copied()
+            .unwrap_or(self.max_ready_steps)
+    }
+}
+
+/// Where traces go (besides the log lines on stderr).
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct TelemetryConfig {
+    /// OTLP/HTTP endpoint of a collector (e.g. `http://localhost:4318`); the standard
+    /// `OTEL_EXPORTER_OTLP_ENDPOINT` / `OTEL_EXPORTER_OTLP_TRACES_ENDPOINT` override it.
+    /// None and no variable: no export.
+    pub otlp_endpoint: Option<String>,
+    /// `service.name` of the exported spans (`OTEL_SERVICE_NAME` overrides; default `tasker`).
+    pub service_name: Option<String>,
 }
 
 /// The safety-net polling interval of [`WakeupMode::Event`].
@@ -111,6 +202,10 @@ impl Default for EngineConfig {
             lease_sweep_interval_ms: 5_000,
             shutdown_grace_ms: 10_000,
             wakeup_mode: WakeupMode::Hybrid,
+            api: ApiConfig::default(),
+            backpressure: BackpressureConfig::default(),
+            breakers: BreakersConfig::default(),
+            telemetry: TelemetryConfig::default(),
         }
     }
 }
@@ -200,6 +295,61 @@ impl EngineConfig {
         num!("TASKER_LEASE_SWEEP_INTERVAL_MS", lease_sweep_interval_ms);
         num!("TASKER_SHUTDOWN_GRACE_MS", shutdown_grace_ms);
         num!("TASKER_WAKEUP_MODE", wakeup_mode);
+        macro_rules! nested {
+            ($var:literal, $($field:ident).+) => {
+                if let Some(v) = get($var) {
+                    self.$($field).+ = parse($var, v)?;
+                }
+            };
+        }
+        if let Some(v) = get("TASKER_API_BIND") {
+            self.api.bind = v;
+        }
+        nested!("TASKER_API_ENABLED", api.enabled);
+        if let Some(v) = get("TASKER_API_TOKENS") {
+            self.api.tokens = v
+                .split(',')
+                .map(str::trim)
+                .filter(|t| !t.is_empty())
+                .map(String::from)
+                .collect();
+        }
+        nested!("TASKER_API_BODY_LIMIT_BYTES", api.body_limit_bytes);
+        nested!("TASKER_API_MAX_PAGE_SIZE", api.max_page_size);
+        nested!(
+            "TASKER_BACKPRESSURE_TASK_REQUEST_HIGH_WATER",
+            backpressure.task_request_high_water
+        );
+        nested!("TASKER_BACKPRESSURE_MAX_READY_STEPS", backpressure.max_ready_steps);
+        nested!(
+            "TASKER_BACKPRESSURE_SAMPLE_INTERVAL_MS",
+            backpressure.sample_interval_ms
+        );
+        nested!(
+            "TASKER_BREAKER_DATABASE_FAILURE_THRESHOLD",
+            breakers.database.failure_threshold
+        );
+        nested!("TASKER_BREAKER_DATABASE_OPEN_MS", breakers.database.open_ms);
+        nested!(
+            "TASKER_BREAKER_DATABASE_SUCCESS_THRESHOLD",
+            breakers.database.success_threshold
+        );
+        nested!(
+            "TASKER_BREAKER_DATABASE_CALL_TIMEOUT_MS",
+            breakers.database.call_timeout_ms
+        );
+        nested!(
+            "TASKER_BREAKER_FFI_COMPLETION_FAILURE_THRESHOLD",
+            breakers.ffi_completion.failure_threshold
+        );
+        nested!("TASKER_BREAKER_FFI_COMPLETION_OPEN_MS", breakers.ffi_completion.open_ms);
+        nested!(
+            "TASKER_BREAKER_FFI_COMPLETION_SUCCESS_THRESHOLD",
+            breakers.ffi_completion.success_threshold
+        );
+        if let Some(v) = get("TASKER_OTLP_ENDPOINT") {
+            self.telemetry.otlp_endpoint = Some(v);
+        }
         Ok(())
     }
 
@@ -259,6 +409,31 @@ mod tests {
             .unwrap_err();
         assert!(err.to_string().contains("TASKER_WAKEUP_MODE"), "{err}");
         assert_eq!(EngineConfig::default().wakeup_mode, WakeupMode::Hybrid);
+    }
+
+    #[test]
+    fn api_backpressure_and_breaker_settings_come_from_tables_and_variables() {
+        let text = "[api]\nbind = \"0.0.0.0:9000\"\ntokens = [\"a\"]\n\n[backpressure]\nmax_ready_steps = 50\n\n\
+                    [backpressure.namespace_max_ready_steps]\nbilling = 5\n\n[breakers.database]\nopen_ms = 100\n";
+        let mut cfg: EngineConfig = toml::from_str(text).unwrap();
+        assert_eq!(cfg.api.bind, "0.0.0.0:9000");
+        assert_eq!(cfg.backpressure.ready_limit("billing"), 5);
+        assert_eq!(cfg.backpressure.ready_limit("other"), 50);
+        assert_eq!(cfg.breakers.database.open_ms, 100);
+        assert_eq!(
+            cfg.breakers.database.failure_threshold, 5,
+            "unset keys keep their defaults"
+        );
+        let env: HashMap<&str, &str> = [
+            ("TASKER_API_TOKENS", "one, two,"),
+            ("TASKER_BREAKER_DATABASE_OPEN_MS", "250"),
+            ("TASKER_API_ENABLED", "false"),
+        ]
+        .into();
+        cfg.apply_env(|k| env.get(k).map(|v| v.to_string())).unwrap();
+        assert_eq!(cfg.api.tokens, vec!["one".to_string(), "two".to_string()]);
+        assert_eq!(cfg.breakers.database.open_ms, 250);
+        assert!(!cfg.api.enabled);
     }
 
     #[test]

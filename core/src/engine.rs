@@ -4,10 +4,13 @@
 //!
 //! No globals: every engine owns its actors, and tests start many in one process.
 
+use crate::breaker::Breakers;
 use crate::clock::{self, SharedClock};
 use crate::config::EngineConfig;
 use crate::events::domain::DomainEventBus;
 use crate::events::{EngineEvent, EngineEvents, WakeHub};
+use crate::metrics::{EngineMetrics, SharedMetrics};
+use crate::orchestration::admission::Admission;
 use crate::orchestration::step_enqueuer::WakeScheduler;
 use crate::orchestration::{
     CreateTaskError, ResultProcessor, StepEnqueuer, TaskFinalizer, TaskRequest, TaskRequestHandle, TaskSubmission,
@@ -62,6 +65,10 @@ pub struct Engine {
     templates: TemplateCache,
     shutdown: Shutdown,
     grace: Duration,
+    metrics: SharedMetrics,
+    breakers: Arc<Breakers>,
+    admission: Arc<Admission>,
+    config: EngineConfig,
 }
 
 impl Engine {
@@ -130,23 +137,42 @@ impl Engine {
                 }
             });
         }
-        let results = Arc::new(ResultProcessor::new(store.clone(), clock.clone(), processor.clone()));
+        let metrics: SharedMetrics = Arc::new(EngineMetrics::new());
+        let observer = metrics.clone();
+        let breakers = Arc::new(Breakers::new(config.breakers, clock.clone(), move |name, state| {
+            observer.breaker_changed(name, state)
+        }));
+        for b in breakers.all() {
+            metrics
+                .breaker_state
+                .with_label_values(&[b.name()])
+                .set(b.state().gauge_value());
+        }
+        let results = Arc::new(
+            ResultProcessor::new(store.clone(), clock.clone(), processor.clone()).with_metrics(metrics.clone()),
+        );
         let enqueuer = StepEnqueuer::new(
             store.clone(),
             clock.clone(),
             results.clone(),
             wake.clone(),
             processor.clone(),
-        );
+        )
+        .with_metrics(metrics.clone());
         let scheduler: WakeScheduler = enqueuer.clone().spawn(
             Duration::from_millis(config.lease_sweep_interval_ms.max(1)),
             config.wake_channel_capacity,
             shutdown.clone(),
         );
         let request = TaskRequest::new(store.clone(), clock.clone(), templates.registry(), processor.clone());
-        let (created_wake, created_events) = (wake.clone(), events.clone());
+        metrics.watch_channel("wake", scheduler.channel_probe());
+        let (created_wake, created_events, created_metrics) = (wake.clone(), events.clone(), metrics.clone());
         let requests = request.spawn(config.task_request_channel_capacity, move |created: &TaskCreated| {
             if created.created {
+                created_metrics
+                    .tasks_created
+                    .with_label_values(&[&created.namespace])
+                    .inc();
                 for namespace in &created.enqueued_namespaces {
                     created_wake.wake(namespace);
                 }
@@ -154,8 +180,24 @@ impl Engine {
                     task_uuid: created.task_uuid,
                     state: created.state,
                 });
+            } else {
+                created_metrics
+                    .tasks_deduplicated
+                    .with_label_values(&[&created.namespace])
+                    .inc();
             }
         });
+        metrics.watch_channel("task_request", requests.channel_probe());
+        if let Some(foreign) = &foreign {
+            metrics.watch_channel("foreign", crate::metrics::channel_probe(foreign));
+        }
+        let admission = Arc::new(Admission::new(
+            config.backpressure.clone(),
+            requests.clone(),
+            breakers.clone(),
+            metrics.clone(),
+        ));
+        admission.clone().spawn_sampler(store.clone(), shutdown.clone());
         let worker = Worker::spawn(
             WorkerConfig {
                 worker_id: processor.clone(),
@@ -179,6 +221,8 @@ impl Engine {
                 domain_bus: domain.clone(),
                 templates: templates.clone(),
                 foreign,
+                metrics: metrics.clone(),
+                breakers: breakers.clone(),
             },
         );
         let worker_status = worker.status_handle();
@@ -195,12 +239,44 @@ impl Engine {
             templates,
             shutdown,
             grace: Duration::from_millis(config.shutdown_grace_ms),
+            metrics,
+            breakers,
+            admission,
+            config,
         }
     }
 
-    /// Submits a task.
+    /// Submits a task, waiting for room in TaskRequest's queue.
     pub async fn submit(&self, submission: TaskSubmission) -> Result<TaskCreated, CreateTaskError> {
         self.requests.submit(submission).await
+    }
+
+    /// Submits a task unless the engine is overloaded (see [`Admission`]): a full
+    /// queue, a namespace over its ready-step limit or an open database breaker is
+    /// refused at once with [`CreateTaskError::Overloaded`] and a retry delay. The
+    /// HTTP API and the bindings' clients create tasks this way.
+    pub async fn try_submit(&self, submission: TaskSubmission) -> Result<TaskCreated, CreateTaskError> {
+        self.admission.try_submit(submission).await
+    }
+
+    /// The engine's metrics (rendered by `GET /metrics`).
+    pub fn metrics(&self) -> &SharedMetrics {
+        &self.metrics
+    }
+
+    /// The engine's circuit breakers.
+    pub fn breakers(&self) -> &Arc<Breakers> {
+        &self.breakers
+    }
+
+    /// Task-creation backpressure.
+    pub fn admission(&self) -> &Arc<Admission> {
+        &self.admission
+    }
+
+    /// The configuration the engine started with.
+    pub fn config(&self) -> &EngineConfig {
+        &self.config
     }
 
     /// Waits until the task ends (complete, error, cancelled, resolved manually, or

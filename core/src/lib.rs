@@ -19,6 +19,9 @@
 //!   WorkerStatus, joined by a bounded dispatch channel and a bounded completion channel.
 //! - [`events`]: in-process engine events (progress) and domain events.
 //! - [`engine`]: wires orchestration and a worker into one process (the embedded engine).
+//! - [`api`]: the HTTP API (axum) `tasker orchestrator` serves: tasks, templates,
+//!   health, readiness, metrics, OpenAPI.
+//! - [`metrics`], [`breaker`]: per-engine Prometheus metrics and circuit breakers.
 //! - [`cli`]: the `tasker` command.
 //! - [`examples`]: the Rust handlers behind `examples/*.yaml`.
 //!
@@ -28,6 +31,9 @@
 
 #![warn(missing_docs)]
 
+#[cfg(feature = "api")]
+pub mod api;
+pub mod breaker;
 pub mod bridge;
 pub mod canonical;
 pub mod cli;
@@ -37,9 +43,11 @@ pub mod contract;
 pub mod engine;
 pub mod events;
 pub mod examples;
+pub mod metrics;
 pub mod orchestration;
 pub mod shutdown;
 pub mod state;
 pub mod store;
+pub mod telemetry;
 pub mod template;
 pub mod worker;

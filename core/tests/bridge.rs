@@ -36,28 +36,7 @@ async fn postgres_env() -> Env {
     }
 }
 
-macro_rules! bridge_suite {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::sqlite_env().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::postgres_env().await).await;
-                }
-            )*
-        }
-    };
-}
-
-bridge_suite!(
+per_backend!(
     host_handlers_run_a_task_to_completion,
     rust_and_host_handlers_share_one_task,
     a_broken_result_is_recorded_as_invalid_result,

@@ -27,58 +27,13 @@ mod support;
 mod dynamic;
 use dynamic::*;
 
-/// A fresh store for one test, on either backend; `_guard` keeps its database alive.
-struct Env {
-    _guard: Box<dyn std::any::Any + Send>,
-    store: SharedStore,
-    url: String,
-}
+use support::backends::{postgres_env, Env};
 
 async fn sqlite_env() -> Env {
-    let dir = tempfile::tempdir().unwrap();
-    let url = format!("sqlite://{}/engine.db", dir.path().display());
-    let store = store::open(&url).await.unwrap();
-    Env {
-        _guard: Box::new(dir),
-        store,
-        url,
-    }
+    support::backends::sqlite_env("engine.db").await
 }
 
-async fn postgres_env() -> Env {
-    let db = support::pg::test_database().await;
-    let url = db.url.clone();
-    let store = store::open(&url).await.unwrap();
-    Env {
-        _guard: Box::new(db),
-        store,
-        url,
-    }
-}
-
-/// Every case runs once per backend; a failure names the case and the backend.
-macro_rules! engine_suite {
-    ($($case:ident),* $(,)?) => {
-        mod sqlite {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::sqlite_env().await).await;
-                }
-            )*
-        }
-        mod postgres {
-            $(
-                #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-                async fn $case() {
-                    super::$case(super::postgres_env().await).await;
-                }
-            )*
-        }
-    };
-}
-
-engine_suite!(
+per_backend!(
     every_example_computes_its_documented_value,
     retry_delays_follow_the_policy_on_the_clock,
     a_retry_after_hint_sets_the_delay,

@@ -941,3 +941,122 @@ async fn two_orchestrators_and_three_workers_finalize_each_task_once() {
         started.elapsed()
     );
 }
+
+/// The `database` circuit breaker of a real `tasker orchestrator`, seen through its
+/// HTTP API: the server stops, so the breaker opens (`/ready` says so and answers
+/// 503, task creation gets 503 with Retry-After, the metric reads 2); the server
+/// comes back, so the breaker closes and tasks are created again.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_database_outage_opens_the_breaker_and_its_return_closes_it() {
+    let test = "a_database_outage_opens_the_breaker_and_its_return_closes_it";
+    if !root_or_skip(test) {
+        return;
+    }
+    let _serial = LOCK.lock().await;
+    let started = Instant::now();
+    let cluster = Cluster::start();
+    let url = cluster.create_database("tasker_breaker").await;
+    let (dir, _template) = sleepy_templates();
+    let env = [
+        ("TASKER_API_BIND", "127.0.0.1:0"),
+        ("TASKER_BREAKER_DATABASE_FAILURE_THRESHOLD", "2"),
+        ("TASKER_BREAKER_DATABASE_OPEN_MS", "500"),
+        ("TASKER_BREAKER_DATABASE_SUCCESS_THRESHOLD", "1"),
+        ("TASKER_BREAKER_DATABASE_CALL_TIMEOUT_MS", "1000"),
+        ("TASKER_BACKPRESSURE_SAMPLE_INTERVAL_MS", "100"),
+    ];
+    let mut orchestrator = Proc::spawn(
+        "orchestrator",
+        tasker_command(
+            &["orchestrator", "--templates", dir.path().to_str().unwrap()],
+            &url,
+            &env,
+        ),
+        "orchestrator running",
+        PATIENCE,
+    );
+    let base = orchestrator
+        .stderr()
+        .lines()
+        .find_map(|l| l.strip_prefix("api listening on ").map(str::to_string))
+        .expect("the orchestrator says where its API listens");
+    let client = reqwest::Client::new();
+    let ready = || async {
+        let resp = client.get(format!("{base}/ready")).send().await.expect("GET /ready");
+        let status = resp.status().as_u16();
+        (status, resp.json::<Value>().await.expect("/ready is JSON"))
+    };
+    let create = || async {
+        client
+            .post(format!("{base}/v1/tasks"))
+            .json(&json!({"namespace": "reliab", "name": "sleepy_diamond", "context": {"k": 1}}))
+            .send()
+            .await
+            .expect("POST /v1/tasks")
+    };
+    let scrape = || async {
+        let resp = client
+            .get(format!("{base}/metrics"))
+            .send()
+            .await
+            .expect("GET /metrics");
+        resp.text().await.expect("metrics text")
+    };
+    let (status, body) = ready().await;
+    assert_eq!(status, 200, "{body}");
+    assert_eq!(create().await.status().as_u16(), 201);
+
+    cluster.stop();
+    let (status, open) = ready_until(ready, "the breaker never opened", |_, body| {
+        body["breakers"][0]["state"] == "open"
+    })
+    .await;
+    assert_eq!(status, 503, "{open}");
+    assert_eq!(open["database"]["ok"], false, "{open}");
+    eprintln!("[reliability] {test}: breaker open {:?} in: {open}", started.elapsed());
+    let refused = create().await;
+    assert_eq!(refused.status().as_u16(), 503);
+    assert!(refused.headers().contains_key("retry-after"));
+    let metrics = scrape().await;
+    assert!(
+        metrics.contains("tasker_breaker_transitions_total{breaker=\"database\",to=\"open\"}"),
+        "{metrics}"
+    );
+
+    cluster.start_again();
+    let (_, back) = ready_until(ready, "the breaker never closed", |status, _| status == 200).await;
+    assert_eq!(back["breakers"][0]["state"], "closed", "{back}");
+    let created = create().await;
+    assert_eq!(created.status().as_u16(), 201, "tasks are created again");
+    let metrics = scrape().await;
+    assert!(
+        metrics.contains("tasker_breaker_state{breaker=\"database\"} 0"),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("tasker_breaker_transitions_total{breaker=\"database\",to=\"closed\"}"),
+        "{metrics}"
+    );
+    let (code, stderr) = orchestrator.terminate();
+    assert_eq!(code, 0, "{stderr}");
+    drop(cluster);
+    eprintln!("[reliability] {test}: {:?}", started.elapsed());
+}
+
+/// Asks `/ready` (through `ready`) every 50 ms until `done` says yes; fails after
+/// [`PATIENCE`] with `what` and the last answer.
+async fn ready_until<F, Fut>(ready: F, what: &str, done: impl Fn(u16, &Value) -> bool) -> (u16, Value)
+where
+    F: Fn() -> Fut,
+    Fut: std::future::Future<Output = (u16, Value)>,
+{
+    let deadline = Instant::now() + PATIENCE;
+    loop {
+        let (status, body) = ready().await;
+        if done(status, &body) {
+            return (status, body);
+        }
+        assert!(Instant::now() < deadline, "{what}: {body}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}

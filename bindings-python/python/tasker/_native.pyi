@@ -8,6 +8,8 @@ ERROR_CODES: List[str]
 
 class TaskerError(Exception):
     code: str
+    retryable: bool
+    retry_after: Optional[float]
 
 class InvalidConfig(TaskerError): ...
 class InvalidInput(TaskerError, ValueError): ...

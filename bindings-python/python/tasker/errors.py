@@ -30,6 +30,12 @@ from ._native import (
     WorkerClosed,
 )
 
+# Every core error says whether calling again later can succeed (`retryable`)
+# and, for `Overloaded`, how long to wait first (`retry_after`, in seconds).
+TaskerError.retryable = False
+TaskerError.retry_after = None
+Overloaded.retryable = True
+
 __all__ = [
     "TaskerError",
     "InvalidConfig",

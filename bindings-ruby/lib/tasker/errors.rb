@@ -17,6 +17,16 @@ module Tasker
       self.class.code
     end
 
+    # Whether calling again later may succeed (true only for Overloaded).
+    def retryable?
+      false
+    end
+
+    # Seconds to wait before calling again (Overloaded), or nil.
+    def retry_after
+      nil
+    end
+
     # The class for an error code (Tasker::InternalError for an unknown one).
     def self.for_code(code)
       ERROR_CLASSES.fetch(code.to_s, InternalError)
@@ -64,9 +74,17 @@ module Tasker
     CODE = "database"
   end
 
-  # The core cannot take the work now; back off and call again.
+  # The core cannot take the work now (a full queue, a namespace with too many
+  # ready steps, an unreachable database); call again after #retry_after seconds.
   class Overloaded < Error
     CODE = "overloaded"
+
+    # Seconds to wait before calling again.
+    attr_reader :retry_after
+
+    def retryable?
+      true
+    end
   end
 
   # The bridge (or the process's runtime) was created before fork() and used in

@@ -32,9 +32,14 @@ pub enum BridgeError {
     /// The database failed.
     #[error("database error: {0}")]
     Database(String),
-    /// Too much work queued; retry later.
-    #[error("overloaded: {0}")]
-    Overloaded(String),
+    /// Too much work queued; retry after `retry_after_ms`.
+    #[error("overloaded: {message}")]
+    Overloaded {
+        /// What is overloaded.
+        message: String,
+        /// When to try again.
+        retry_after_ms: u64,
+    },
     /// The bridge was created in a parent process before `fork()`.
     #[error("this Bridge was created in process {created_in} and cannot be used after fork() (now in process {now}); create a new one in the child")]
     Forked {
@@ -60,9 +65,17 @@ impl BridgeError {
             Self::TemplateNotFound(_) => "template_not_found",
             Self::WaitTimedOut(_) => "wait_timed_out",
             Self::Database(_) => "database",
-            Self::Overloaded(_) => "overloaded",
+            Self::Overloaded { .. } => "overloaded",
             Self::Forked { .. } => "forked",
             Self::Internal(_) => "internal",
+        }
+    }
+
+    /// How long to wait before trying again, for errors that say so (`overloaded`).
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        match self {
+            Self::Overloaded { retry_after_ms, .. } => Some(*retry_after_ms),
+            _ => None,
         }
     }
 
@@ -112,7 +125,10 @@ impl From<CreateTaskError> for BridgeError {
             CreateTaskError::Template(crate::template::TemplateError::NotFound { .. }) => {
                 Self::TemplateNotFound(e.to_string())
             }
-            CreateTaskError::Overloaded => Self::Overloaded(e.to_string()),
+            CreateTaskError::Overloaded { retry_after_ms, .. } => Self::Overloaded {
+                message: e.to_string(),
+                retry_after_ms,
+            },
             CreateTaskError::Closed => Self::WorkerClosed,
             CreateTaskError::Store(s) => s.into(),
             CreateTaskError::StoreFailed { .. } => Self::Database(e.to_string()),

@@ -37,7 +37,7 @@ use crate::contract::{
 use crate::engine::Engine;
 use crate::events::domain::DomainEvent;
 use crate::orchestration::task_request::TemplateRef;
-use crate::orchestration::template_lookup::{registered_template, template_records, TemplateLookupError};
+use crate::orchestration::template_lookup::{resolve_template, template_records, TemplateLookupError};
 use crate::orchestration::TaskSubmission;
 use crate::store::{self, ReleaseReason, StepHeartbeatParams, StepReleaseManyParams, TaskView};
 use crate::template::{load_file, LoadedTemplate, TemplateRegistry};
@@ -580,33 +580,29 @@ impl Bridge {
         Ok(report)
     }
 
-    /// Creates a task (a duplicate idempotency key returns the existing one).
+    /// Creates a task (a duplicate idempotency key returns the existing one). Fails
+    /// with [`BridgeError::Overloaded`] (and how long to wait) when the engine pushes back.
     pub async fn create_task(&self, request: TaskRequest) -> Result<TaskView, BridgeError> {
         self.check_usable()?;
         let key = request.template_key();
-        let template = match self.engine.templates().registry().read() {
-            Ok(registry) => registry.resolve(&key).ok(),
-            Err(_) => None,
-        };
-        let template = match template {
-            Some(t) => t,
-            None => match registered_template(self.engine.store(), &key).await {
-                Ok(Some(t)) => t,
-                Ok(None) => {
-                    return Err(BridgeError::TemplateNotFound(format!(
-                        "unknown template `{key}`: load it with the `templates` option or register it with \
-                         `tasker orchestrator --templates DIR`"
-                    )))
-                }
-                Err(TemplateLookupError::BadKey(e)) => return Err(BridgeError::InvalidInput(e.to_string())),
-                Err(TemplateLookupError::Store(e)) => return Err(e.into()),
-                Err(e) => return Err(BridgeError::Internal(e.to_string())),
-            },
+        let template = match resolve_template(&self.engine.templates().registry(), self.engine.store(), &key).await {
+            Ok(Some(t)) => t,
+            Ok(None) => {
+                return Err(BridgeError::TemplateNotFound(format!(
+                    "unknown template `{key}`: load it with the `templates` option or register it with \
+                     `tasker orchestrator --templates DIR`"
+                )))
+            }
+            Err(TemplateLookupError::BadKey(e)) => return Err(BridgeError::InvalidInput(e.to_string())),
+            Err(TemplateLookupError::Store(e)) => return Err(e.into()),
+            Err(e) => return Err(BridgeError::Internal(e.to_string())),
         };
         let mut submission = TaskSubmission::new(TemplateRef::Loaded(template), request.context);
         submission.idempotency_key = request.idempotency_key;
         submission.correlation_id = request.correlation_id;
-        let created = self.engine.submit(submission).await?;
+        // Backpressure: an overloaded engine refuses at once with a retry delay, which
+        // the bindings raise as a retryable `Overloaded` error carrying `retry_after`.
+        let created = self.engine.try_submit(submission).await?;
         self.get_task(created.task_uuid).await
     }
 

@@ -87,7 +87,19 @@ pub fn main() -> i32 {
             return code;
         }
     };
-    init_logging();
+    let config = match load_config(&cli) {
+        Ok(c) => c,
+        Err(e) => {
+            eprintln!("error: {e}");
+            return e.exit_code();
+        }
+    };
+    // Services log JSON lines by default; commands people run log text.
+    let format = match cli.command {
+        Command::Orchestrator(_) | Command::Worker(_) => crate::telemetry::LogFormat::Json,
+        _ => crate::telemetry::LogFormat::Text,
+    };
+    let _telemetry = crate::telemetry::init(&config.telemetry, crate::telemetry::log_format(format));
     // Handler panics are caught and recorded as failures; log them as one line
     // instead of the default multi-line report on stderr.
     std::panic::set_hook(Box::new(|info| tracing::warn!("panic: {info}")));
@@ -98,7 +110,7 @@ pub fn main() -> i32 {
             return EXIT_FAILED;
         }
     };
-    let result = runtime.block_on(dispatch(cli));
+    let result = runtime.block_on(dispatch(cli, config));
     match result {
         Ok(code) => code,
         Err(e) => {
@@ -108,8 +120,7 @@ pub fn main() -> i32 {
     }
 }
 
-async fn dispatch(cli: Cli) -> Result<i32, CliError> {
-    let config = load_config(&cli)?;
+async fn dispatch(cli: Cli, config: crate::config::EngineConfig) -> Result<i32, CliError> {
     match cli.command {
         Command::Run(args) => run::run(config, args).await,
         Command::Template(cmd) => template::run(cmd),
@@ -149,19 +160,4 @@ async fn tasker_store_with(
     crate::store::open_with(url, options)
         .await
         .map_err(|e| CliError::BadInput(e.to_string()))
-}
-
-/// Logs go to stderr; `TASKER_LOG` sets the filter (default `warn`),
-/// `TASKER_LOG_FORMAT=json` switches to JSON lines.
-fn init_logging() {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_env("TASKER_LOG").unwrap_or_else(|_| EnvFilter::new("warn"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    let _ = if std::env::var("TASKER_LOG_FORMAT").as_deref() == Ok("json") {
-        builder.json().try_init()
-    } else {
-        builder.try_init()
-    };
 }

@@ -1,6 +1,7 @@
 //! `tasker orchestrator`: registers a folder of templates in the database and runs
 //! the orchestration side of an engine (no worker namespaces): the StepEnqueuer's
-//! lease sweeps and retry wake-ups now, task creation behind the HTTP API later.
+//! lease sweeps and retry wake-ups, and the HTTP API (task creation, reads, cancel,
+//! health, readiness, metrics) on `api.bind` unless `--no-api`.
 //! Runs until SIGTERM or SIGINT, then stops cleanly (exit 0).
 
 use super::signal::Termination;
@@ -13,6 +14,7 @@ use crate::template::TemplateRegistry;
 use crate::worker::HandlerRegistry;
 use clap::Args;
 use std::path::PathBuf;
+use std::sync::Arc;
 
 /// Arguments of `tasker orchestrator`.
 #[derive(Debug, Args)]
@@ -23,12 +25,24 @@ pub struct OrchestratorArgs {
     /// How workers learn of new work: hybrid (default), event or polling.
     #[arg(long)]
     wakeup_mode: Option<WakeupMode>,
+    /// Address of the HTTP API (`HOST:PORT`; port 0 picks a free one). Default: `api.bind`, 127.0.0.1:8080.
+    #[arg(long)]
+    api_bind: Option<String>,
+    /// Do not serve the HTTP API.
+    #[arg(long)]
+    no_api: bool,
 }
 
 /// Runs `tasker orchestrator`.
 pub async fn run(mut config: EngineConfig, args: OrchestratorArgs) -> Result<i32, CliError> {
     if let Some(mode) = args.wakeup_mode {
         config.wakeup_mode = mode;
+    }
+    if let Some(bind) = args.api_bind {
+        config.api.bind = bind;
+    }
+    if args.no_api {
+        config.api.enabled = false;
     }
     let mut termination = Termination::install()?;
     if !args.templates.is_dir() {
@@ -52,14 +66,31 @@ pub async fn run(mut config: EngineConfig, args: OrchestratorArgs) -> Result<i32
     }
     let count = registry.list().len();
     let counters = store.clone();
-    let engine = Engine::start_with(store, clock, config.clone(), HandlerRegistry::new(), registry, vec![]);
+    let engine = Arc::new(Engine::start_with(
+        store,
+        clock,
+        config.clone(),
+        HandlerRegistry::new(),
+        registry,
+        vec![],
+    ));
+    let api = match start_api(&engine, &config).await {
+        Ok(api) => api,
+        Err(e) => {
+            engine.stop(std::time::Duration::ZERO).await;
+            return Err(e);
+        }
+    };
     eprintln!(
         "orchestrator running: {count} template(s), wake-up mode {}; stop with SIGTERM or SIGINT",
         config.wakeup_mode
     );
     let signal = termination.wait().await;
     eprintln!("{signal} received: stopping");
-    engine.shutdown().await;
+    stop_api(api).await;
+    engine
+        .stop(std::time::Duration::from_millis(config.shutdown_grace_ms))
+        .await;
     eprintln!("orchestrator stopped");
     // Read by `tasker-bench --processes` (round trips per step across processes).
     eprintln!(
@@ -69,3 +100,35 @@ pub async fn run(mut config: EngineConfig, args: OrchestratorArgs) -> Result<i32
     );
     Ok(EXIT_OK)
 }
+
+/// Starts the HTTP API when it is enabled.
+#[cfg(feature = "api")]
+async fn start_api(engine: &Arc<Engine>, config: &EngineConfig) -> Result<Option<crate::api::ApiServer>, CliError> {
+    if !config.api.enabled {
+        return Ok(None);
+    }
+    let api = crate::api::ApiServer::start(engine.clone(), &config.api)
+        .await
+        .map_err(|e| CliError::BadInput(e.to_string()))?;
+    eprintln!("api listening on http://{}", api.local_addr());
+    Ok(Some(api))
+}
+
+#[cfg(feature = "api")]
+async fn stop_api(api: Option<crate::api::ApiServer>) {
+    if let Some(api) = api {
+        api.stop().await;
+    }
+}
+
+/// A build without the `api` feature has no HTTP API.
+#[cfg(not(feature = "api"))]
+async fn start_api(_engine: &Arc<Engine>, config: &EngineConfig) -> Result<Option<()>, CliError> {
+    if config.api.enabled {
+        eprintln!("warning: this build has no HTTP API (the `api` feature is off)");
+    }
+    Ok(None)
+}
+
+#[cfg(not(feature = "api"))]
+async fn stop_api(_api: Option<()>) {}

@@ -80,7 +80,7 @@ pub async fn create(store: &SharedStore, database_url: &str, args: CreateArgs) -
         CreateTaskError::Store(_)
         | CreateTaskError::StoreFailed { .. }
         | CreateTaskError::Closed
-        | CreateTaskError::Overloaded => CliError::Failed(e.to_string()),
+        | CreateTaskError::Overloaded { .. } => CliError::Failed(e.to_string()),
         other => CliError::BadInput(other.to_string()),
     })?;
     let answer = json!({"task_uuid": created.task_uuid, "created": created.created, "status": created.state.as_str()});

@@ -16,8 +16,12 @@
 //! - [`step_expansion`] — the rule for what a decision or batchable step's outcome
 //!   creates (branches, batch workers, convergence steps and their edges), run by
 //!   the store inside the result transaction, like the TaskFinalizer's rule.
+//! - [`admission`] — backpressure: whether a task may be created now (TaskRequest's
+//!   queue below its high-water mark, the namespace's ready steps under their limit,
+//!   the database breaker not open), or when to come back.
 //! - [`backoff`] — retry delays; [`template_lookup`] — templates registered in the database.
 
+pub mod admission;
 pub mod backoff;
 pub mod result_processor;
 pub mod step_enqueuer;

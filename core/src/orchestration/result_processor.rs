@@ -14,6 +14,8 @@ use super::step_expansion::{INVALID_BATCHES, INVALID_DECISION};
 use crate::clock::{EpochMillis, SharedClock};
 use crate::contract::outcome::{self, DynamicOutcome};
 use crate::contract::step_result::INVALID_RESULT;
+use crate::metrics::{EngineMetrics, SharedMetrics};
+use crate::state::{StepState, TaskState};
 use crate::store::{
     CompletionReport, EagerClaim, SharedStore, StepCompleteManyParams, StepCompletion, StepOutcome, StoreError,
 };
@@ -22,7 +24,8 @@ use crate::worker::handler::StepResult;
 use rand::rngs::StdRng;
 use rand::SeedableRng;
 use serde_json::{json, Value};
-use std::sync::Mutex;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use uuid::Uuid;
 
 /// One finished attempt, as reported by whoever ran the handler.
@@ -36,6 +39,8 @@ pub struct HandlerOutcome {
     pub claim_seq: i64,
     /// Namespace (for wake-ups).
     pub namespace: String,
+    /// The task's namespace (its template's; metrics of task outcomes).
+    pub task_namespace: String,
     /// Which attempt this was (1-based).
     pub attempt: u32,
     /// The step's retry policy.
@@ -47,6 +52,8 @@ pub struct HandlerOutcome {
     pub result: StepResult,
     /// Wall time the handler took.
     pub execution_ms: u64,
+    /// The handler's callable (empty when no handler ran, e.g. a lease-sweep timeout).
+    pub handler: String,
     /// Who ran it.
     pub worker_id: String,
 }
@@ -106,6 +113,7 @@ pub struct ResultProcessor {
     clock: SharedClock,
     processor: String,
     rng: Mutex<StdRng>,
+    metrics: SharedMetrics,
 }
 
 impl ResultProcessor {
@@ -116,7 +124,14 @@ impl ResultProcessor {
             clock,
             processor,
             rng: Mutex::new(StdRng::from_os_rng()),
+            metrics: Arc::new(EngineMetrics::new()),
         }
+    }
+
+    /// Records results, retries and task outcomes in `metrics` (the engine's).
+    pub fn with_metrics(mut self, metrics: SharedMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// What an outcome does to its step, decided at `now`.
@@ -199,6 +214,60 @@ impl ResultProcessor {
         for rejected in &report.rejected {
             tracing::warn!(step_uuid = %rejected, "late result ignored: the step is no longer held by that claim");
         }
+        self.record(outcomes, &report);
         Ok(ProcessedBatch { report, retries })
+    }
+
+    /// Counts a written batch: handler durations, step results, retries, task
+    /// outcomes and eager claims.
+    fn record(&self, outcomes: &[HandlerOutcome], report: &CompletionReport) {
+        let m = &self.metrics;
+        let by_step: HashMap<Uuid, &HandlerOutcome> = outcomes.iter().map(|o| (o.step_uuid, o)).collect();
+        let task_ns: HashMap<Uuid, &str> = outcomes
+            .iter()
+            .map(|o| (o.task_uuid, o.task_namespace.as_str()))
+            .collect();
+        for o in outcomes {
+            if !o.handler.is_empty() {
+                let outcome = if o.result.success { "success" } else { "failure" };
+                m.step_duration
+                    .with_label_values(&[&o.namespace, &o.handler, outcome])
+                    .observe(o.execution_ms as f64 / 1000.0);
+            }
+        }
+        for applied in &report.applied {
+            let Some(o) = by_step.get(&applied.step_uuid) else {
+                continue;
+            };
+            let outcome = match applied.state {
+                StepState::Complete => "complete",
+                StepState::WaitingForRetry => {
+                    m.step_retries.with_label_values(&[&o.namespace]).inc();
+                    "retry"
+                }
+                StepState::Error => "error",
+                _ => continue,
+            };
+            m.step_results.with_label_values(&[&o.namespace, outcome]).inc();
+        }
+        for rejected in &report.rejected {
+            if let Some(o) = by_step.get(rejected) {
+                m.step_results.with_label_values(&[&o.namespace, "rejected"]).inc();
+            }
+        }
+        for change in &report.tasks {
+            let Some(ns) = task_ns.get(&change.task_uuid) else {
+                continue;
+            };
+            match change.to {
+                TaskState::Complete => m.tasks_completed.with_label_values(&[ns]).inc(),
+                TaskState::Error => m.tasks_failed.with_label_values(&[ns]).inc(),
+                TaskState::BlockedByFailures => m.tasks_blocked.with_label_values(&[ns]).inc(),
+                _ => {}
+            }
+        }
+        for claimed in &report.claimed {
+            m.steps_claimed.with_label_values(&[&claimed.namespace]).inc();
+        }
     }
 }

@@ -12,6 +12,7 @@
 use super::result_processor::{HandlerOutcome, ResultProcessor};
 use crate::clock::{EpochMillis, SharedClock};
 use crate::events::WakeHub;
+use crate::metrics::{EngineMetrics, SharedMetrics};
 use crate::shutdown::Shutdown;
 use crate::store::{ReleaseReason, SharedStore, StepReleaseManyParams, StoreError};
 use crate::worker::handler::StepResult;
@@ -41,6 +42,7 @@ pub struct StepEnqueuer {
     results: Arc<ResultProcessor>,
     wake: WakeHub,
     processor: String,
+    metrics: SharedMetrics,
 }
 
 /// Asks the enqueuer to wake a namespace at a time.
@@ -54,6 +56,11 @@ impl WakeScheduler {
     /// the workers' polling interval covers it).
     pub fn wake_at(&self, namespace: &str, at: EpochMillis) {
         let _ = self.tx.try_send((at, namespace.to_string()));
+    }
+
+    /// A probe of the wake-up queue's fill for the metrics.
+    pub fn channel_probe(&self) -> crate::metrics::ChannelProbe {
+        crate::metrics::channel_probe(&self.tx)
     }
 }
 
@@ -72,7 +79,14 @@ impl StepEnqueuer {
             results,
             wake,
             processor,
+            metrics: Arc::new(EngineMetrics::new()),
         }
+    }
+
+    /// Counts lease expiries in `metrics` (the engine's).
+    pub fn with_metrics(mut self, metrics: SharedMetrics) -> Self {
+        self.metrics = metrics;
+        self
     }
 
     /// Runs one lease sweep.
@@ -99,11 +113,15 @@ impl StepEnqueuer {
                     .await?;
                 report.released += released.len();
                 for c in &lost {
+                    self.metrics.lease_expiries.with_label_values(&[&c.namespace]).inc();
                     tracing::warn!(step_uuid = %c.step_uuid, task_uuid = %c.task_uuid, "lease expired; step returned to the queue");
                     self.wake.wake(&c.namespace);
                 }
             }
             if !late.is_empty() {
+                for c in &late {
+                    self.metrics.lease_expiries.with_label_values(&[&c.namespace]).inc();
+                }
                 let outcomes: Vec<HandlerOutcome> = late
                     .iter()
                     .map(|c| HandlerOutcome {
@@ -111,6 +129,8 @@ impl StepEnqueuer {
                         task_uuid: c.task_uuid,
                         claim_seq: c.claim_seq,
                         namespace: c.namespace.clone(),
+                        // A swept claim does not know its task's namespace; its step's stands in.
+                        task_namespace: c.namespace.clone(),
                         attempt: c.attempt,
                         retry: c.retry.clone(),
                         step_type: c.step_type,
@@ -119,6 +139,7 @@ impl StepEnqueuer {
                             "timeout",
                         ),
                         execution_ms: 0,
+                        handler: String::new(),
                         worker_id: self.processor.clone(),
                     })
                     .collect();

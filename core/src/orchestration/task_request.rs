@@ -75,9 +75,15 @@ pub enum CreateTaskError {
         /// Template key.
         template: String,
     },
-    /// The request queue is full; retry later.
-    #[error("task creation is overloaded; retry later")]
-    Overloaded,
+    /// Too much work is waiting (a full request queue, a namespace over its ready-step
+    /// limit, an unreachable database); retry after `retry_after_ms`.
+    #[error("task creation is overloaded ({reason}); retry in {retry_after_ms} ms")]
+    Overloaded {
+        /// What is overloaded.
+        reason: String,
+        /// When to try again.
+        retry_after_ms: u64,
+    },
     /// The engine is shutting down.
     #[error("task creation is closed: the engine is shutting down")]
     Closed,
@@ -204,6 +210,9 @@ impl TaskRequest {
     }
 }
 
+/// Retry-After of a submission refused by a full queue (`try_submit`).
+pub const QUEUE_FULL_RETRY_AFTER_MS: u64 = 1_000;
+
 /// Most submissions written in one creation transaction.
 pub const MAX_CREATE_BATCH: usize = 256;
 
@@ -241,7 +250,10 @@ impl TaskRequestHandle {
     pub async fn try_submit(&self, submission: TaskSubmission) -> Result<TaskCreated, CreateTaskError> {
         let (reply, rx) = oneshot::channel();
         self.tx.try_send(Command { submission, reply }).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => CreateTaskError::Overloaded,
+            mpsc::error::TrySendError::Full(_) => CreateTaskError::Overloaded {
+                reason: "the task request queue is full".into(),
+                retry_after_ms: QUEUE_FULL_RETRY_AFTER_MS,
+            },
             mpsc::error::TrySendError::Closed(_) => CreateTaskError::Closed,
         })?;
         rx.await.map_err(|_| CreateTaskError::Closed)?
@@ -250,6 +262,11 @@ impl TaskRequestHandle {
     /// Fraction of the queue in use (0.0 – 1.0).
     pub fn fill_level(&self) -> f64 {
         1.0 - self.tx.capacity() as f64 / self.tx.max_capacity() as f64
+    }
+
+    /// A probe of the queue's fill for the metrics (does not keep the actor alive).
+    pub fn channel_probe(&self) -> crate::metrics::ChannelProbe {
+        crate::metrics::channel_probe(&self.tx)
     }
 }
 

@@ -69,3 +69,23 @@ pub async fn registered_template(
     loaded.content_hash = record.content_hash;
     Ok(Some(Arc::new(loaded)))
 }
+
+/// The template a key names: from `registry` (templates this process loaded) first,
+/// else as registered in the database. None when neither knows it.
+pub async fn resolve_template(
+    registry: &std::sync::RwLock<TemplateRegistry>,
+    store: &SharedStore,
+    key: &str,
+) -> Result<Option<Arc<LoadedTemplate>>, TemplateLookupError> {
+    let loaded = match registry.read() {
+        Ok(registry) => registry.resolve(key),
+        Err(poisoned) => poisoned.into_inner().resolve(key),
+    };
+    match loaded {
+        Ok(t) => Ok(Some(t)),
+        Err(TemplateError::BadKey { .. }) => Err(TemplateLookupError::BadKey(TemplateError::BadKey {
+            key: key.to_string(),
+        })),
+        Err(_) => registered_template(store, key).await,
+    }
+}

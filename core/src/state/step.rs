@@ -70,6 +70,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where one step is in its life, stored by its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum StepState {
     /// Created, not yet handed to a worker: its dependencies may not be satisfied yet, or it

@@ -59,6 +59,7 @@ use serde::{Deserialize, Serialize};
 
 /// Where one task is in its life, stored by its snake_case name.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum TaskState {
     /// Just created by TaskRequest. Moved on by TaskRequest (`start`).

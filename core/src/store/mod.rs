@@ -13,6 +13,7 @@
 //! Methods are named `<noun>_<verb>[_many]` and sorted by noun.
 
 pub mod batch;
+pub mod cancel;
 pub mod error;
 pub mod expansion;
 pub mod migrate;
@@ -83,6 +84,16 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// The audit rows of a step, oldest first.
     async fn step_transitions(&self, step_uuid: Uuid) -> Result<Vec<crate::store::TransitionRecord>, StoreError>;
 
+    /// Ready steps (state `enqueued`) per namespace, for the queue-depth gauge and
+    /// task-creation backpressure. Namespaces without ready steps are left out.
+    async fn step_ready_counts(&self) -> Result<Vec<ReadyCount>, StoreError>;
+
+    /// Cancels tasks in one transaction: each task not yet finished moves to
+    /// `cancelled` (compare-and-swap on the states `cancel` may leave), and so do its
+    /// steps that had not finished; a worker's later result for one of them loses its
+    /// compare-and-swap. One outcome per requested task, in order.
+    async fn task_cancel_many(&self, p: TaskCancelManyParams) -> Result<Vec<TaskCancelOutcome>, StoreError>;
+
     /// Creates tasks (template, task row, steps, edges, root steps enqueued) in one
     /// transaction. A task whose identity hash exists is not created again.
     async fn task_create_many(&self, p: TaskCreateManyParams) -> Result<Vec<TaskCreated>, StoreError>;
@@ -105,6 +116,9 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
 
     /// The audit rows of a task, oldest first.
     async fn task_transitions(&self, task_uuid: Uuid) -> Result<Vec<crate::store::TransitionRecord>, StoreError>;
+
+    /// Reaches the database and reads which migrations it has (`/ready`).
+    async fn schema_status(&self) -> Result<SchemaStatus, StoreError>;
 
     /// Registers templates (e.g. a `tasker orchestrator --templates DIR` start): each
     /// one whose content hash is new is inserted; a known hash is left alone.
@@ -143,6 +157,28 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         created.pop().ok_or_else(|| StoreError::Corrupt {
             table: "tasks",
             reason: "creation returned no row".into(),
+        })
+    }
+
+    /// Cancels one task: a wrapper over [`Store::task_cancel_many`].
+    async fn task_cancel(
+        &self,
+        task_uuid: Uuid,
+        reason: Option<String>,
+        now: i64,
+        processor: String,
+    ) -> Result<TaskCancelOutcome, StoreError> {
+        let mut outcomes = self
+            .task_cancel_many(TaskCancelManyParams {
+                task_uuids: vec![task_uuid],
+                reason,
+                now,
+                processor,
+            })
+            .await?;
+        outcomes.pop().ok_or_else(|| StoreError::Corrupt {
+            table: "tasks",
+            reason: "cancellation returned no outcome".into(),
         })
     }
 

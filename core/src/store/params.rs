@@ -386,6 +386,7 @@ impl Default for TaskListParams {
 
 /// A task as listed.
 #[derive(Debug, Clone, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct TaskSummary {
     /// The task.
     pub task_uuid: Uuid,
@@ -407,6 +408,7 @@ pub struct TaskSummary {
 
 /// A step as shown to people and clients.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct StepView {
     /// The step.
     pub step_uuid: Uuid,
@@ -432,6 +434,7 @@ pub struct StepView {
 
 /// A task with its steps.
 #[derive(Debug, Clone, Serialize, Deserialize, schemars::JsonSchema)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct TaskView {
     /// The task.
     pub task_uuid: Uuid,
@@ -457,6 +460,7 @@ pub struct TaskView {
 
 /// One audit row.
 #[derive(Debug, Clone, PartialEq, Serialize)]
+#[cfg_attr(feature = "api", derive(utoipa::ToSchema))]
 pub struct TransitionRecord {
     /// Sort key (ascending = older first).
     pub transition_id: i64,
@@ -474,4 +478,68 @@ pub struct TransitionRecord {
     pub created_at: EpochMillis,
     /// True for the newest row of the entity.
     pub most_recent: bool,
+}
+
+/// Parameters of `Store::task_cancel_many`.
+#[derive(Debug, Clone)]
+pub struct TaskCancelManyParams {
+    /// Tasks to cancel, in one transaction.
+    pub task_uuids: Vec<Uuid>,
+    /// Why (recorded in the audit rows' metadata).
+    pub reason: Option<String>,
+    /// Time of the cancellation.
+    pub now: EpochMillis,
+    /// Who cancels (audit only).
+    pub processor: String,
+}
+
+/// What `Store::task_cancel_many` did to one requested task.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TaskCancelOutcome {
+    /// The task is now `cancelled`, and so are its steps that had not finished.
+    Cancelled {
+        /// The task.
+        task_uuid: Uuid,
+        /// Its namespace.
+        namespace: String,
+        /// Steps moved to `cancelled` (complete, cancelled and resolved steps keep their state).
+        steps_cancelled: u32,
+    },
+    /// The task had already ended (complete, error, cancelled, resolved manually); nothing changed.
+    AlreadyFinished {
+        /// The task.
+        task_uuid: Uuid,
+        /// Its state.
+        state: TaskState,
+    },
+    /// No such task.
+    NotFound {
+        /// The UUID asked for.
+        task_uuid: Uuid,
+    },
+}
+
+/// Ready steps of one namespace (`Store::step_ready_counts`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ReadyCount {
+    /// The namespace.
+    pub namespace: String,
+    /// Steps in `enqueued`, waiting for a worker.
+    pub ready: u64,
+}
+
+/// Whether the database schema is the one this build expects (`Store::schema_status`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SchemaStatus {
+    /// Highest migration version applied to the database (0 when none).
+    pub applied: i64,
+    /// Highest migration version embedded in this build.
+    pub expected: i64,
+}
+
+impl SchemaStatus {
+    /// True when the database has every migration this build knows.
+    pub fn is_current(&self) -> bool {
+        self.applied >= self.expected
+    }
 }

@@ -25,6 +25,7 @@ use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify};
+use tracing::Instrument;
 
 /// Attempts to write one batch before giving up on it.
 pub const MAX_WRITE_ATTEMPTS: u32 = 5;
@@ -59,6 +60,8 @@ pub struct FfiCompletion {
     pub lease_ms: i64,
     /// Worker id.
     pub worker_id: String,
+    /// Each write's outcome is recorded in `ffi_completion`.
+    pub breakers: Arc<crate::breaker::Breakers>,
 }
 
 impl FfiCompletion {
@@ -78,6 +81,11 @@ impl FfiCompletion {
     }
 
     async fn write(&self, batch: Vec<CompletionMessage>) {
+        let span = tracing::info_span!("step.complete", results = batch.len());
+        self.write_batch(batch).instrument(span).await
+    }
+
+    async fn write_batch(&self, batch: Vec<CompletionMessage>) {
         let outcomes: Vec<_> = batch.iter().map(|m| m.outcome.clone()).collect();
         let dispatch = self.dispatch.upgrade();
         let eager = dispatch.as_ref().map(|_| EagerClaim {
@@ -91,10 +99,12 @@ impl FfiCompletion {
         for attempt in 1..=MAX_WRITE_ATTEMPTS {
             match self.results.process(&outcomes, eager.clone()).await {
                 Ok(done) => {
+                    self.breakers.ffi_completion.record_success();
                     written = Some(done);
                     break;
                 }
                 Err(e) => {
+                    self.breakers.ffi_completion.record_failure();
                     tracing::warn!(error = %e, attempt, results = outcomes.len(), "writing results failed; retrying");
                     tokio::time::sleep(delay).await;
                     delay *= 2;
@@ -115,6 +125,7 @@ impl FfiCompletion {
             return;
         };
         let now = self.clock.now_ms();
+        let correlations: HashMap<_, _> = batch.iter().map(|m| (m.outcome.task_uuid, m.correlation_id)).collect();
         let rejected: HashSet<_> = done.report.rejected.iter().copied().collect();
         let states: HashMap<_, _> = done.report.applied.iter().map(|a| (a.step_uuid, a.state)).collect();
         for m in &batch {
@@ -124,6 +135,8 @@ impl FfiCompletion {
                 continue;
             }
             self.status.finished(o.step_uuid, o.result.success);
+            tracing::debug!(step_uuid = %o.step_uuid, task_uuid = %o.task_uuid, correlation_id = %m.correlation_id,
+                state = ?states.get(&o.step_uuid), "step result written");
             self.domain.publish_for(&WrittenResult {
                 task_uuid: o.task_uuid,
                 step_uuid: o.step_uuid,
@@ -192,6 +205,14 @@ impl FfiCompletion {
             }
         }
         for change in &done.report.tasks {
+            if change.to.is_terminal() || change.to == crate::state::TaskState::BlockedByFailures {
+                let correlation_id = correlations
+                    .get(&change.task_uuid)
+                    .map(|c| c.to_string())
+                    .unwrap_or_default();
+                tracing::info!(task_uuid = %change.task_uuid, correlation_id = %correlation_id,
+                    state = change.to.as_str(), "task finished");
+            }
             self.events.publish(EngineEvent::TaskChanged {
                 task_uuid: change.task_uuid,
                 from: change.from,

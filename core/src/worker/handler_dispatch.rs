@@ -17,6 +17,7 @@ use crate::store::SharedStore;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::{mpsc, Notify, OwnedSemaphorePermit};
+use tracing::Instrument;
 
 /// Runs handlers for dispatched steps.
 #[derive(Debug, Clone)]
@@ -104,9 +105,20 @@ impl HandlerDispatch {
                     )),
                 };
                 let method = step.handler_method.clone();
+                // Every log line of the handler carries the step and its correlation id.
+                let span = tracing::info_span!(
+                    "step.execute",
+                    correlation_id = %step.correlation_id,
+                    task_uuid = %step.task_uuid,
+                    step_uuid = %step.step_uuid,
+                    step = %step.name,
+                    namespace = %step.namespace,
+                    handler = %step.handler_callable,
+                    attempt = step.attempt,
+                );
                 // The handler runs in a task of its own: a panic surfaces as a JoinError,
                 // and the timeout fires even when a handler blocks its thread.
-                let task = tokio::spawn(async move { handler.call_method(&method, &ctx).await });
+                let task = tokio::spawn(async move { handler.call_method(&method, &ctx).await }.instrument(span));
                 let abort = task.abort_handle();
                 let limit = Duration::from_millis(step.timeout_ms.max(0) as u64);
                 match tokio::time::timeout(limit, task).await {
@@ -151,11 +163,13 @@ pub fn completion_message(
                 task_uuid: step.task_uuid,
                 claim_seq: step.claim_seq,
                 namespace: step.namespace.clone(),
+                task_namespace: step.task_namespace.clone(),
                 attempt: step.attempt,
                 retry: step.retry.clone(),
                 step_type: step.step_type.parse().unwrap_or_default(),
                 result,
                 execution_ms,
+                handler: step.handler_callable.clone(),
                 worker_id: worker_id.to_string(),
             },
             step_name: step.name,

@@ -89,6 +89,10 @@ pub struct WorkerDeps {
     pub templates: TemplateCache,
     /// Where steps for host-language handlers go (a bridge's queue), if any.
     pub foreign: Option<mpsc::Sender<channels::ForeignStep>>,
+    /// The engine's metrics (claims, channel fill).
+    pub metrics: crate::metrics::SharedMetrics,
+    /// The engine's circuit breakers (`ffi_completion` pauses claiming while open).
+    pub breakers: Arc<crate::breaker::Breakers>,
 }
 
 /// What a drain did.
@@ -128,6 +132,10 @@ impl Worker {
         let (completion_tx, completion_rx) = mpsc::channel(config.completion_capacity.max(1));
         let stop_claiming = Shutdown::new();
         let stop_leases = Shutdown::new();
+        deps.metrics
+            .watch_channel("dispatch", crate::metrics::channel_probe(&dispatch_tx));
+        deps.metrics
+            .watch_channel("completion", crate::metrics::channel_probe(&completion_tx));
 
         let executor = step_executor::StepExecutor {
             store: deps.store.clone(),
@@ -143,6 +151,8 @@ impl Worker {
             events: deps.events.clone(),
             status: status.clone(),
             concurrency,
+            metrics: deps.metrics.clone(),
+            breakers: deps.breakers.clone(),
         };
         let dispatch = handler_dispatch::HandlerDispatch {
             handlers: deps.handlers.clone(),
@@ -167,6 +177,7 @@ impl Worker {
             namespaces: config.namespaces.clone(),
             lease_ms: config.lease_ms,
             worker_id: config.worker_id.clone(),
+            breakers: deps.breakers.clone(),
         };
         Self {
             executor: tokio::spawn(executor.run(dispatch_tx, stop_claiming.clone())),

@@ -55,6 +55,10 @@ pub struct StepExecutor {
     pub status: Arc<WorkerStatus>,
     /// Handler slots in all (the semaphore's size).
     pub concurrency: usize,
+    /// Claims are counted here.
+    pub metrics: crate::metrics::SharedMetrics,
+    /// While `ffi_completion` is open (results cannot be written), nothing is claimed.
+    pub breakers: Arc<crate::breaker::Breakers>,
 }
 
 impl StepExecutor {
@@ -75,6 +79,16 @@ impl StepExecutor {
                     _ = shutdown.wait() => break,
                     _ = tokio::time::sleep(CLAIM_LINGER) => {}
                 }
+            }
+            if let Err(open) = self.breakers.ffi_completion.check() {
+                // Results cannot be written now: claiming more would only strand them.
+                let wait =
+                    Duration::from_millis(open.retry_after_ms).min(self.poll_interval.max(Duration::from_millis(10)));
+                tokio::select! {
+                    _ = shutdown.wait() => break,
+                    _ = tokio::time::sleep(wait) => {}
+                }
+                continue;
             }
             let mut claimed_any = false;
             let mut filled_batch = false;
@@ -102,6 +116,12 @@ impl StepExecutor {
                     }
                 };
                 filled_batch |= steps.len() as u32 == free;
+                if !steps.is_empty() {
+                    self.metrics
+                        .steps_claimed
+                        .with_label_values(&[ns])
+                        .inc_by(steps.len() as u64);
+                }
                 for step in steps {
                     claimed_any = true;
                     // Only this loop takes permits, and it asked for no more than were free.
@@ -109,6 +129,8 @@ impl StepExecutor {
                         tracing::error!(step_uuid = %step.step_uuid, "no free slot for a claimed step; its lease will return it");
                         continue;
                     };
+                    tracing::debug!(step_uuid = %step.step_uuid, task_uuid = %step.task_uuid,
+                        correlation_id = %step.correlation_id, namespace = %ns, attempt = step.attempt, "step claimed");
                     self.status.announce_claim(&step, &self.events);
                     if dispatch
                         .send(DispatchMessage {

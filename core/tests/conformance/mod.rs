@@ -13,6 +13,7 @@ pub mod lease;
 pub mod reads;
 pub mod step_claim;
 pub mod step_complete;
+pub mod task_cancel;
 pub mod task_create;
 pub mod template;
 
@@ -490,6 +491,14 @@ macro_rules! conformance_suite {
                 unknown_uuids_read_as_none_or_empty,
                 a_claim_of_n_steps_costs_a_constant_number_of_statements,
                 a_completion_batch_costs_a_constant_number_of_statements,
+            ],
+            task_cancel: [
+                cancelling_a_running_task_cancels_it_and_its_unfinished_steps,
+                a_late_result_for_a_cancelled_step_is_rejected,
+                a_finished_or_unknown_task_is_reported_and_left_alone,
+                a_blocked_task_and_its_failed_step_can_be_cancelled,
+                ready_counts_are_the_enqueued_steps_per_namespace,
+                the_schema_status_of_a_migrated_store_is_current,
             ],
         }
     };

@@ -11,7 +11,8 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// `tasker ARGS --database-url URL` without any inherited `TASKER_*`/`RUST_*`
-/// variable, plus `env`.
+/// variable, plus `env`. An orchestrator's HTTP API listens on a free port
+/// (`TASKER_API_BIND=127.0.0.1:0`), so that tests running at once never collide.
 pub fn tasker_command(args: &[&str], database_url: &str, env: &[(&str, &str)]) -> Command {
     let mut cmd = Command::new(env!("CARGO_BIN_EXE_tasker"));
     cmd.args(args).arg("--database-url").arg(database_url);
@@ -21,6 +22,7 @@ pub fn tasker_command(args: &[&str], database_url: &str, env: &[(&str, &str)]) -
             cmd.env_remove(key);
         }
     }
+    cmd.env("TASKER_API_BIND", "127.0.0.1:0");
     for (k, v) in env {
         cmd.env(k, v);
     }

@@ -25,12 +25,17 @@
 //! - `--claim-scaling` ([`claim_scaling`]): claim latency with few vs many finished
 //!   tasks in the tables.
 //!
+//! `--api` ([`api`]) measures task creation in process and over the HTTP API
+//! (P50 of one client, creates/s of 8 concurrent clients); with `--postgres`, on
+//! PostgreSQL.
+//!
 //! `--bridge` ([`bridge`]) measures the language bindings' polling contract on a
 //! loopback bridge (no database work), in Rust, at batch sizes 1 and 64.
 //!
 //! `--dynamic` runs only the decision and batch workflows ([`dynamic`]), on SQLite
 //! or, with `--postgres ADMIN_URL`, on PostgreSQL.
 
+mod api;
 mod bridge;
 mod claim_scaling;
 mod dynamic;
@@ -103,12 +108,16 @@ fn main() {
         .expect("tokio runtime");
     let bridge_mode = args.iter().any(|a| a == "--bridge");
     let dynamic_only = args.iter().any(|a| a == "--dynamic");
+    let api_mode = args.iter().any(|a| a == "--api");
     let result = rt.block_on(async {
         if bridge_mode {
             return bridge::run(quick).await;
         }
         if dynamic_only {
             return dynamic::run_alone(&postgres, sizes.dynamic_warmup, sizes.dynamic_tasks, quick).await;
+        }
+        if api_mode {
+            return api::run(quick, postgres).await;
         }
         match postgres {
             Some(admin) if processes_mode || claim_scaling_mode => {

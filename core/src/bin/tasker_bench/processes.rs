@@ -53,6 +53,8 @@ impl Proc {
                 cmd.env_remove(key);
             }
         }
+        // Any free port for an orchestrator's HTTP API.
+        cmd.env("TASKER_API_BIND", "127.0.0.1:0");
         let mut child = cmd
             .stdin(Stdio::null())
             .stdout(Stdio::null())

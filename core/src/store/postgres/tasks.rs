@@ -218,3 +218,38 @@ pub(super) async fn list(store: &PgStore, p: TaskListParams) -> Result<Vec<TaskS
         })
         .collect()
 }
+
+pub(super) async fn cancel_many(
+    store: &PgStore,
+    p: TaskCancelManyParams,
+) -> Result<Vec<TaskCancelOutcome>, StoreError> {
+    if p.task_uuids.is_empty() {
+        return Ok(vec![]);
+    }
+    let rows = store
+        .query(include_str!("queries/task/cancel_many.sql"))
+        .bind(&p.task_uuids)
+        .bind(cancel::cancellable_task_states())
+        .bind(cancel::cancellable_step_states())
+        .bind(p.now)
+        .bind(&p.processor)
+        .bind(cancel::cancel_metadata(p.reason.as_deref()))
+        .fetch_all(&store.pool)
+        .await?;
+    store.autocommitted();
+    let (mut cancelled, mut steps, mut states) = (HashMap::new(), HashMap::new(), HashMap::new());
+    for r in &rows {
+        let task_uuid: uuid::Uuid = r.try_get("task_uuid")?;
+        match r.try_get::<String, _>("kind")?.as_str() {
+            "task" => {
+                cancelled.insert(task_uuid, r.try_get::<String, _>("namespace")?);
+            }
+            "step" => *steps.entry(task_uuid).or_insert(0u32) += 1,
+            _ => {
+                let state = TaskState::from_str(&r.try_get::<String, _>("state")?).map_err(|e| corrupt("tasks", e))?;
+                states.insert(task_uuid, state);
+            }
+        }
+    }
+    Ok(cancel::outcomes(&p.task_uuids, &cancelled, &steps, &states))
+}

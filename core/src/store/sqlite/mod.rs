@@ -304,6 +304,25 @@ impl Store for SqliteStore {
         rows.iter().map(rows::transition).collect()
     }
 
+    async fn step_ready_counts(&self) -> Result<Vec<ReadyCount>, StoreError> {
+        let rows = self
+            .query(include_str!("queries/step/ready_counts.sql"))
+            .fetch_all(&mut *self.reader().await?)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(ReadyCount {
+                    namespace: sqlx::Row::try_get(r, "namespace")?,
+                    ready: sqlx::Row::try_get::<i64, _>(r, "ready")?.max(0) as u64,
+                })
+            })
+            .collect()
+    }
+
+    async fn task_cancel_many(&self, p: TaskCancelManyParams) -> Result<Vec<TaskCancelOutcome>, StoreError> {
+        tasks::cancel_many(self, p).await
+    }
+
     async fn task_create_many(&self, p: TaskCreateManyParams) -> Result<Vec<TaskCreated>, StoreError> {
         tasks::create_many(self, p).await
     }
@@ -332,6 +351,17 @@ impl Store for SqliteStore {
             .fetch_all(&mut *self.reader().await?)
             .await?;
         rows.iter().map(rows::transition).collect()
+    }
+
+    async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
+        let row = self
+            .query(include_str!("queries/schema/status.sql"))
+            .fetch_one(&mut *self.reader().await?)
+            .await?;
+        Ok(SchemaStatus {
+            applied: sqlx::Row::try_get(&row, "applied")?,
+            expected: migrate::SQLITE.iter().map(|m| m.version).max().unwrap_or(0),
+        })
     }
 
     async fn template_register_many(&self, templates: Vec<TemplateRecord>, now: i64) -> Result<(), StoreError> {

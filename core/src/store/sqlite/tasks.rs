@@ -197,3 +197,41 @@ pub(super) async fn list(store: &SqliteStore, p: TaskListParams) -> Result<Vec<T
         })
         .collect()
 }
+
+pub(super) async fn cancel_many(
+    store: &SqliteStore,
+    p: TaskCancelManyParams,
+) -> Result<Vec<TaskCancelOutcome>, StoreError> {
+    if p.task_uuids.is_empty() {
+        return Ok(vec![]);
+    }
+    let ids: Vec<String> = p.task_uuids.iter().map(|u| u.to_string()).collect();
+    let mut conn = store.writer().await?;
+    let rows = run_script(
+        &mut conn,
+        store
+            .script(include_str!("queries/task/cancel_many.sql"))
+            .bind(serde_json::to_string(&ids)?)
+            .bind(serde_json::to_string(&cancel::cancellable_task_states())?)
+            .bind(serde_json::to_string(&cancel::cancellable_step_states())?)
+            .bind(p.now)
+            .bind(&p.processor)
+            .bind(cancel::cancel_metadata(p.reason.as_deref()).to_string()),
+    )
+    .await?;
+    drop(conn);
+    let (mut cancelled, mut steps, mut states) = (HashMap::new(), HashMap::new(), HashMap::new());
+    for r in &rows {
+        let task_uuid = parse_uuid("tasks", &r.try_get::<String, _>("task_uuid")?)?;
+        match r.try_get::<String, _>("kind")?.as_str() {
+            "task" => {
+                cancelled.insert(task_uuid, r.try_get::<String, _>("namespace")?);
+            }
+            "step" => *steps.entry(task_uuid).or_insert(0u32) += 1,
+            _ => {
+                states.insert(task_uuid, task_state(&r.try_get::<String, _>("state")?)?);
+            }
+        }
+    }
+    Ok(cancel::outcomes(&p.task_uuids, &cancelled, &steps, &states))
+}
