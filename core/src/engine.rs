@@ -283,6 +283,9 @@ impl Engine {
     /// held in blocked_by_failures) and returns it.
     pub async fn wait_for_task(&self, task_uuid: Uuid, timeout: Duration) -> Result<TaskView, EngineError> {
         let mut events = self.events.subscribe();
+        // Other processes' tasks: LISTEN/NOTIFY where the backend has it; otherwise
+        // (SQLite shared by several processes) the one-second re-read below.
+        let mut settled = self.store.task_settled_notifications();
         let deadline = tokio::time::Instant::now() + timeout;
         loop {
             let task = self
@@ -308,8 +311,22 @@ impl Engine {
                     }
                 }
             };
+            let settled_elsewhere = async {
+                let Some(rx) = settled.as_mut() else {
+                    return std::future::pending::<()>().await;
+                };
+                loop {
+                    match rx.recv().await {
+                        Ok(t) if t == task_uuid => return,
+                        Ok(_) => {}
+                        Err(tokio::sync::broadcast::error::RecvError::Lagged(_)) => return,
+                        Err(tokio::sync::broadcast::error::RecvError::Closed) => std::future::pending::<()>().await,
+                    }
+                }
+            };
             tokio::select! {
                 _ = changed => {}
+                _ = settled_elsewhere => {}
                 _ = tokio::time::sleep(Duration::from_secs(1)) => {}
                 _ = tokio::time::sleep_until(deadline) => {
                     let state = self.store.task_get(task_uuid).await?.map(|t| t.state).unwrap_or(task.state);

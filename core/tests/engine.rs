@@ -675,3 +675,52 @@ async fn submissions_are_validated_and_deduplicated(env: Env) {
     );
     engine.shutdown().await;
 }
+
+/// Another process waiting for a task hears when it settles (ADR 0011): on PostgreSQL
+/// a store opened with LISTEN receives the uuid of every task that reaches a terminal
+/// state, once, and nothing for a task still running; SQLite has no such channel.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn another_process_hears_when_a_task_settles_on_postgres() {
+    let sqlite = sqlite_env().await;
+    assert!(sqlite.store.task_settled_notifications().is_none());
+
+    let env = postgres_env().await;
+    let listener = store::open_with(&env.url, store::StoreOptions { listen: true })
+        .await
+        .unwrap();
+    let mut settled = listener.task_settled_notifications().expect("PostgreSQL listens");
+    // The LISTEN connection starts in the background: wait until the server shows it.
+    let probe = sqlx::PgPool::connect(&env.url).await.unwrap();
+    let deadline = std::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let listening: i64 = sqlx::query_scalar(
+            "SELECT count(*) FROM pg_stat_activity WHERE datname = current_database() AND query ILIKE 'LISTEN%'",
+        )
+        .fetch_one(&probe)
+        .await
+        .unwrap();
+        if listening > 0 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "the store never started listening"
+        );
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+
+    let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["examples"]);
+    let task = run_to_end(&engine, &example("linear"), json!({"n": 3})).await;
+    assert_eq!(task.state, TaskState::Complete);
+    let heard = tokio::time::timeout(Duration::from_secs(10), settled.recv())
+        .await
+        .expect("a notification within 10 s")
+        .unwrap();
+    assert_eq!(heard, task.task_uuid);
+    // One notification per settled task, not one per state change.
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    assert!(settled.try_recv().is_err(), "a second notification for one task");
+    engine.shutdown().await;
+    listener.close().await;
+    probe.close().await;
+}

@@ -309,8 +309,8 @@ struct Audit {
 ///   result was accepted; a lost worker's late write would make a second);
 /// - every audit chain is consistent: it starts with a creation row (no
 ///   from_state), each row's from_state is the previous row's to_state (so no row
-///   is recorded twice and none is missing), and exactly one row, the last, is
-///   `most_recent` and equals the entity's current state;
+///   is recorded twice and none is missing), and the last row (the most recent one:
+///   audit rows are append-only) equals the entity's current state;
 /// - no step burned an attempt for a lost lease: `attempts` is 1 everywhere.
 async fn audit(url: &str, pool: &PgPool, expected: &[Uuid], check_result: impl Fn(&str, &Value, &Value)) -> Audit {
     // Store API view.
@@ -395,13 +395,13 @@ async fn audit(url: &str, pool: &PgPool, expected: &[Uuid], check_result: impl F
         .map(|r| (r.get(0), r.get(1)))
         .collect();
     let task_rows = sqlx::query(
-        "SELECT task_uuid, transition_id, from_state, to_state, event, most_recent FROM task_transitions ORDER BY task_uuid, transition_id",
+        "SELECT task_uuid, transition_id, from_state, to_state, event FROM task_transitions ORDER BY task_uuid, transition_id",
     )
     .fetch_all(pool)
     .await
     .unwrap();
     let step_rows = sqlx::query(
-        "SELECT step_uuid, transition_id, from_state, to_state, event, most_recent FROM step_transitions ORDER BY step_uuid, transition_id",
+        "SELECT step_uuid, transition_id, from_state, to_state, event FROM step_transitions ORDER BY step_uuid, transition_id",
     )
     .fetch_all(pool)
     .await
@@ -431,8 +431,8 @@ fn check_chains(
     states: &HashMap<Uuid, String>,
     once: &[(&str, usize)],
 ) -> usize {
-    // (transition_id, from_state, to_state, event, most_recent)
-    type Row = (i64, Option<String>, String, String, bool);
+    // (transition_id, from_state, to_state, event)
+    type Row = (i64, Option<String>, String, String);
     let mut by_entity: Vec<(Uuid, Vec<Row>)> = Vec::new();
     for r in rows {
         let id: Uuid = r.get(0);
@@ -441,7 +441,6 @@ fn check_chains(
             r.get::<Option<String>, _>(2),
             r.get::<String, _>(3),
             r.get::<String, _>(4),
-            r.get::<bool, _>(5),
         );
         match by_entity.last_mut() {
             Some((last, chain)) if *last == id => chain.push(row),
@@ -452,9 +451,7 @@ fn check_chains(
         let show = || {
             chain
                 .iter()
-                .map(|(tid, f, t, e, m)| {
-                    format!("  #{tid} {f:?} -> {t} ({e}){}", if *m { " [most recent]" } else { "" })
-                })
+                .map(|(tid, f, t, e)| format!("  #{tid} {f:?} -> {t} ({e})"))
                 .collect::<Vec<_>>()
                 .join("\n")
         };
@@ -473,19 +470,6 @@ fn check_chains(
                 show()
             );
         }
-        let recent: Vec<_> = chain.iter().filter(|r| r.4).collect();
-        assert_eq!(
-            recent.len(),
-            1,
-            "{kind} {id}: {} most_recent rows:\n{}",
-            recent.len(),
-            show()
-        );
-        assert!(
-            chain.last().unwrap().4,
-            "{kind} {id}: the most_recent row is not the last one:\n{}",
-            show()
-        );
         let state = states
             .get(id)
             .unwrap_or_else(|| panic!("{kind} {id} has audit rows but no row of its own"));

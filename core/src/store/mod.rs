@@ -145,6 +145,14 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         None
     }
 
+    /// Tasks settled by any process: the uuid of each task that reached a terminal
+    /// state or `blocked_by_failures`, as soon as its transaction commits
+    /// (PostgreSQL LISTEN/NOTIFY). None without such a channel (SQLite), where a
+    /// waiter in another process re-reads the task on an interval instead.
+    fn task_settled_notifications(&self) -> Option<tokio::sync::broadcast::Receiver<Uuid>> {
+        None
+    }
+
     /// Creates one task: a wrapper over [`Store::task_create_many`].
     async fn task_create(&self, task: NewTask, now: i64, processor: String) -> Result<TaskCreated, StoreError> {
         let mut created = self

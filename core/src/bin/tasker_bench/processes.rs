@@ -6,12 +6,14 @@
 //! `tasker-bench`). The bench process submits tasks through an in-process
 //! `TaskRequest` and watches them through the Store API:
 //! - `proc_linear_p50_ms` / `proc_linear_p95_ms`: submit → complete of the 4-step
-//!   linear example, one task at a time, seen by polling `task_get` every 1 ms (so
-//!   the figures include up to ~1 ms of polling granularity);
+//!   linear example, one task at a time, seen as a user in another process sees it:
+//!   the task's `tasker_task_settled` notification, then one `task_get` (a re-read
+//!   every 100 ms covers a lost notification);
 //! - `proc_throughput_steps_per_s`: one-step tasks created up front, then run by the
-//!   worker process, timed from the worker's spawn (its start-up is included) until a
-//!   `task_list` (state `complete`, offset N-1, limit 1) finds the N-th complete task,
-//!   polled every 50 ms;
+//!   worker process, timed from the worker's spawn (its start-up is included) until
+//!   every task is complete: the last-created task is read every 20 ms, and once it
+//!   is complete a `task_list` (state `complete`, offset N-1, limit 1) confirms the
+//!   N-th complete task (that probe costs the server ~15 ms, so it runs only then);
 //! - `proc_round_trips_per_step`: the worker's and orchestrator's store counters (they
 //!   print them when they stop) plus the bench's task creation, over the steps.
 
@@ -160,8 +162,8 @@ struct Phase {
 impl Phase {
     async fn open(admin: &str, name: &str) -> Result<Phase, BoxError> {
         let db = Database::new(&Some(admin.to_string()), name).await?;
-        // The bench only submits and reads: no LISTEN connection.
-        let store = store::open_with(&db.url, StoreOptions { listen: false }).await?;
+        // LISTEN for settled tasks (the linear phase waits on them).
+        let store = store::open_with(&db.url, StoreOptions { listen: true }).await?;
         let requests = TaskRequest::new(
             store.clone(),
             clock::system(),
@@ -234,8 +236,14 @@ pub async fn run(admin: &str, quick: bool) -> Result<(), BoxError> {
     phase.start_worker(&tasker)?;
     let linear = template(LINEAR_YAML);
     let mut latencies = Vec::with_capacity(linear_tasks);
+    let mut settled = phase
+        .store
+        .task_settled_notifications()
+        .ok_or("the PostgreSQL store has no settled-task notifications")?;
     let measured = async {
         for i in 0..warmup + linear_tasks {
+            // Drop the previous tasks' notifications.
+            while let Ok(_) | Err(tokio::sync::broadcast::error::TryRecvError::Lagged(_)) = settled.try_recv() {}
             let t0 = Instant::now();
             let sub = TaskSubmission::new(TemplateRef::Loaded(linear.clone()), json!({ "n": (i % 7) + 2 }));
             let created = phase
@@ -254,7 +262,12 @@ pub async fn run(admin: &str, quick: bool) -> Result<(), BoxError> {
                         format!("linear task still {} after {:?}", task.state, START_PATIENCE).into(),
                     );
                 }
-                tokio::time::sleep(Duration::from_millis(1)).await;
+                loop {
+                    match tokio::time::timeout(Duration::from_millis(100), settled.recv()).await {
+                        Ok(Ok(t)) if t != created.task_uuid => continue,
+                        _ => break, // ours, lagged, closed or the 100 ms re-read
+                    }
+                }
             };
             if state != TaskState::Complete {
                 return Err(format!("linear task ended {state}").into());
@@ -279,19 +292,21 @@ pub async fn run(admin: &str, quick: bool) -> Result<(), BoxError> {
     let mut phase = Phase::open(admin, "proc_throughput").await?;
     let one_step = template(ONE_STEP_YAML);
     let create_trips_before = phase.store.round_trip_count();
+    let mut last_uuid = None;
     for chunk in (0..throughput_tasks).collect::<Vec<_>>().chunks(500) {
         let subs: Vec<TaskSubmission> = chunk
             .iter()
             .map(|i| TaskSubmission::new(TemplateRef::Loaded(one_step.clone()), json!({ "i": i })))
             .collect();
         for r in phase.requests.create_many(&subs).await {
-            r?;
+            last_uuid = Some(r?.task_uuid);
         }
     }
     let create_trips = phase.store.round_trip_count() - create_trips_before;
     phase.start_orchestrator(&tasker, templates.path())?;
     let t_run = Instant::now();
     phase.start_worker(&tasker)?;
+    let last_created = last_uuid.ok_or("no task was created")?;
     let done_probe = TaskListParams {
         state: Some(TaskState::Complete),
         namespace: None,
@@ -300,13 +315,18 @@ pub async fn run(admin: &str, quick: bool) -> Result<(), BoxError> {
     };
     let finished = async {
         loop {
-            if !phase.store.task_list(done_probe.clone()).await?.is_empty() {
+            let last_done = phase
+                .store
+                .task_get(last_created)
+                .await?
+                .is_some_and(|t| t.state == TaskState::Complete);
+            if last_done && !phase.store.task_list(done_probe.clone()).await?.is_empty() {
                 return Ok::<(), BoxError>(());
             }
             if t_run.elapsed() > Duration::from_secs(600) {
                 return Err("throughput run did not finish in 10 minutes".into());
             }
-            tokio::time::sleep(Duration::from_millis(50)).await;
+            tokio::time::sleep(Duration::from_millis(20)).await;
         }
     }
     .await;
@@ -321,10 +341,10 @@ pub async fn run(admin: &str, quick: bool) -> Result<(), BoxError> {
     println!("proc_linear_tasks={linear_tasks}");
     println!("proc_linear_p50_ms={p50:.3}");
     println!("proc_linear_p95_ms={p95:.3}");
-    println!("proc_linear_poll_interval_ms=1");
+    println!("proc_linear_wait=notify");
     println!("proc_throughput_tasks={throughput_tasks}");
     println!("proc_throughput_steps_per_s={steps_per_s:.0}");
-    println!("proc_throughput_poll_interval_ms=50");
+    println!("proc_throughput_poll_interval_ms=20");
     match child_trips {
         Some(t) => println!(
             "proc_round_trips_per_step={:.3}",

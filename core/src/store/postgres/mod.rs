@@ -15,7 +15,8 @@
 //! - Wake-ups across processes: a trigger NOTIFYs `tasker_ready` with the namespace
 //!   when a step becomes claimable; a LISTEN connection turns those into
 //!   [`Store::ready_notifications`]. Workers still poll as a fallback (a connection
-//!   pooler in transaction mode drops LISTEN).
+//!   pooler in transaction mode drops LISTEN). The same connection listens on
+//!   `tasker_task_settled` ([`Store::task_settled_notifications`]) for waiters.
 //! - Pool: `TASKER_PG_POOL_SIZE` connections per process (default 10). Each engine
 //!   uses at most one connection for writes at a time per actor (claims, result
 //!   writes, creation, sweeps) plus reads, and one more for LISTEN.
@@ -37,6 +38,16 @@ pub const DEFAULT_POOL_SIZE: u32 = 10;
 /// The LISTEN channel the notify trigger uses.
 pub const READY_CHANNEL: &str = "tasker_ready";
 
+/// The LISTEN channel on which the task trigger announces settled tasks (migration 0005).
+pub const TASK_SETTLED_CHANNEL: &str = "tasker_task_settled";
+
+/// Where the LISTEN connection forwards what it hears.
+#[derive(Debug, Clone)]
+struct Notifications {
+    ready: broadcast::Sender<String>,
+    settled: broadcast::Sender<Uuid>,
+}
+
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug)]
 pub struct PgStore {
@@ -45,7 +56,7 @@ pub struct PgStore {
     statements: AtomicU64,
     round_trips: AtomicU64,
     transactions: AtomicU64,
-    ready: broadcast::Sender<String>,
+    notifications: Notifications,
     listener: Option<tokio::task::JoinHandle<()>>,
 }
 
@@ -78,9 +89,12 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migrate(e.to_string()))?;
-        let (ready, _) = broadcast::channel(1024);
+        let notifications = Notifications {
+            ready: broadcast::channel(1024).0,
+            settled: broadcast::channel(1024).0,
+        };
         let listener = if listen {
-            Some(spawn_listener(pool.clone(), ready.clone()))
+            Some(spawn_listener(pool.clone(), notifications.clone()))
         } else {
             None
         };
@@ -90,7 +104,7 @@ impl PgStore {
             statements: AtomicU64::new(0),
             round_trips: AtomicU64::new(0),
             transactions: AtomicU64::new(0),
-            ready,
+            notifications,
             listener,
         })
     }
@@ -127,8 +141,9 @@ impl PgStore {
     }
 }
 
-/// LISTEN on [`READY_CHANNEL`] and forward each namespace; reconnects with backoff.
-fn spawn_listener(pool: PgPool, ready: broadcast::Sender<String>) -> tokio::task::JoinHandle<()> {
+/// LISTEN on [`READY_CHANNEL`] and [`TASK_SETTLED_CHANNEL`] and forward what arrives;
+/// reconnects with backoff.
+fn spawn_listener(pool: PgPool, to: Notifications) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -141,7 +156,7 @@ fn spawn_listener(pool: PgPool, ready: broadcast::Sender<String>) -> tokio::task
                     continue;
                 }
             };
-            if let Err(e) = listener.listen(READY_CHANNEL).await {
+            if let Err(e) = listener.listen_all([READY_CHANNEL, TASK_SETTLED_CHANNEL]).await {
                 tracing::warn!(error = %e, "LISTEN failed; polling covers wake-ups meanwhile");
                 tokio::time::sleep(backoff).await;
                 continue;
@@ -149,8 +164,16 @@ fn spawn_listener(pool: PgPool, ready: broadcast::Sender<String>) -> tokio::task
             backoff = Duration::from_millis(100);
             loop {
                 match listener.recv().await {
+                    Ok(n) if n.channel() == TASK_SETTLED_CHANNEL => match n.payload().parse::<Uuid>() {
+                        Ok(task_uuid) => {
+                            let _ = to.settled.send(task_uuid);
+                        }
+                        Err(e) => {
+                            tracing::warn!(payload = n.payload(), error = %e, "ignoring a malformed task notification")
+                        }
+                    },
                     Ok(n) => {
-                        let _ = ready.send(n.payload().to_string());
+                        let _ = to.ready.send(n.payload().to_string());
                     }
                     Err(e) => {
                         tracing::warn!(error = %e, "LISTEN connection lost; reconnecting");
@@ -385,7 +408,11 @@ impl Store for PgStore {
     }
 
     fn ready_notifications(&self) -> Option<broadcast::Receiver<String>> {
-        self.listener.as_ref().map(|_| self.ready.subscribe())
+        self.listener.as_ref().map(|_| self.notifications.ready.subscribe())
+    }
+
+    fn task_settled_notifications(&self) -> Option<broadcast::Receiver<Uuid>> {
+        self.listener.as_ref().map(|_| self.notifications.settled.subscribe())
     }
 }
 
