@@ -9,13 +9,18 @@
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
+  Batchable,
+  Decision,
   defineHandler,
   failure,
   PermanentError,
   RetryableError,
+  StepHandler,
   success,
   type FunctionHandler,
+  type HandlerLike,
   type StepContext,
+  type StepResult,
 } from "tasker-core";
 
 export const LANGUAGE = "typescript";
@@ -23,6 +28,34 @@ const BLOB_UNIT = "0123456789abcdef";
 
 /** An application error the handlers do not catch. */
 class InventoryServiceDown extends Error {}
+
+/** What a batch worker throws to fail mid-range. */
+class SimulatedCrash extends Error {}
+
+/** Creates the branches the context's `branches` names, or none. */
+class RouteBranches extends Decision(StepHandler) {
+  static handlerName = "route_branches";
+
+  call(context: StepContext): StepResult {
+    const names = context.input<string[]>("branches", []);
+    return names.length > 0 ? this.createSteps(names) : this.noBranches();
+  }
+}
+
+/**
+ * Batches over the context's `items`, of its `batch_size` when given (else the
+ * engine cuts them); none when there are no items.
+ */
+class SplitItems extends Batchable(StepHandler) {
+  static handlerName = "split_items";
+
+  call(context: StepContext): StepResult {
+    const items = context.input<number>("items", 0);
+    return items > 0 ? this.createBatches(items, context.input<number | undefined>("batch_size")) : this.noBatches();
+  }
+}
+
+type SumCheckpoint = { sum: number };
 
 type Valued = { value: number; visited?: string[]; blob?: string };
 
@@ -41,7 +74,7 @@ function digest(value: unknown): { bytes: number; sha256: string } | null {
   return { bytes: Buffer.byteLength(value, "utf8"), sha256: createHash("sha256").update(value, "utf8").digest("hex") };
 }
 
-export const HANDLERS: FunctionHandler[] = [
+export const HANDLERS: HandlerLike[] = [
   defineHandler("square", (context) => {
     const n = inputValue(context);
     return { value: n * n };
@@ -98,6 +131,34 @@ export const HANDLERS: FunctionHandler[] = [
     const [parent] = parents(context);
     const visited = [...(parent?.visited ?? []), context.stepName];
     return success({ value: inputValue(context) * 2, visited }, { language: LANGUAGE });
+  }),
+  RouteBranches,
+  SplitItems,
+  /**
+   * Adds up the item numbers of its cursor range, from the last checkpoint's
+   * cursor and sum on; saves {cursor: next item, data: {sum}} after every
+   * `checkpoint_every` items; on attempt 1, fails just before item
+   * `fail_once_at` of the context.
+   */
+  defineHandler("sum_range", async (context) => {
+    const [start, end] = context.cursorRange();
+    const every = (context.config.checkpoint_every as number | undefined) ?? 0;
+    const failAt = context.input<number | undefined>("fail_once_at");
+    const checkpoint = context.checkpoint;
+    let sum = checkpoint ? (checkpoint.data as SumCheckpoint).sum : 0;
+    const processed: number[] = [];
+    for (let i = start; i < end; i++) {
+      if (context.attempt === 1 && i === failAt) throw new SimulatedCrash(`simulated crash before item ${i}`);
+      sum += i;
+      processed.push(i);
+      if (every > 0 && (i + 1) % every === 0 && i + 1 < end) await context.saveCheckpoint(i + 1, { sum });
+    }
+    return {
+      batch_id: (context.config.cursor as { batch_id: string }).batch_id,
+      resumed_from: checkpoint ? checkpoint.cursor : null,
+      processed,
+      sum,
+    };
   }),
 ];
 
