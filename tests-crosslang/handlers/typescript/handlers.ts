@@ -34,7 +34,7 @@ class SimulatedCrash extends Error {}
 
 /** Creates the branches the context's `branches` names, or none. */
 class RouteBranches extends Decision(StepHandler) {
-  static handlerName = "route_branches";
+  static override handlerName = "route_branches";
 
   call(context: StepContext): StepResult {
     const names = context.input<string[]>("branches", []);
@@ -47,7 +47,7 @@ class RouteBranches extends Decision(StepHandler) {
  * engine cuts them); none when there are no items.
  */
 class SplitItems extends Batchable(StepHandler) {
-  static handlerName = "split_items";
+  static override handlerName = "split_items";
 
   call(context: StepContext): StepResult {
     const items = context.input<number>("items", 0);
