@@ -77,10 +77,9 @@ def retry_after_once(context):
     return {"attempt": context.attempt}
 
 
-@tasker.handler("slow_first_attempt")
-async def slow_first_attempt(context):
-    if context.attempt == 1:
-        await asyncio.sleep(context.config["sleep_ms"] / 1000)
+@tasker.handler("always_slow")
+async def always_slow(context):
+    await asyncio.sleep(context.config["sleep_ms"] / 1000)
     return {"attempt": context.attempt}
 
 
@@ -200,7 +199,7 @@ HANDLERS = [
     decline_card,
     upstream_unavailable,
     retry_after_once,
-    slow_first_attempt,
+    always_slow,
     return_nan,
     raise_unexpected,
     echo_text,

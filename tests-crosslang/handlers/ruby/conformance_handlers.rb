@@ -94,8 +94,8 @@ module ConformanceHandlers
 
       { "attempt" => context.attempt }
     end,
-    handler("slow_first_attempt") do |context|
-      sleep(context.config["sleep_ms"] / 1000.0) if context.attempt == 1
+    handler("always_slow") do |context|
+      sleep(context.config["sleep_ms"] / 1000.0)
       { "attempt" => context.attempt }
     end,
     handler("return_nan") do |_context|

@@ -45,11 +45,9 @@ pub fn registry(broken: &[String]) -> Result<HandlerRegistry, String> {
             StepResult::success(json!({ "attempt": ctx.attempt }))
         }
     });
-    r.register_fn("slow_first_attempt", |ctx| async move {
-        if ctx.attempt == 1 {
-            let ms = ctx.initialization["sleep_ms"].as_u64().unwrap_or(0);
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
+    r.register_fn("always_slow", |ctx| async move {
+        let ms = ctx.initialization["sleep_ms"].as_u64().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
         StepResult::success(json!({ "attempt": ctx.attempt }))
     });
     // Rust cannot put NaN into a JSON value; its way to break the contract is a

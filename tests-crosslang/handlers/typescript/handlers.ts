@@ -100,8 +100,8 @@ export const HANDLERS: HandlerLike[] = [
     if (context.attempt === 1) throw new RetryableError(`rate limited: retry after ${ms} ms`, { retryAfter: ms / 1000 });
     return { attempt: context.attempt };
   }),
-  defineHandler("slow_first_attempt", async (context) => {
-    if (context.attempt === 1) await sleep(context.config.sleep_ms as number, undefined, { signal: context.signal });
+  defineHandler("always_slow", async (context) => {
+    await sleep(context.config.sleep_ms as number, undefined, { signal: context.signal });
     return { attempt: context.attempt };
   }),
   defineHandler("return_nan", () => ({ ratio: NaN })),
