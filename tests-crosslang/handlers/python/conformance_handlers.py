@@ -170,10 +170,16 @@ def sum_range(context):
     cursor and sum on; saves {cursor: next item, data: {sum}} after every
     ``checkpoint_every`` items; on attempt 1, fails just before item
     ``fail_once_at`` of the context."""
+    return _sum_range(context, resume=True)
+
+
+def _sum_range(context, resume):
     start, end = context.cursor_range()
+    checkpoint = context.checkpoint
+    if not resume and checkpoint:
+        start, checkpoint = context.config["cursor"]["start_cursor"], None
     every = context.config.get("checkpoint_every", 0)
     fail_at = context.input("fail_once_at")
-    checkpoint = context.checkpoint
     total = checkpoint["data"]["sum"] if checkpoint else 0
     processed = []
     for i in range(start, end):
@@ -222,4 +228,9 @@ def broken_square(context):
     return {"value": n * n + 1}  # off by one
 
 
-BROKEN = {"square": broken_square}
+@tasker.handler("sum_range")
+def broken_sum_range(context):
+    return _sum_range(context, resume=False)  # starts its range over on a retry
+
+
+BROKEN = {"square": broken_square, "sum_range": broken_sum_range}

@@ -45,6 +45,32 @@ module ConformanceHandlers
 
   module_function
 
+  # Adds up the item numbers of its cursor range, from the last checkpoint's
+  # cursor and sum on (unless `resume` is false); saves {cursor: next item, data:
+  # {sum}} after every "checkpoint_every" items; on attempt 1, fails just before
+  # item "fail_once_at" of the context.
+  def sum_range(context, resume:)
+    first, last = context.cursor_range
+    checkpoint = context.checkpoint
+    if !resume && checkpoint
+      first = context.config["cursor"]["start_cursor"]
+      checkpoint = nil
+    end
+    every = context.config.fetch("checkpoint_every", 0)
+    fail_at = context.input("fail_once_at")
+    sum = checkpoint ? checkpoint["data"]["sum"] : 0
+    processed = []
+    (first...last).each do |i|
+      raise SimulatedCrash, "simulated crash before item #{i}" if context.attempt == 1 && i == fail_at
+
+      sum += i
+      processed << i
+      context.save_checkpoint(i + 1, { "sum" => sum }) if every.positive? && ((i + 1) % every).zero? && i + 1 < last
+    end
+    { "batch_id" => context.config["cursor"]["batch_id"],
+      "resumed_from" => checkpoint ? checkpoint["cursor"] : nil, "processed" => processed, "sum" => sum }
+  end
+
   # The single parent's "value", else the context's "n".
   def input_value(context)
     parent = context.dependency_results.values.first
@@ -129,26 +155,8 @@ module ConformanceHandlers
     end,
     RouteBranches,
     SplitItems,
-    # Adds up the item numbers of its cursor range, from the last checkpoint's
-    # cursor and sum on; saves {cursor: next item, data: {sum}} after every
-    # "checkpoint_every" items; on attempt 1, fails just before item
-    # "fail_once_at" of the context.
     handler("sum_range") do |context|
-      first, last = context.cursor_range
-      every = context.config.fetch("checkpoint_every", 0)
-      fail_at = context.input("fail_once_at")
-      checkpoint = context.checkpoint
-      sum = checkpoint ? checkpoint["data"]["sum"] : 0
-      processed = []
-      (first...last).each do |i|
-        raise SimulatedCrash, "simulated crash before item #{i}" if context.attempt == 1 && i == fail_at
-
-        sum += i
-        processed << i
-        context.save_checkpoint(i + 1, { "sum" => sum }) if every.positive? && ((i + 1) % every).zero? && i + 1 < last
-      end
-      { "batch_id" => context.config["cursor"]["batch_id"],
-        "resumed_from" => checkpoint ? checkpoint["cursor"] : nil, "processed" => processed, "sum" => sum }
+      sum_range(context, resume: true)
     end
   ].freeze
 
@@ -158,6 +166,9 @@ module ConformanceHandlers
     "square" => handler("square") do |context|
       n = input_value(context)
       { "value" => n * n + 1 } # off by one
+    end,
+    "sum_range" => handler("sum_range") do |context|
+      sum_range(context, resume: false) # starts its range over on a retry
     end
   }.freeze
 end

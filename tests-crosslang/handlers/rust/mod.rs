@@ -97,7 +97,9 @@ pub fn registry(broken: &[String]) -> Result<HandlerRegistry, String> {
     r.register_fn("relay", |ctx| async move { relay(&ctx) });
     r.register("route_branches", RouteBranches);
     r.register("split_items", SplitItems);
-    r.register_fn("sum_range", |ctx| async move { sum_range(&ctx).await });
+    r.register_fn("sum_range", |ctx| async move {
+        sum_range(&ctx, Resume::FromCheckpoint).await
+    });
     for callable in broken {
         match callable.as_str() {
             // Off by one: what a subtly wrong port of `square` would return.
@@ -107,7 +109,11 @@ pub fn registry(broken: &[String]) -> Result<HandlerRegistry, String> {
                     StepResult::success(json!({ "value": n * n + 1 }))
                 });
             }
-            other => return Err(format!("no broken variant of `{other}` (known: square)")),
+            // Starts its range over on a retry, ignoring the checkpoint.
+            "sum_range" => {
+                r.register_fn("sum_range", |ctx| async move { sum_range(&ctx, Resume::Never).await });
+            }
+            other => return Err(format!("no broken variant of `{other}` (known: square, sum_range)")),
         }
     }
     Ok(r)
@@ -187,17 +193,28 @@ impl StepHandler for SplitItems {
 
 impl Batchable for SplitItems {}
 
+/// Whether `sum_range` resumes from the last checkpoint (its deliberately broken
+/// variant does not).
+#[derive(Clone, Copy, PartialEq)]
+enum Resume {
+    FromCheckpoint,
+    Never,
+}
+
 /// `sum_range`: adds up the item numbers of its cursor range, from the last
 /// checkpoint's cursor and sum on; saves `{cursor: next item, data: {sum}}` after
 /// every `checkpoint_every` items; on attempt 1, fails just before item
 /// `fail_once_at` of the context (`SimulatedCrash`).
-async fn sum_range(ctx: &StepContext) -> StepResult {
-    let Some((start, end)) = ctx.cursor_range() else {
+async fn sum_range(ctx: &StepContext, resume: Resume) -> StepResult {
+    let Some((mut start, end)) = ctx.cursor_range() else {
         return StepResult::permanent_failure("this step has no cursor range", "invalid_input");
     };
+    let mut checkpoint = ctx.checkpoint.as_ref();
+    if resume == Resume::Never && checkpoint.take().is_some() {
+        start = ctx.initialization["cursor"]["start_cursor"].as_u64().unwrap_or(start);
+    }
     let every = ctx.initialization["checkpoint_every"].as_u64().unwrap_or(0);
     let fail_at = ctx.input("fail_once_at").and_then(Value::as_u64);
-    let checkpoint = ctx.checkpoint.as_ref();
     let mut sum = checkpoint.and_then(|c| c["data"]["sum"].as_u64()).unwrap_or(0);
     let mut processed = Vec::new();
     for i in start..end {

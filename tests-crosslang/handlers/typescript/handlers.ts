@@ -56,6 +56,31 @@ class SplitItems extends Batchable(StepHandler) {
 }
 
 type SumCheckpoint = { sum: number };
+type Cursor = { batch_id: string; start_cursor: number };
+
+/**
+ * `sum_range`: adds up the item numbers of its cursor range, from the last
+ * checkpoint's cursor and sum on (unless `resume` is false); saves {cursor: next
+ * item, data: {sum}} after every `checkpoint_every` items; on attempt 1, fails
+ * just before item `fail_once_at` of the context.
+ */
+async function sumRange(context: StepContext, resume: boolean): Promise<unknown> {
+  const [resumeAt, end] = context.cursorRange();
+  const cursor = context.config.cursor as Cursor;
+  let [start, checkpoint] = [resumeAt, context.checkpoint];
+  if (!resume && checkpoint) [start, checkpoint] = [cursor.start_cursor, null];
+  const every = (context.config.checkpoint_every as number | undefined) ?? 0;
+  const failAt = context.input<number | undefined>("fail_once_at");
+  let sum = checkpoint ? (checkpoint.data as SumCheckpoint).sum : 0;
+  const processed: number[] = [];
+  for (let i = start; i < end; i++) {
+    if (context.attempt === 1 && i === failAt) throw new SimulatedCrash(`simulated crash before item ${i}`);
+    sum += i;
+    processed.push(i);
+    if (every > 0 && (i + 1) % every === 0 && i + 1 < end) await context.saveCheckpoint(i + 1, { sum });
+  }
+  return { batch_id: cursor.batch_id, resumed_from: checkpoint ? checkpoint.cursor : null, processed, sum };
+}
 
 type Valued = { value: number; visited?: string[]; blob?: string };
 
@@ -134,32 +159,7 @@ export const HANDLERS: HandlerLike[] = [
   }),
   RouteBranches,
   SplitItems,
-  /**
-   * Adds up the item numbers of its cursor range, from the last checkpoint's
-   * cursor and sum on; saves {cursor: next item, data: {sum}} after every
-   * `checkpoint_every` items; on attempt 1, fails just before item
-   * `fail_once_at` of the context.
-   */
-  defineHandler("sum_range", async (context) => {
-    const [start, end] = context.cursorRange();
-    const every = (context.config.checkpoint_every as number | undefined) ?? 0;
-    const failAt = context.input<number | undefined>("fail_once_at");
-    const checkpoint = context.checkpoint;
-    let sum = checkpoint ? (checkpoint.data as SumCheckpoint).sum : 0;
-    const processed: number[] = [];
-    for (let i = start; i < end; i++) {
-      if (context.attempt === 1 && i === failAt) throw new SimulatedCrash(`simulated crash before item ${i}`);
-      sum += i;
-      processed.push(i);
-      if (every > 0 && (i + 1) % every === 0 && i + 1 < end) await context.saveCheckpoint(i + 1, { sum });
-    }
-    return {
-      batch_id: (context.config.cursor as { batch_id: string }).batch_id,
-      resumed_from: checkpoint ? checkpoint.cursor : null,
-      processed,
-      sum,
-    };
-  }),
+  defineHandler("sum_range", (context) => sumRange(context, true)),
 ];
 
 /**
@@ -171,4 +171,5 @@ export const BROKEN: Record<string, FunctionHandler> = {
     const n = inputValue(context);
     return { value: n * n + 1 }; // off by one
   }),
+  sum_range: defineHandler("sum_range", (context) => sumRange(context, false)), // starts its range over on a retry
 };
