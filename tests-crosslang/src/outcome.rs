@@ -217,7 +217,7 @@ mod tests {
         );
         let claim = record("in_progress", 1, Some(json!({"worker_id": "engine-rb"})));
         assert_eq!(ran_by(&[claim.clone(), tagged], &workers, false), json!("python"));
-        assert_eq!(ran_by(&[builtin.clone()], &workers, true), json!("rust"));
+        assert_eq!(ran_by(std::slice::from_ref(&builtin), &workers, true), json!("rust"));
         assert_eq!(
             ran_by(&[builtin], &workers, false),
             json!("python"),
