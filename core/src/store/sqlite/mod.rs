@@ -26,6 +26,9 @@
 //!   committed; a power loss or OS crash can lose the last commits (not corrupt the
 //!   file). Set `TASKER_SQLITE_SYNCHRONOUS=FULL` for full durability at a cost.
 //! - Bulk parameters are one JSON array read with `json_each`.
+//! - SQLite has no migration lock: processes opening a new file at once may race
+//!   to apply the same migration. The loser's migration transaction fails and rolls
+//!   back, and it runs the migrations again (see `migrate`).
 
 mod rows;
 mod steps;
