@@ -327,3 +327,34 @@ fn an_orchestrator_with_invalid_templates_exits_2_listing_every_problem() {
         "{out}"
     );
 }
+
+/// Processes opening one NEW SQLite file at the same moment (the polyglot demo
+/// starts its four workers so) all open it: none fails on the first migration that
+/// another one applied meanwhile. Several rounds, each on a fresh file, because one
+/// round may not make the processes overlap.
+#[test]
+fn processes_opening_a_new_file_at_once_all_succeed() {
+    const PROCESSES: usize = 4;
+    const ROUNDS: usize = 5;
+    for round in 0..ROUNDS {
+        let s = Scratch::new();
+        let children: Vec<std::process::Child> = (0..PROCESSES)
+            .map(|_| {
+                s.command(&["task", "list"], &[])
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("the tasker binary starts")
+            })
+            .collect();
+        for child in children {
+            let out = child.wait_with_output().expect("tasker exits");
+            assert!(
+                out.status.success(),
+                "round {round}: `tasker task list` on a new file failed ({}):\n{}",
+                out.status,
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+    }
+}

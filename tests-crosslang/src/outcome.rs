@@ -54,6 +54,7 @@ pub async fn read(store: &SharedStore, task_uuid: Uuid, workers: &WorkerMap) -> 
         .task_transitions(task_uuid)
         .await
         .map_err(|e| failed("the transitions", task_uuid, e))?;
+    let builtins = tasker_core::examples::registry();
     let mut steps = Map::new();
     let mut step_times = BTreeMap::new();
     for s in &task.steps {
@@ -73,7 +74,7 @@ pub async fn read(store: &SharedStore, task_uuid: Uuid, workers: &WorkerMap) -> 
                 "result": s.result.clone().unwrap_or(Value::Null),
                 "error": error,
                 "transitions": transitions.iter().map(transition_line).collect::<Vec<_>>(),
-                "ran_by": ran_by(&transitions, workers),
+                "ran_by": ran_by(&transitions, workers, builtins.get(&s.handler).is_some()),
             }),
         );
         step_times.insert(
@@ -99,8 +100,11 @@ fn failed(what: &str, task_uuid: Uuid, e: impl std::fmt::Display) -> SuiteError 
 /// The language(s) that ran a step's attempts, from the audit rows that recorded
 /// results (their metadata names the worker, and the handler's own metadata may name
 /// its language): `"python"`, `"python+rust"` when attempts ran in several, null
-/// when no attempt recorded a result.
-fn ran_by(transitions: &[TransitionRecord], workers: &WorkerMap) -> Value {
+/// when no attempt recorded a result. An untagged result written by a host engine
+/// with the built-in handlers came from Rust when the step's callable is one of the
+/// core's built-ins (`builtin`: they take precedence there), else from the host's
+/// own handlers.
+fn ran_by(transitions: &[TransitionRecord], workers: &WorkerMap, builtin: bool) -> Value {
     let mut languages: Vec<String> = Vec::new();
     for t in transitions {
         let Some(meta) = t.metadata.as_ref().filter(|m| m.get("execution_ms").is_some()) else {
@@ -113,8 +117,7 @@ fn ran_by(transitions: &[TransitionRecord], workers: &WorkerMap) -> Value {
         let language = declared.unwrap_or_else(|| {
             let worker = meta.get("worker_id").and_then(Value::as_str).unwrap_or("?");
             match workers.get(worker) {
-                // A host engine's steps without a language tag ran in its built-in Rust handlers.
-                Some(w) if w.builtin_rust => Language::Rust.name().to_string(),
+                Some(w) if w.builtin_rust && builtin => Language::Rust.name().to_string(),
                 Some(w) => w.language.name().to_string(),
                 None => format!("unknown worker {worker}"),
             }
@@ -213,10 +216,15 @@ mod tests {
             Some(json!({"worker_id": "engine-rb", "execution_ms": 1})),
         );
         let claim = record("in_progress", 1, Some(json!({"worker_id": "engine-rb"})));
-        assert_eq!(ran_by(&[claim.clone(), tagged], &workers), json!("python"));
-        assert_eq!(ran_by(&[builtin], &workers), json!("rust"));
-        assert_eq!(ran_by(&[ruby.clone(), ruby], &workers), json!("ruby"));
-        assert_eq!(ran_by(&[claim], &workers), Value::Null);
+        assert_eq!(ran_by(&[claim.clone(), tagged], &workers, false), json!("python"));
+        assert_eq!(ran_by(std::slice::from_ref(&builtin), &workers, true), json!("rust"));
+        assert_eq!(
+            ran_by(&[builtin], &workers, false),
+            json!("python"),
+            "an untagged result of a callable that is no built-in ran in the host's language"
+        );
+        assert_eq!(ran_by(&[ruby.clone(), ruby], &workers, false), json!("ruby"));
+        assert_eq!(ran_by(&[claim], &workers, false), Value::Null);
     }
 
     #[test]

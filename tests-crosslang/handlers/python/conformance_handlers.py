@@ -2,6 +2,8 @@
 and TypeScript twins do (the table in tests-crosslang/README.md); failures use the
 idiomatic Python way (raising PermanentError, RetryableError or any exception, or
 returning tasker.failure(...)) so the suite checks the binding's failure table too.
+The decision and batchable handlers are classes using the binding's Decision and
+Batchable mixins.
 """
 
 import asyncio
@@ -16,6 +18,10 @@ BLOB_UNIT = "0123456789abcdef"
 
 class InventoryServiceDown(Exception):
     """An application exception the handlers do not catch."""
+
+
+class SimulatedCrash(Exception):
+    """What a batch worker raises to fail mid-range."""
 
 
 def input_value(context):
@@ -71,10 +77,9 @@ def retry_after_once(context):
     return {"attempt": context.attempt}
 
 
-@tasker.handler("slow_first_attempt")
-async def slow_first_attempt(context):
-    if context.attempt == 1:
-        await asyncio.sleep(context.config["sleep_ms"] / 1000)
+@tasker.handler("always_slow")
+async def always_slow(context):
+    await asyncio.sleep(context.config["sleep_ms"] / 1000)
     return {"attempt": context.attempt}
 
 
@@ -138,6 +143,60 @@ def relay(context):
     )
 
 
+class RouteBranches(tasker.StepHandler, tasker.Decision):
+    """Creates the branches the context's ``branches`` names, or none."""
+
+    handler_name = "route_branches"
+
+    def call(self, context):
+        names = context.input("branches") or []
+        return self.create_steps(names) if names else self.no_branches()
+
+
+class SplitItems(tasker.StepHandler, tasker.Batchable):
+    """Batches over the context's ``items``, of its ``batch_size`` when given (else
+    the engine cuts them); none when there are no items."""
+
+    handler_name = "split_items"
+
+    def call(self, context):
+        items = context.input("items", 0)
+        return self.create_batches(items, context.input("batch_size")) if items else self.no_batches()
+
+
+@tasker.handler("sum_range")
+def sum_range(context):
+    """Adds up the item numbers of its cursor range, from the last checkpoint's
+    cursor and sum on; saves {cursor: next item, data: {sum}} after every
+    ``checkpoint_every`` items; on attempt 1, fails just before item
+    ``fail_once_at`` of the context."""
+    return _sum_range(context, resume=True)
+
+
+def _sum_range(context, resume):
+    start, end = context.cursor_range()
+    checkpoint = context.checkpoint
+    if not resume and checkpoint:
+        start, checkpoint = context.config["cursor"]["start_cursor"], None
+    every = context.config.get("checkpoint_every", 0)
+    fail_at = context.input("fail_once_at")
+    total = checkpoint["data"]["sum"] if checkpoint else 0
+    processed = []
+    for i in range(start, end):
+        if context.attempt == 1 and i == fail_at:
+            raise SimulatedCrash(f"simulated crash before item {i}")
+        total += i
+        processed.append(i)
+        if every and (i + 1) % every == 0 and i + 1 < end:
+            context.save_checkpoint(i + 1, {"sum": total})
+    return {
+        "batch_id": context.config["cursor"]["batch_id"],
+        "resumed_from": checkpoint["cursor"] if checkpoint else None,
+        "processed": processed,
+        "sum": total,
+    }
+
+
 HANDLERS = [
     square,
     multiply_square,
@@ -146,7 +205,7 @@ HANDLERS = [
     decline_card,
     upstream_unavailable,
     retry_after_once,
-    slow_first_attempt,
+    always_slow,
     return_nan,
     raise_unexpected,
     echo_text,
@@ -155,6 +214,9 @@ HANDLERS = [
     constant,
     collect,
     relay,
+    RouteBranches,
+    SplitItems,
+    sum_range,
 ]
 
 
@@ -166,4 +228,9 @@ def broken_square(context):
     return {"value": n * n + 1}  # off by one
 
 
-BROKEN = {"square": broken_square}
+@tasker.handler("sum_range")
+def broken_sum_range(context):
+    return _sum_range(context, resume=False)  # starts its range over on a retry
+
+
+BROKEN = {"square": broken_square, "sum_range": broken_sum_range}

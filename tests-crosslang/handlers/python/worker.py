@@ -13,6 +13,7 @@ import sys
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 
 import tasker  # noqa: E402
+from tasker.handler import handler_name_of  # noqa: E402
 
 import conformance_handlers as handlers  # noqa: E402
 
@@ -29,7 +30,7 @@ def main():
     p.add_argument("--break", action="append", dest="broken", default=[])
     args = p.parse_args()
 
-    chosen = {h.__tasker_handler__: h for h in handlers.HANDLERS}
+    chosen = {handler_name_of(h): h for h in handlers.HANDLERS}
     for name in args.broken:
         if name not in handlers.BROKEN:
             sys.exit(f"no broken variant of {name!r} (known: {', '.join(sorted(handlers.BROKEN))})")

@@ -4,7 +4,8 @@
 # and TypeScript twins do (the table in tests-crosslang/README.md); failures use
 # the idiomatic Ruby way (raising Tasker::PermanentError, Tasker::RetryableError or
 # any exception, or returning Tasker.failure(...)) so the suite checks the gem's
-# failure table too.
+# failure table too. The decision and batchable handlers are classes using the
+# gem's Decision and Batchable mixins.
 
 require "digest"
 require "tasker"
@@ -16,7 +17,59 @@ module ConformanceHandlers
   # An application exception the handlers do not catch.
   class InventoryServiceDown < StandardError; end
 
+  # What a batch worker raises to fail mid-range.
+  class SimulatedCrash < StandardError; end
+
+  # Creates the branches the context's "branches" names, or none.
+  class RouteBranches < Tasker::StepHandler
+    include Tasker::Decision
+    handler_name "route_branches"
+
+    def call(context)
+      names = context.input("branches") || []
+      names.empty? ? no_branches : create_steps(names)
+    end
+  end
+
+  # Batches over the context's "items", of its "batch_size" when given (else the
+  # engine cuts them); none when there are no items.
+  class SplitItems < Tasker::StepHandler
+    include Tasker::Batchable
+    handler_name "split_items"
+
+    def call(context)
+      items = context.input("items", 0)
+      items.zero? ? no_batches : create_batches(items, context.input("batch_size"))
+    end
+  end
+
   module_function
+
+  # Adds up the item numbers of its cursor range, from the last checkpoint's
+  # cursor and sum on (unless `resume` is false); saves {cursor: next item, data:
+  # {sum}} after every "checkpoint_every" items; on attempt 1, fails just before
+  # item "fail_once_at" of the context.
+  def sum_range(context, resume:)
+    first, last = context.cursor_range
+    checkpoint = context.checkpoint
+    if !resume && checkpoint
+      first = context.config["cursor"]["start_cursor"]
+      checkpoint = nil
+    end
+    every = context.config.fetch("checkpoint_every", 0)
+    fail_at = context.input("fail_once_at")
+    sum = checkpoint ? checkpoint["data"]["sum"] : 0
+    processed = []
+    (first...last).each do |i|
+      raise SimulatedCrash, "simulated crash before item #{i}" if context.attempt == 1 && i == fail_at
+
+      sum += i
+      processed << i
+      context.save_checkpoint(i + 1, { "sum" => sum }) if every.positive? && ((i + 1) % every).zero? && i + 1 < last
+    end
+    { "batch_id" => context.config["cursor"]["batch_id"],
+      "resumed_from" => checkpoint ? checkpoint["cursor"] : nil, "processed" => processed, "sum" => sum }
+  end
 
   # The single parent's "value", else the context's "n".
   def input_value(context)
@@ -67,8 +120,8 @@ module ConformanceHandlers
 
       { "attempt" => context.attempt }
     end,
-    handler("slow_first_attempt") do |context|
-      sleep(context.config["sleep_ms"] / 1000.0) if context.attempt == 1
+    handler("always_slow") do |context|
+      sleep(context.config["sleep_ms"] / 1000.0)
       { "attempt" => context.attempt }
     end,
     handler("return_nan") do |_context|
@@ -99,6 +152,11 @@ module ConformanceHandlers
       parent = context.dependency_results.values.first
       visited = parent ? parent["visited"] + [context.step_name] : [context.step_name]
       Tasker.success({ "value" => input_value(context) * 2, "visited" => visited }, metadata: { "language" => LANGUAGE })
+    end,
+    RouteBranches,
+    SplitItems,
+    handler("sum_range") do |context|
+      sum_range(context, resume: true)
     end
   ].freeze
 
@@ -108,6 +166,9 @@ module ConformanceHandlers
     "square" => handler("square") do |context|
       n = input_value(context)
       { "value" => n * n + 1 } # off by one
+    end,
+    "sum_range" => handler("sum_range") do |context|
+      sum_range(context, resume: false) # starts its range over on a retry
     end
   }.freeze
 end

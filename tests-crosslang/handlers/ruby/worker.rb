@@ -23,7 +23,7 @@ OptionParser.new do |o|
 end.parse!
 abort "--database-url and --namespace are required" if options[:database_url].nil? || options[:namespaces].empty?
 
-chosen = ConformanceHandlers::HANDLERS.to_h { |h| [h.name, h] }
+chosen = ConformanceHandlers::HANDLERS.to_h { |h| [Tasker::HandlerRegistry.name_of(h), h] }
 options[:broken].each do |name|
   variant = ConformanceHandlers::BROKEN[name] or
     abort "no broken variant of #{name.inspect} (known: #{ConformanceHandlers::BROKEN.keys.join(', ')})"

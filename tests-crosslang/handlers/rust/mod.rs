@@ -5,11 +5,17 @@
 //!
 //! Where the other languages raise an exception, Rust returns the failure the
 //! failure table gives that exception (`error_type` = the class name).
+//!
+//! The decision and batchable handlers are types implementing the core's
+//! `Decision` and `Batchable` traits, as the other languages' are classes using
+//! their binding's mixins.
 
+use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
-use tasker_core::worker::{HandlerRegistry, StepContext, StepResult};
+use tasker_core::worker::handler::{Batchable, Decision};
+use tasker_core::worker::{HandlerRegistry, StepContext, StepHandler, StepResult};
 
 /// The language name these handlers tag their results with.
 pub const LANGUAGE: &str = "rust";
@@ -39,11 +45,9 @@ pub fn registry(broken: &[String]) -> Result<HandlerRegistry, String> {
             StepResult::success(json!({ "attempt": ctx.attempt }))
         }
     });
-    r.register_fn("slow_first_attempt", |ctx| async move {
-        if ctx.attempt == 1 {
-            let ms = ctx.initialization["sleep_ms"].as_u64().unwrap_or(0);
-            tokio::time::sleep(Duration::from_millis(ms)).await;
-        }
+    r.register_fn("always_slow", |ctx| async move {
+        let ms = ctx.initialization["sleep_ms"].as_u64().unwrap_or(0);
+        tokio::time::sleep(Duration::from_millis(ms)).await;
         StepResult::success(json!({ "attempt": ctx.attempt }))
     });
     // Rust cannot put NaN into a JSON value; its way to break the contract is a
@@ -91,6 +95,11 @@ pub fn registry(broken: &[String]) -> Result<HandlerRegistry, String> {
         StepResult::success(json!({ "received": ctx.dependency_results }))
     });
     r.register_fn("relay", |ctx| async move { relay(&ctx) });
+    r.register("route_branches", RouteBranches);
+    r.register("split_items", SplitItems);
+    r.register_fn("sum_range", |ctx| async move {
+        sum_range(&ctx, Resume::FromCheckpoint).await
+    });
     for callable in broken {
         match callable.as_str() {
             // Off by one: what a subtly wrong port of `square` would return.
@@ -100,7 +109,11 @@ pub fn registry(broken: &[String]) -> Result<HandlerRegistry, String> {
                     StepResult::success(json!({ "value": n * n + 1 }))
                 });
             }
-            other => return Err(format!("no broken variant of `{other}` (known: square)")),
+            // Starts its range over on a retry, ignoring the checkpoint.
+            "sum_range" => {
+                r.register_fn("sum_range", |ctx| async move { sum_range(&ctx, Resume::Never).await });
+            }
+            other => return Err(format!("no broken variant of `{other}` (known: square, sum_range)")),
         }
     }
     Ok(r)
@@ -139,4 +152,87 @@ fn relay(ctx: &StepContext) -> StepResult {
     let mut result = StepResult::success(json!({ "value": input_value(ctx) * 2, "visited": visited }));
     result.metadata.insert("language".into(), json!(LANGUAGE));
     result
+}
+
+/// `route_branches`: creates the branches the context's `branches` names, or none.
+struct RouteBranches;
+
+#[async_trait]
+impl StepHandler for RouteBranches {
+    async fn call(&self, ctx: &StepContext) -> StepResult {
+        let names: Vec<&str> = ctx
+            .input("branches")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).collect())
+            .unwrap_or_default();
+        if names.is_empty() {
+            self.no_branches()
+        } else {
+            self.create_steps(&names)
+        }
+    }
+}
+
+impl Decision for RouteBranches {}
+
+/// `split_items`: batches over the context's `items`, of its `batch_size` when
+/// given (else the engine cuts them); none when there are no items.
+struct SplitItems;
+
+#[async_trait]
+impl StepHandler for SplitItems {
+    async fn call(&self, ctx: &StepContext) -> StepResult {
+        let items = ctx.input("items").and_then(Value::as_u64).unwrap_or(0);
+        if items == 0 {
+            self.no_batches()
+        } else {
+            self.create_batches(items, ctx.input("batch_size").and_then(Value::as_u64))
+        }
+    }
+}
+
+impl Batchable for SplitItems {}
+
+/// Whether `sum_range` resumes from the last checkpoint (its deliberately broken
+/// variant does not).
+#[derive(Clone, Copy, PartialEq)]
+enum Resume {
+    FromCheckpoint,
+    Never,
+}
+
+/// `sum_range`: adds up the item numbers of its cursor range, from the last
+/// checkpoint's cursor and sum on; saves `{cursor: next item, data: {sum}}` after
+/// every `checkpoint_every` items; on attempt 1, fails just before item
+/// `fail_once_at` of the context (`SimulatedCrash`).
+async fn sum_range(ctx: &StepContext, resume: Resume) -> StepResult {
+    let Some((mut start, end)) = ctx.cursor_range() else {
+        return StepResult::permanent_failure("this step has no cursor range", "invalid_input");
+    };
+    let mut checkpoint = ctx.checkpoint.as_ref();
+    if resume == Resume::Never && checkpoint.take().is_some() {
+        start = ctx.initialization["cursor"]["start_cursor"].as_u64().unwrap_or(start);
+    }
+    let every = ctx.initialization["checkpoint_every"].as_u64().unwrap_or(0);
+    let fail_at = ctx.input("fail_once_at").and_then(Value::as_u64);
+    let mut sum = checkpoint.and_then(|c| c["data"]["sum"].as_u64()).unwrap_or(0);
+    let mut processed = Vec::new();
+    for i in start..end {
+        if ctx.attempt == 1 && fail_at == Some(i) {
+            return StepResult::failure(format!("simulated crash before item {i}"), "SimulatedCrash");
+        }
+        sum += i;
+        processed.push(i);
+        if every > 0 && (i + 1) % every == 0 && i + 1 < end {
+            if let Err(e) = ctx.save_checkpoint(json!(i + 1), json!({ "sum": sum })).await {
+                return StepResult::failure(e.to_string(), "CheckpointError");
+            }
+        }
+    }
+    StepResult::success(json!({
+        "batch_id": ctx.initialization["cursor"]["batch_id"],
+        "resumed_from": checkpoint.map(|c| c["cursor"].clone()).unwrap_or(Value::Null),
+        "processed": processed,
+        "sum": sum,
+    }))
 }

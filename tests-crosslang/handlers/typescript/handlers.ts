@@ -9,13 +9,18 @@
 import { createHash } from "node:crypto";
 import { setTimeout as sleep } from "node:timers/promises";
 import {
+  Batchable,
+  Decision,
   defineHandler,
   failure,
   PermanentError,
   RetryableError,
+  StepHandler,
   success,
   type FunctionHandler,
+  type HandlerLike,
   type StepContext,
+  type StepResult,
 } from "tasker-core";
 
 export const LANGUAGE = "typescript";
@@ -23,6 +28,59 @@ const BLOB_UNIT = "0123456789abcdef";
 
 /** An application error the handlers do not catch. */
 class InventoryServiceDown extends Error {}
+
+/** What a batch worker throws to fail mid-range. */
+class SimulatedCrash extends Error {}
+
+/** Creates the branches the context's `branches` names, or none. */
+class RouteBranches extends Decision(StepHandler) {
+  static override handlerName = "route_branches";
+
+  call(context: StepContext): StepResult {
+    const names = context.input<string[]>("branches", []);
+    return names.length > 0 ? this.createSteps(names) : this.noBranches();
+  }
+}
+
+/**
+ * Batches over the context's `items`, of its `batch_size` when given (else the
+ * engine cuts them); none when there are no items.
+ */
+class SplitItems extends Batchable(StepHandler) {
+  static override handlerName = "split_items";
+
+  call(context: StepContext): StepResult {
+    const items = context.input<number>("items", 0);
+    return items > 0 ? this.createBatches(items, context.input<number | undefined>("batch_size")) : this.noBatches();
+  }
+}
+
+type SumCheckpoint = { sum: number };
+type Cursor = { batch_id: string; start_cursor: number };
+
+/**
+ * `sum_range`: adds up the item numbers of its cursor range, from the last
+ * checkpoint's cursor and sum on (unless `resume` is false); saves {cursor: next
+ * item, data: {sum}} after every `checkpoint_every` items; on attempt 1, fails
+ * just before item `fail_once_at` of the context.
+ */
+async function sumRange(context: StepContext, resume: boolean): Promise<unknown> {
+  const [resumeAt, end] = context.cursorRange();
+  const cursor = context.config.cursor as Cursor;
+  let [start, checkpoint] = [resumeAt, context.checkpoint];
+  if (!resume && checkpoint) [start, checkpoint] = [cursor.start_cursor, null];
+  const every = (context.config.checkpoint_every as number | undefined) ?? 0;
+  const failAt = context.input<number | undefined>("fail_once_at");
+  let sum = checkpoint ? (checkpoint.data as SumCheckpoint).sum : 0;
+  const processed: number[] = [];
+  for (let i = start; i < end; i++) {
+    if (context.attempt === 1 && i === failAt) throw new SimulatedCrash(`simulated crash before item ${i}`);
+    sum += i;
+    processed.push(i);
+    if (every > 0 && (i + 1) % every === 0 && i + 1 < end) await context.saveCheckpoint(i + 1, { sum });
+  }
+  return { batch_id: cursor.batch_id, resumed_from: checkpoint ? checkpoint.cursor : null, processed, sum };
+}
 
 type Valued = { value: number; visited?: string[]; blob?: string };
 
@@ -41,7 +99,7 @@ function digest(value: unknown): { bytes: number; sha256: string } | null {
   return { bytes: Buffer.byteLength(value, "utf8"), sha256: createHash("sha256").update(value, "utf8").digest("hex") };
 }
 
-export const HANDLERS: FunctionHandler[] = [
+export const HANDLERS: HandlerLike[] = [
   defineHandler("square", (context) => {
     const n = inputValue(context);
     return { value: n * n };
@@ -67,8 +125,8 @@ export const HANDLERS: FunctionHandler[] = [
     if (context.attempt === 1) throw new RetryableError(`rate limited: retry after ${ms} ms`, { retryAfter: ms / 1000 });
     return { attempt: context.attempt };
   }),
-  defineHandler("slow_first_attempt", async (context) => {
-    if (context.attempt === 1) await sleep(context.config.sleep_ms as number, undefined, { signal: context.signal });
+  defineHandler("always_slow", async (context) => {
+    await sleep(context.config.sleep_ms as number, undefined, { signal: context.signal });
     return { attempt: context.attempt };
   }),
   defineHandler("return_nan", () => ({ ratio: NaN })),
@@ -99,6 +157,9 @@ export const HANDLERS: FunctionHandler[] = [
     const visited = [...(parent?.visited ?? []), context.stepName];
     return success({ value: inputValue(context) * 2, visited }, { language: LANGUAGE });
   }),
+  RouteBranches,
+  SplitItems,
+  defineHandler("sum_range", (context) => sumRange(context, true)),
 ];
 
 /**
@@ -110,4 +171,5 @@ export const BROKEN: Record<string, FunctionHandler> = {
     const n = inputValue(context);
     return { value: n * n + 1 }; // off by one
   }),
+  sum_range: defineHandler("sum_range", (context) => sumRange(context, false)), // starts its range over on a retry
 };

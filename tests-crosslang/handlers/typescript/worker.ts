@@ -7,7 +7,7 @@
  */
 
 import { parseArgs } from "node:util";
-import { VERSION, Worker, type FunctionHandler } from "tasker-core";
+import { handlerNameOf, VERSION, Worker, type HandlerLike } from "tasker-core";
 import { BROKEN, HANDLERS, LANGUAGE } from "./handlers";
 
 async function main(): Promise<void> {
@@ -24,7 +24,7 @@ async function main(): Promise<void> {
     },
   });
   if (!values["database-url"] || !values.namespace?.length) throw new Error("--database-url and --namespace are required");
-  const chosen = new Map<string, FunctionHandler>(HANDLERS.map((h) => [h.handlerName, h]));
+  const chosen = new Map<string, HandlerLike>(HANDLERS.map((h) => [handlerNameOf(h), h]));
   for (const name of values.break ?? []) {
     const variant = BROKEN[name];
     if (!variant) throw new Error(`no broken variant of ${name} (known: ${Object.keys(BROKEN).join(", ")})`);

@@ -26,6 +26,9 @@
 //!   committed; a power loss or OS crash can lose the last commits (not corrupt the
 //!   file). Set `TASKER_SQLITE_SYNCHRONOUS=FULL` for full durability at a cost.
 //! - Bulk parameters are one JSON array read with `json_each`.
+//! - SQLite has no migration lock: processes opening a new file at once may race
+//!   to apply the same migration. The loser's migration transaction fails and rolls
+//!   back, and it runs the migrations again (see `migrate`).
 
 mod rows;
 mod steps;
@@ -123,7 +126,7 @@ impl SqliteStore {
             .pragma("mmap_size", "268435456")
             .pragma("cache_size", "-32768");
         let mut writer = options.connect().await.map_err(|e| open_err(&e))?;
-        super::migrate::SQLITE.run(&mut writer).await.map_err(|e| match e {
+        migrate(&mut writer).await.map_err(|e| match e {
             sqlx::migrate::MigrateError::Execute(inner) => open_err(&inner),
             other => StoreError::Migrate(other.to_string()),
         })?;
@@ -217,6 +220,44 @@ pub(super) async fn run_script(
 /// between two scripts of one transaction gives up).
 pub(super) async fn rollback(conn: &mut SqliteConnection) {
     let _ = sqlx::query("ROLLBACK").execute(&mut *conn).await;
+}
+
+/// Applies the migrations this file lacks, safely when several processes open a new
+/// file at once (the polyglot demo's workers do). sqlx applies each migration in a
+/// transaction of its own, but SQLite has no migration lock: two openers can both
+/// find a migration missing, and the second one's fails ("table … already exists")
+/// once the first has committed it, and rolls back. So a failed run is run again
+/// while it made progress (more migrations applied than before it, by anyone); it
+/// then finds them applied. A run that fails without progress (a broken migration,
+/// the file locked past `busy_timeout`) returns its error. At most one retry per
+/// migration.
+async fn migrate(conn: &mut SqliteConnection) -> Result<(), sqlx::migrate::MigrateError> {
+    let mut applied = applied_migrations(conn).await;
+    loop {
+        let error = match migrate::SQLITE.run(&mut *conn).await {
+            Ok(()) => return Ok(()),
+            Err(e) => e,
+        };
+        let now = applied_migrations(conn).await;
+        if now <= applied {
+            return Err(error);
+        }
+        tracing::debug!(error = %error, applied = now, "another opener applied migrations meanwhile; running them again");
+        applied = now;
+    }
+}
+
+/// sqlx's bookkeeping table (its default name, which `sqlx::migrate!` keeps).
+const MIGRATIONS_TABLE: &str = "_sqlx_migrations";
+
+/// How many migrations the file has recorded (0 before the first run created the
+/// bookkeeping table, or when it cannot be read).
+async fn applied_migrations(conn: &mut SqliteConnection) -> usize {
+    use sqlx::migrate::Migrate;
+    conn.list_applied_migrations(MIGRATIONS_TABLE)
+        .await
+        .map(|m| m.len())
+        .unwrap_or(0)
 }
 
 /// Statements in a script, BEGIN and COMMIT excluded (comments ignored).
