@@ -499,6 +499,7 @@ macro_rules! conformance_suite {
                 a_blocked_task_and_its_failed_step_can_be_cancelled,
                 ready_counts_are_the_enqueued_steps_per_namespace,
                 the_schema_status_of_a_migrated_store_is_current,
+                cancels_racing_retry_claims_never_deadlock,
             ],
         }
     };
