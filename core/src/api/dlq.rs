@@ -114,16 +114,8 @@ pub async fn list_dlq(
                         .map_err(|e| ApiError::invalid_parameter("status", format!("{e}, or all")))?,
                 )
             }
-            "limit" => {
-                params.limit = value
-                    .parse()
-                    .map_err(|_| ApiError::invalid_parameter("limit", format!("`{value}` is not a page size")))?
-            }
-            "offset" => {
-                params.offset = value
-                    .parse()
-                    .map_err(|_| ApiError::invalid_parameter("offset", format!("`{value}` is not an offset")))?
-            }
+            "limit" => params.limit = super::paging::parse("limit", value)?,
+            "offset" => params.offset = super::paging::parse("offset", value)?,
             other => {
                 return Err(ApiError::invalid_parameter(
                     other,
@@ -132,16 +124,10 @@ pub async fn list_dlq(
             }
         }
     }
-    let max = state.config.max_page_size;
-    if params.limit > max {
-        return Err(ApiError::invalid_parameter(
-            "limit",
-            format!("at most {max} entries per page"),
-        ));
-    }
+    super::paging::check_limit(params.limit, state.config.max_page_size, "entries")?;
     let (limit, offset) = (params.limit, params.offset);
     let entries = state.db(state.engine.store().dlq_list(params)).await?;
-    let next_offset = (entries.len() as u32 == limit && limit > 0).then_some(offset + limit);
+    let next_offset = super::paging::next_offset(entries.len(), limit, offset);
     Ok(Json(DlqPage {
         entries,
         limit,

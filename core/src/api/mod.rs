@@ -17,7 +17,7 @@
 //!
 //! One file per area: [`tasks`], [`dlq`], [`templates`], [`health`]; [`error`] (the JSON
 //! error body and its stable codes), [`json`] (body extraction, 413 past
-//! `api.body_limit_bytes`), [`auth`] (optional bearer tokens on every route but
+//! `api.body_limit_bytes`), [`paging`] (`limit`/`offset` of the lists), [`auth`] (optional bearer tokens on every route but
 //! `/health`). Every request is counted and timed in the engine's metrics and runs
 //! in an `http_request` span.
 //!
@@ -31,6 +31,7 @@ pub mod dlq;
 pub mod error;
 pub mod health;
 pub mod json;
+pub mod paging;
 pub mod tasks;
 pub mod templates;
 

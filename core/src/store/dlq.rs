@@ -12,10 +12,10 @@ use super::plan::TransitionPlan;
 use crate::clock::EpochMillis;
 use crate::orchestration::task_finalizer::plan_after_results;
 use crate::state::task::{evaluate, events_after_evaluation};
-use crate::state::{StepCounts, StepEvent, StepState, TaskEvent, TaskState};
+use crate::state::{StepEvent, StepState, TaskEvent, TaskState};
 use serde::{Deserialize, Serialize};
 use serde_json::{json, Value};
-use std::collections::{BTreeMap, HashMap, HashSet};
+use std::collections::HashSet;
 use uuid::Uuid;
 
 /// Why the staleness sweep recorded a task.
@@ -463,24 +463,26 @@ pub struct ResolvePlan {
     pub metadata: Value,
 }
 
-/// Decides a resolution: the outcome to report at once (an error), or the step's plan.
+/// Decides a resolution: the outcome to report at once (a refusal), or the step's plan.
 pub fn plan_resolution(
     entry: &DlqEntry,
     target: Option<&ResolveTarget>,
     p: &DlqResolveParams,
-) -> Result<ResolvePlan, DlqResolveOutcome> {
+) -> Result<ResolvePlan, Box<DlqResolveOutcome>> {
     if entry.status == DlqStatus::Resolved {
-        return Err(DlqResolveOutcome::AlreadyResolved { entry: entry.clone() });
+        return Err(Box::new(DlqResolveOutcome::AlreadyResolved { entry: entry.clone() }));
     }
     let step_uuid = p.action.step_uuid();
     let target = target
         .filter(|t| t.task_uuid == entry.task_uuid)
-        .ok_or(DlqResolveOutcome::StepNotInTask { step_uuid })?;
+        .ok_or(Box::new(DlqResolveOutcome::StepNotInTask { step_uuid }))?;
     let resolution = p.action.resolution();
-    let refused = || DlqResolveOutcome::StepNotResolvable {
-        step_uuid,
-        state: target.state,
-        resolution,
+    let refused = || {
+        Box::new(DlqResolveOutcome::StepNotResolvable {
+            step_uuid,
+            state: target.state,
+            resolution,
+        })
     };
     let mut events = match (&p.action, target.state) {
         (DlqAction::RetryStep { .. }, StepState::Error) => vec![StepEvent::ResetForRetry],
@@ -510,44 +512,26 @@ pub fn plan_resolution(
 
 /// The task's move after a resolution: the TaskFinalizer's rule, except that a task
 /// in `error` is reopened first (the finalizer never leaves `error`; an operator's
-/// resolution does). Same JSON shape as [`super::batch::plans_from_counts`].
-pub fn resume_plans(rows: impl IntoIterator<Item = CountRow>, newly_enqueued: bool) -> super::batch::TaskPlans {
-    let mut per_task: BTreeMap<Uuid, (TaskState, bool, StepCounts)> = BTreeMap::new();
-    for r in rows {
-        let entry = per_task
-            .entry(r.task_uuid)
-            .or_insert_with(|| (r.task_state, r.hold_failed, StepCounts::default()));
-        if let Some(state) = r.step_state {
-            entry.2.add(state, r.n);
+/// resolution does). Same shape as [`super::batch::plans_from_counts`].
+pub fn resume_plans(rows: Vec<CountRow>, newly_enqueued: bool) -> super::batch::TaskPlans {
+    let touched: HashSet<Uuid> = if newly_enqueued {
+        rows.iter().map(|r| r.task_uuid).collect()
+    } else {
+        HashSet::new()
+    };
+    super::batch::plans_from_counts_with(rows, &touched, |state, hold, counts, newly| {
+        if state != TaskState::Error {
+            return plan_after_results(state, hold, counts, newly);
         }
-    }
-    let mut plans = Vec::new();
-    let mut expected = HashMap::new();
-    for (uuid, (state, hold, counts)) in per_task {
-        let plan = if state == TaskState::Error {
-            let mut events = vec![TaskEvent::Reopen];
-            events.extend(events_after_evaluation(
-                TaskState::EvaluatingResults,
-                evaluate(&counts),
-                newly_enqueued,
-                hold,
-            ));
-            TransitionPlan::task(state, &events).ok()
-        } else {
-            plan_after_results(state, hold, &counts, newly_enqueued)
-        };
-        if let Some(plan) = plan {
-            plans.push(json!({
-                "task_uuid": uuid, "expected": state.as_str(), "state": plan.final_state(),
-                "event": plan.final_event(), "path": plan.path_json(),
-            }));
-            expected.insert(uuid, state);
-        }
-    }
-    super::batch::TaskPlans {
-        json: Value::Array(plans).to_string(),
-        expected,
-    }
+        let mut events = vec![TaskEvent::Reopen];
+        events.extend(events_after_evaluation(
+            TaskState::EvaluatingResults,
+            evaluate(counts),
+            newly,
+            hold,
+        ));
+        TransitionPlan::task(state, &events).ok()
+    })
 }
 
 /// The thresholds as the candidates query binds them (in this order).

@@ -129,12 +129,22 @@ pub(super) async fn open_count(store: &PgStore) -> Result<u64, StoreError> {
 pub(super) async fn resolve(store: &PgStore, p: DlqResolveParams) -> Result<DlqResolveOutcome, StoreError> {
     let step_uuid = p.action.step_uuid();
     let mut tx = store.begin().await?;
-    let Some(row) = store
+    let locked = store
         .query(include_str!("queries/dlq/resolve_lock.sql"))
         .bind(p.entry_id)
         .fetch_optional(&mut *tx)
-        .await?
-    else {
+        .await?;
+    let read = match locked {
+        Some(_) => {
+            store
+                .query(include_str!("queries/dlq/get_many.sql"))
+                .bind(vec![p.entry_id])
+                .fetch_optional(&mut *tx)
+                .await?
+        }
+        None => None,
+    };
+    let Some(row) = read else {
         return Ok(DlqResolveOutcome::NotFound);
     };
     let entry: DlqEntry = serde_json::from_value(data(&row)?)?;
@@ -147,7 +157,7 @@ pub(super) async fn resolve(store: &PgStore, p: DlqResolveParams) -> Result<DlqR
         .transpose()?;
     let plan = match dlq::plan_resolution(&entry, target.as_ref(), &p) {
         Ok(plan) => plan,
-        Err(outcome) => return Ok(outcome),
+        Err(outcome) => return Ok(*outcome),
     };
     let path = plan
         .plan

@@ -139,7 +139,7 @@ pub(super) async fn resolve(store: &SqliteStore, p: DlqResolveParams) -> Result<
         Ok(plan) => plan,
         Err(outcome) => {
             rollback(&mut conn).await;
-            return Ok(outcome);
+            return Ok(*outcome);
         }
     };
     let rows = run_script(

@@ -1,13 +1,7 @@
--- Lock a resolution's entry and its task (task row first, as every writer does),
--- and read the entry as JSON. $1: entry id
-SELECT jsonb_build_object(
-           'entry_id', d.entry_id, 'task_uuid', d.task_uuid, 'namespace', t.namespace, 'task_name', t.name,
-           'step_uuid', d.step_uuid, 'reason', d.reason, 'task_state', d.task_state, 'stale_state', d.stale_state,
-           'stale_since', d.stale_since, 'stale_for_ms', d.stale_for_ms, 'threshold_ms', d.threshold_ms,
-           'snapshot', d.snapshot, 'status', d.status, 'resolution', d.resolution,
-           'resolution_step_uuid', d.resolution_step_uuid, 'resolution_note', d.resolution_note,
-           'resolved_by', d.resolved_by, 'detected_by', d.detected_by, 'detected_at', d.detected_at,
-           'resolved_at', d.resolved_at) AS data
+-- Lock a resolution's entry and its task (the task row before any step row, as every
+-- writer does). The entry is read by the next statement, whose snapshot sees what
+-- a resolver that held the lock before committed. $1: entry id
+SELECT d.entry_id
 FROM dead_letter_entries AS d
 JOIN tasks AS t ON t.task_uuid = d.task_uuid
 WHERE d.entry_id = $1
