@@ -879,6 +879,10 @@ async fn dead_letter_entries_are_listed_shown_and_resolved_over_http(env: Env) {
     );
     let (_, resolved_page) = api.get("/v1/dlq?status=resolved").await;
     assert_eq!(resolved_page["entries"], json!([]));
+    let (_, by_reason) = api.get("/v1/dlq?reason=step_enqueued_too_long&namespace=idle").await;
+    assert_eq!(by_reason["entries"].as_array().map(Vec::len), Some(1), "{by_reason}");
+    let (_, other) = api.get("/v1/dlq?reason=step_lease_lost").await;
+    assert_eq!(other["entries"], json!([]));
     let (_, one) = api.get("/v1/dlq?status=all&limit=1").await;
     assert_eq!((one["limit"].as_u64(), one["next_offset"].as_u64()), (Some(1), Some(1)));
     for (path, status, want) in [
@@ -888,6 +892,11 @@ async fn dead_letter_entries_are_listed_shown_and_resolved_over_http(env: Env) {
             "invalid_parameter",
         ),
         ("/v1/dlq?color=red".into(), StatusCode::BAD_REQUEST, "invalid_parameter"),
+        (
+            "/v1/dlq?reason=bored".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
         (
             "/v1/dlq?limit=100000".into(),
             StatusCode::BAD_REQUEST,

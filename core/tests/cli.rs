@@ -993,6 +993,18 @@ fn dlq_sweep_list_show_and_resolve_a_failed_task() {
         "an open entry is not recorded twice:\n{again}"
     );
 
+    let by_reason = sb.tasker(&[
+        "dlq",
+        "list",
+        "--reason",
+        "error_unresolved",
+        "--namespace",
+        "t",
+        "--json",
+    ]);
+    assert_eq!(by_reason.json().as_array().map(Vec::len), Some(1), "{by_reason}");
+    let other = sb.tasker(&["dlq", "list", "--reason", "step_lease_lost", "--json"]);
+    assert_eq!(other.json(), serde_json::json!([]), "{other}");
     let listed = sb.tasker(&["dlq", "list"]);
     assert_eq!(listed.code, 0, "{listed}");
     assert!(listed.stdout.lines().next().unwrap().starts_with("ENTRY"), "{listed}");

@@ -39,7 +39,7 @@ CREATE INDEX dead_letter_entries_status_idx ON dead_letter_entries (status, dete
 -- Each entry as the JSON object the store reads, with its task's namespace and name
 -- (one definition for every query that returns entries).
 CREATE VIEW dead_letter_entry_json AS
-SELECT d.entry_id, d.status, d.detected_at,
+SELECT d.entry_id, d.status, d.reason, t.namespace, d.detected_at,
        json_object(
            'entry_id', d.entry_id, 'task_uuid', d.task_uuid, 'namespace', t.namespace, 'task_name', t.name,
            'step_uuid', d.step_uuid, 'reason', d.reason, 'task_state', d.task_state, 'stale_state', d.stale_state,

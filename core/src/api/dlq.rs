@@ -40,6 +40,10 @@ pub struct DlqPage {
 pub struct DlqListQuery {
     /// `open` (default), `resolved` or `all`.
     status: Option<String>,
+    /// Only entries recorded for this reason (e.g. `step_lease_lost`).
+    reason: Option<String>,
+    /// Only entries of tasks in this namespace.
+    namespace: Option<String>,
     /// Page size (default 100, at most `api.max_page_size`).
     limit: Option<u32>,
     /// Rows to skip (default 0).
@@ -114,12 +118,20 @@ pub async fn list_dlq(
                         .map_err(|e| ApiError::invalid_parameter("status", format!("{e}, or all")))?,
                 )
             }
+            "reason" => {
+                params.reason = Some(
+                    value
+                        .parse()
+                        .map_err(|e: String| ApiError::invalid_parameter("reason", e))?,
+                )
+            }
+            "namespace" => params.namespace = Some(value.clone()),
             "limit" => params.limit = super::paging::parse("limit", value)?,
             "offset" => params.offset = super::paging::parse("offset", value)?,
             other => {
                 return Err(ApiError::invalid_parameter(
                     other,
-                    format!("unknown parameter `{other}` (expected status, limit, offset)"),
+                    format!("unknown parameter `{other}` (expected status, reason, namespace, limit, offset)"),
                 ))
             }
         }

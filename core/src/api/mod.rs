@@ -8,7 +8,7 @@
 //! | `GET /v1/tasks/{task_uuid}` | a task with its steps |
 //! | `POST /v1/tasks/{task_uuid}/cancel` | cancel a task and its unfinished steps |
 //! | `GET /v1/tasks/{task_uuid}/steps/{step_uuid}` | a step with its transitions |
-//! | `GET /v1/dlq` | list dead-letter entries (filter `status`: open (default), resolved, all; `limit`, `offset`) |
+//! | `GET /v1/dlq` | list dead-letter entries (filters `status`: open (default), resolved, all; `reason`, `namespace`; `limit`, `offset`) |
 //! | `GET /v1/dlq/{entry_id}` | one entry with the snapshot of its task |
 //! | `POST /v1/dlq/{entry_id}/resolve` | resolve an entry: retry, resolve or complete one step; the task resumes |
 //! | `GET /v1/templates`, `GET /v1/templates/{namespace}/{name}` | templates; one with its DAG as Mermaid |

@@ -1,7 +1,7 @@
 //! `tasker dlq list|show|resolve`: the dead-letter queue for operators.
 //!
-//! - `tasker dlq list [--status open|resolved|all] [--limit N] [--offset N] [--json]`
-//!   lists entries, newest first (open ones by default).
+//! - `tasker dlq list [--status open|resolved|all] [--reason R] [--namespace NS]
+//!   [--limit N] [--offset N] [--json]` lists entries, newest first (open ones by default).
 //! - `tasker dlq show ENTRY_ID [--json]` shows one entry: why it was recorded, and the
 //!   task with its steps as they were when it was recorded (the snapshot).
 //! - `tasker dlq sweep [--json]` runs the staleness sweep once now, with the configured
@@ -32,6 +32,12 @@ pub enum DlqCommand {
         /// open, resolved or all.
         #[arg(long, default_value = "open")]
         status: String,
+        /// Only entries recorded for this reason (e.g. step_lease_lost, error_unresolved).
+        #[arg(long)]
+        reason: Option<String>,
+        /// Only entries of tasks in this namespace.
+        #[arg(long)]
+        namespace: Option<String>,
         /// Most entries to list.
         #[arg(long, default_value_t = 50)]
         limit: u32,
@@ -96,10 +102,15 @@ pub async fn run(config: EngineConfig, cmd: DlqCommand) -> Result<i32, CliError>
     let result = match cmd {
         DlqCommand::List {
             status,
+            reason,
+            namespace,
             limit,
             offset,
             json,
-        } => list(&store, &status, limit, offset, json).await,
+        } => {
+            let filter = (reason, namespace);
+            list(&store, &status, filter, (limit, offset), json).await
+        }
         DlqCommand::Show { entry_id, json } => show(&store, &entry_id, json).await,
         DlqCommand::Resolve(args) => resolve(&store, args).await,
         DlqCommand::Sweep { json } => sweep(&store, &config, json).await,
@@ -139,7 +150,14 @@ async fn sweep(store: &SharedStore, config: &EngineConfig, json: bool) -> Result
     Ok(EXIT_OK)
 }
 
-async fn list(store: &SharedStore, status: &str, limit: u32, offset: u32, json: bool) -> Result<i32, CliError> {
+/// `filter`: (reason, namespace); `page`: (limit, offset).
+async fn list(
+    store: &SharedStore,
+    status: &str,
+    filter: (Option<String>, Option<String>),
+    page: (u32, u32),
+    json: bool,
+) -> Result<i32, CliError> {
     let status = match status {
         "all" => None,
         s => Some(
@@ -147,8 +165,18 @@ async fn list(store: &SharedStore, status: &str, limit: u32, offset: u32, json: 
                 .map_err(|e| CliError::BadInput(format!("{e}, or all")))?,
         ),
     };
+    let reason = filter
+        .0
+        .map(|r| r.parse::<crate::store::DlqReason>().map_err(CliError::BadInput))
+        .transpose()?;
     let entries = store
-        .dlq_list(DlqListParams { status, limit, offset })
+        .dlq_list(DlqListParams {
+            status,
+            reason,
+            namespace: filter.1,
+            limit: page.0,
+            offset: page.1,
+        })
         .await
         .map_err(failed)?;
     if json {

@@ -76,6 +76,16 @@ impl DlqReason {
     }
 }
 
+impl std::str::FromStr for DlqReason {
+    type Err = String;
+    fn from_str(s: &str) -> Result<Self, String> {
+        Self::ALL.into_iter().find(|r| r.as_str() == s).ok_or_else(|| {
+            let names: Vec<&str> = Self::ALL.iter().map(|r| r.as_str()).collect();
+            format!("unknown DLQ reason `{s}` (expected one of {})", names.join(", "))
+        })
+    }
+}
+
 impl std::fmt::Display for DlqReason {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.write_str(self.as_str())
@@ -240,6 +250,10 @@ pub struct DlqSweepReport {
 pub struct DlqListParams {
     /// Only entries with this status (None: all).
     pub status: Option<DlqStatus>,
+    /// Only entries recorded for this reason.
+    pub reason: Option<DlqReason>,
+    /// Only entries of tasks in this namespace.
+    pub namespace: Option<String>,
     /// Most rows.
     pub limit: u32,
     /// Rows to skip.
@@ -250,6 +264,8 @@ impl Default for DlqListParams {
     fn default() -> Self {
         Self {
             status: None,
+            reason: None,
+            namespace: None,
             limit: 100,
             offset: 0,
         }
@@ -607,6 +623,8 @@ mod tests {
         for r in DlqReason::ALL {
             let json = serde_json::to_value(r).unwrap();
             assert_eq!(json, r.as_str());
+            assert_eq!(r.as_str().parse::<DlqReason>(), Ok(r));
         }
+        assert!("nonsense".parse::<DlqReason>().unwrap_err().contains("step_lease_lost"));
     }
 }

@@ -351,6 +351,29 @@ pub async fn sweeps_running_at_once_record_each_task_once(h: Harness) {
     assert_eq!(per_task, expected, "every task recorded exactly once");
     assert_eq!(h.store.dlq_open_count().await.unwrap(), 12);
     assert_eq!(list(&h, None).await.len(), 12);
+    let filtered = |reason, namespace: &str| {
+        h.store.dlq_list(DlqListParams {
+            reason: Some(reason),
+            namespace: Some(namespace.to_string()),
+            ..DlqListParams::default()
+        })
+    };
+    assert_eq!(filtered(DlqReason::StepEnqueuedTooLong, NS).await.unwrap().len(), 12);
+    assert!(filtered(DlqReason::StepLeaseLost, NS).await.unwrap().is_empty());
+    assert!(filtered(DlqReason::StepEnqueuedTooLong, "elsewhere")
+        .await
+        .unwrap()
+        .is_empty());
+    let page = h
+        .store
+        .dlq_list(DlqListParams {
+            limit: 5,
+            offset: 10,
+            ..DlqListParams::default()
+        })
+        .await
+        .unwrap();
+    assert_eq!(page.len(), 2, "the last page of twelve");
     for t in &tasks {
         assert_eq!(h.task_state(t.task_uuid).await, TaskState::BlockedByFailures);
         assert_audit_consistent(&h.store, t.task_uuid).await;

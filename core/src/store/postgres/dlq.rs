@@ -113,6 +113,8 @@ pub(super) async fn list(store: &PgStore, p: DlqListParams) -> Result<Vec<DlqEnt
         .bind(p.status.map(|s| s.as_str()))
         .bind(p.limit as i64)
         .bind(p.offset as i64)
+        .bind(p.reason.map(|r| r.as_str()))
+        .bind(p.namespace)
         .fetch_all(&store.pool)
         .await?;
     rows.iter().map(|r| Ok(serde_json::from_value(data(r)?)?)).collect()

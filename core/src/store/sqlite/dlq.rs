@@ -90,6 +90,8 @@ pub(super) async fn list(store: &SqliteStore, p: DlqListParams) -> Result<Vec<Dl
         .bind(p.status.map(|s| s.as_str()))
         .bind(p.limit as i64)
         .bind(p.offset as i64)
+        .bind(p.reason.map(|r| r.as_str()))
+        .bind(p.namespace)
         .fetch_all(&mut *store.reader().await?)
         .await?;
     rows.iter().map(data).collect()
