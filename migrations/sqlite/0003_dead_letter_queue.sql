@@ -2,7 +2,9 @@
 -- sweep found stuck, kept for an operator to investigate and resolve.
 --
 -- One row per detection. `status` is 'open' until an operator resolves it (a
--- compare-and-swap on status = 'open'); at most one open entry per task (the
+-- compare-and-swap on status = 'open'), or until the sweep finds its task finished
+-- without one (resolution 'task_finished': a held task whose running steps still
+-- answered and completed it, or a task cancelled meanwhile); at most one open entry per task (the
 -- partial unique index), so sweeps running at once, in one process or several,
 -- record a stuck task once. Resolved entries stay as history.
 CREATE TABLE dead_letter_entries (
@@ -25,7 +27,7 @@ CREATE TABLE dead_letter_entries (
     snapshot         TEXT NOT NULL,
     status           TEXT NOT NULL CONSTRAINT dead_letter_entries_status_check CHECK (status IN ('open', 'resolved')),
     resolution       TEXT CONSTRAINT dead_letter_entries_resolution_check CHECK (resolution IN (
-                         'retry_step', 'resolve_step', 'complete_step')),
+                         'retry_step', 'resolve_step', 'complete_step', 'task_finished')),
     resolution_step_uuid TEXT,
     resolution_note  TEXT,
     resolved_by      TEXT,

@@ -8,7 +8,7 @@ use super::error::{ApiError, ErrorBody};
 use super::json::JsonBody;
 use super::ApiState;
 use crate::state::{StepState, TaskState};
-use crate::store::{DlqAction, DlqEntry, DlqListParams, DlqResolution, DlqResolveOutcome, DlqResolveParams, DlqStatus};
+use crate::store::{DlqAction, DlqEntry, DlqListParams, DlqResolveOutcome, DlqResolveParams, DlqStatus};
 use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::Json;
@@ -50,13 +50,25 @@ pub struct DlqListQuery {
     offset: Option<u32>,
 }
 
+/// What an operator does to the step.
+#[derive(Debug, Clone, Copy, Deserialize, ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub enum ResolveAction {
+    /// Run it again, attempts reset.
+    RetryStep,
+    /// Mark it resolved by hand; its successors run.
+    ResolveStep,
+    /// Complete it with `result`; its successors receive it.
+    CompleteStep,
+}
+
 /// How to resolve an entry.
 #[derive(Debug, Deserialize, ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ResolveRequest {
     /// `retry_step` (run it again, attempts reset), `resolve_step` (mark it resolved
     /// by hand; its successors run) or `complete_step` (complete it with `result`).
-    pub action: DlqResolution,
+    pub action: ResolveAction,
     /// The step acted on: one of the entry's task's steps.
     pub step_uuid: Uuid,
     /// The step's result, for `complete_step` only (its successors receive it).
@@ -199,11 +211,11 @@ pub async fn resolve_dlq_entry(
     };
     let step_uuid = req.step_uuid;
     let action = match (req.action, req.result) {
-        (DlqResolution::CompleteStep, Some(result)) => DlqAction::CompleteStep { step_uuid, result },
-        (DlqResolution::CompleteStep, None) => return Err(unprocessable("`complete_step` needs a `result`")),
+        (ResolveAction::CompleteStep, Some(result)) => DlqAction::CompleteStep { step_uuid, result },
+        (ResolveAction::CompleteStep, None) => return Err(unprocessable("`complete_step` needs a `result`")),
         (_, Some(_)) => return Err(unprocessable("only `complete_step` takes a `result`")),
-        (DlqResolution::RetryStep, None) => DlqAction::RetryStep { step_uuid },
-        (DlqResolution::ResolveStep, None) => DlqAction::ResolveStep { step_uuid },
+        (ResolveAction::RetryStep, None) => DlqAction::RetryStep { step_uuid },
+        (ResolveAction::ResolveStep, None) => DlqAction::ResolveStep { step_uuid },
     };
     let engine = &state.engine;
     let outcome = state

@@ -9,7 +9,8 @@
 //! writer) and the open-entry unique index keeps one open entry per task, so a task
 //! is dead-lettered once. Thresholds: [`StalenessConfig`], overridden per task by
 //! the template's `lifecycle` minutes. Operators resolve entries through
-//! `tasker dlq resolve` or `POST /v1/dlq/{id}/resolve`.
+//! `tasker dlq resolve` or `POST /v1/dlq/{id}/resolve`; the sweep itself closes an
+//! open entry whose task finished meanwhile (resolution `task_finished`).
 
 use crate::clock::SharedClock;
 use crate::events::WakeHub;
@@ -206,7 +207,11 @@ impl StalenessSweep {
                     "stuck task recorded in the dead-letter queue"
                 );
             }
+            if report.closed > 0 {
+                tracing::info!(closed = report.closed, "dead-letter entries of finished tasks closed");
+            }
             let full = report.recorded.len() as u32 >= self.config.batch_size.max(1);
+            total.closed += report.closed;
             total.detected.extend(report.detected);
             total.recorded.extend(report.recorded);
             if !full {

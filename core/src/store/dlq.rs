@@ -135,6 +135,9 @@ pub enum DlqResolution {
     ResolveStep,
     /// The step was completed with a result the operator supplied.
     CompleteStep,
+    /// Nobody had to: the task finished (complete, cancelled, resolved) while its entry
+    /// was open, and the next sweep closed the entry.
+    TaskFinished,
 }
 
 impl DlqResolution {
@@ -144,6 +147,7 @@ impl DlqResolution {
             Self::RetryStep => "retry_step",
             Self::ResolveStep => "resolve_step",
             Self::CompleteStep => "complete_step",
+            Self::TaskFinished => "task_finished",
         }
     }
 }
@@ -184,7 +188,7 @@ pub struct DlqEntry {
     pub snapshot: Value,
     /// Open or resolved.
     pub status: DlqStatus,
-    /// How it was resolved.
+    /// How it was resolved (`task_finished`: closed by the sweep, the task had finished).
     pub resolution: Option<DlqResolution>,
     /// The step the resolution acted on.
     pub resolution_step_uuid: Option<Uuid>,
@@ -243,6 +247,8 @@ pub struct DlqSweepReport {
     pub detected: Vec<DlqReason>,
     /// The entries this call recorded (a task another sweep recorded first is not here).
     pub recorded: Vec<DlqEntry>,
+    /// Open entries this call closed because their task had finished (`task_finished`).
+    pub closed: u64,
 }
 
 /// Parameters of `Store::dlq_list`. The default lists the newest 100 entries of any status.

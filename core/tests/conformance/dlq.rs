@@ -462,3 +462,36 @@ pub async fn a_failed_task_is_recorded_in_error_and_reopened_by_its_resolution(h
     assert_eq!(h.task_state(task.task_uuid).await, TaskState::Complete);
     assert_audit_consistent(&h.store, task.task_uuid).await;
 }
+
+pub async fn an_entry_whose_task_finished_meanwhile_is_closed_by_the_next_sweep(h: Harness) {
+    let task = single(NS);
+    h.create_one(task.clone()).await;
+    h.clock.advance(STALE_MS);
+    let e = sweep(&h).await.recorded.remove(0);
+    assert_eq!(h.task_state(task.task_uuid).await, TaskState::BlockedByFailures);
+    // The task finishes without the DLQ (here an operator cancels it): nothing is left
+    // to resolve, and the next sweep closes the entry.
+    let cancelled = h
+        .store
+        .task_cancel(task.task_uuid, None, h.now(), "operator".into())
+        .await
+        .unwrap();
+    assert!(matches!(
+        cancelled,
+        tasker_core::store::TaskCancelOutcome::Cancelled { .. }
+    ));
+    h.clock.advance(1);
+    let report = sweep(&h).await;
+    assert_eq!((report.closed, report.recorded.len()), (1, 0));
+    let closed = h.store.dlq_get(e.entry_id).await.unwrap().unwrap();
+    assert_eq!(
+        (closed.status, closed.resolution),
+        (DlqStatus::Resolved, Some(DlqResolution::TaskFinished))
+    );
+    assert_eq!(
+        (closed.resolved_by.as_deref(), closed.resolved_at),
+        (Some("staleness sweep"), Some(h.now()))
+    );
+    assert_eq!(h.store.dlq_open_count().await.unwrap(), 0);
+    assert_eq!(sweep(&h).await.closed, 0, "closed once");
+}

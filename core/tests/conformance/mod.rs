@@ -512,6 +512,7 @@ macro_rules! conformance_suite {
                 sweeps_running_at_once_record_each_task_once,
                 a_task_waiting_too_long_is_held_and_a_template_can_allow_longer,
                 a_failed_task_is_recorded_in_error_and_reopened_by_its_resolution,
+                an_entry_whose_task_finished_meanwhile_is_closed_by_the_next_sweep,
             ],
         }
     };

@@ -25,6 +25,13 @@ pub(super) async fn sweep(store: &PgStore, p: DlqSweepParams) -> Result<DlqSweep
     if p.limit == 0 {
         return Ok(DlqSweepReport::default());
     }
+    let closed = store
+        .query(include_str!("queries/dlq/close_finished.sql"))
+        .bind(p.now)
+        .execute(&store.pool)
+        .await?
+        .rows_affected();
+    store.autocommitted();
     let t = dlq::threshold_binds(&p.thresholds);
     let rows = store
         .query(include_str!("queries/dlq/stale_candidates.sql"))
@@ -46,7 +53,10 @@ pub(super) async fn sweep(store: &PgStore, p: DlqSweepParams) -> Result<DlqSweep
         .collect::<Result<Vec<_>, StoreError>>()?;
     let candidates = dlq::pick_candidates(found, p.limit);
     if candidates.is_empty() {
-        return Ok(DlqSweepReport::default());
+        return Ok(DlqSweepReport {
+            closed,
+            ..DlqSweepReport::default()
+        });
     }
     let ids: Vec<uuid::Uuid> = candidates.iter().map(|c| c.task_uuid).collect();
     let mut tx = store.begin().await?;
@@ -88,6 +98,7 @@ pub(super) async fn sweep(store: &PgStore, p: DlqSweepParams) -> Result<DlqSweep
     Ok(DlqSweepReport {
         detected: candidates.iter().map(|c| c.reason).collect(),
         recorded: get_many(store, &ids).await?,
+        closed,
     })
 }
 

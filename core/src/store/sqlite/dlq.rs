@@ -36,7 +36,16 @@ pub(super) async fn sweep(store: &SqliteStore, p: DlqSweepParams) -> Result<DlqS
             .bind((p.limit as i64) * 4),
     )
     .await?;
-    let found = match rows.iter().map(data::<StaleCandidate>).collect::<Result<Vec<_>, _>>() {
+    let closed = rows
+        .iter()
+        .filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "closed"))
+        .count() as u64;
+    let found = match rows
+        .iter()
+        .filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "candidate"))
+        .map(data::<StaleCandidate>)
+        .collect::<Result<Vec<_>, _>>()
+    {
         Ok(found) => found,
         Err(e) => {
             rollback(&mut conn).await;
@@ -46,7 +55,10 @@ pub(super) async fn sweep(store: &SqliteStore, p: DlqSweepParams) -> Result<DlqS
     let candidates = dlq::pick_candidates(found, p.limit);
     if candidates.is_empty() {
         run_script(&mut conn, store.script("COMMIT;")).await?;
-        return Ok(DlqSweepReport::default());
+        return Ok(DlqSweepReport {
+            closed,
+            ..DlqSweepReport::default()
+        });
     }
     let rows = run_script(
         &mut conn,
@@ -65,6 +77,7 @@ pub(super) async fn sweep(store: &SqliteStore, p: DlqSweepParams) -> Result<DlqS
     Ok(DlqSweepReport {
         detected: candidates.iter().map(|c| c.reason).collect(),
         recorded: get_many(store, &ids).await?,
+        closed,
     })
 }
 

@@ -7,6 +7,17 @@
 -- ?9: max lifetime (all ms); ?10: row limit
 BEGIN IMMEDIATE;
 
+-- Open entries whose task finished meanwhile (its running steps answered, or it was
+-- cancelled) are closed: nobody has anything left to resolve.
+UPDATE dead_letter_entries
+SET status = 'resolved',
+    resolution = 'task_finished',
+    resolved_by = 'staleness sweep',
+    resolved_at = ?1
+WHERE status = 'open'
+  AND task_uuid IN (SELECT task_uuid FROM tasks WHERE state IN ('complete', 'cancelled', 'resolved_manually'))
+RETURNING 'closed' AS kind, entry_id AS data;
+
 WITH live AS (
     SELECT t.task_uuid, t.state, t.updated_at, t.created_at, tp.definition AS def
     FROM tasks AS t
@@ -58,7 +69,7 @@ found AS (
           FROM live AS l WHERE l.state NOT IN ('error', 'blocked_by_failures'))
     WHERE created_at + thr <= ?1
 )
-SELECT json_object('task_uuid', task_uuid, 'step_uuid', step_uuid, 'reason', reason, 'task_state', task_state,
+SELECT 'candidate' AS kind, json_object('task_uuid', task_uuid, 'step_uuid', step_uuid, 'reason', reason, 'task_state', task_state,
                    'stale_state', stale_state, 'stale_since', stale_since, 'threshold_ms', threshold_ms,
                    'task_updated_at', updated_at) AS data
 FROM found
