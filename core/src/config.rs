@@ -49,6 +49,8 @@ pub struct EngineConfig {
     pub breakers: BreakersConfig,
     /// Trace export (`[telemetry]`).
     pub telemetry: TelemetryConfig,
+    /// The staleness sweep and its thresholds (`[staleness]`).
+    pub staleness: crate::orchestration::staleness::StalenessConfig,
 }
 
 /// The HTTP API's settings.
@@ -206,6 +208,7 @@ impl Default for EngineConfig {
             backpressure: BackpressureConfig::default(),
             breakers: BreakersConfig::default(),
             telemetry: TelemetryConfig::default(),
+            staleness: Default::default(),
         }
     }
 }
@@ -350,6 +353,20 @@ impl EngineConfig {
         if let Some(v) = get("TASKER_OTLP_ENDPOINT") {
             self.telemetry.otlp_endpoint = Some(v);
         }
+        nested!("TASKER_STALENESS_ENABLED", staleness.enabled);
+        nested!("TASKER_STALENESS_INTERVAL_MS", staleness.interval_ms);
+        nested!("TASKER_STALENESS_BATCH_SIZE", staleness.batch_size);
+        nested!("TASKER_STALENESS_STEP_LEASE_GRACE_MS", staleness.step_lease_grace_ms);
+        nested!("TASKER_STALENESS_STEP_ENQUEUED_MS", staleness.step_enqueued_ms);
+        nested!(
+            "TASKER_STALENESS_WAITING_FOR_DEPENDENCIES_MS",
+            staleness.waiting_for_dependencies_ms
+        );
+        nested!("TASKER_STALENESS_WAITING_FOR_RETRY_MS", staleness.waiting_for_retry_ms);
+        nested!("TASKER_STALENESS_STEPS_IN_PROCESS_MS", staleness.steps_in_process_ms);
+        nested!("TASKER_STALENESS_BLOCKED_MS", staleness.blocked_ms);
+        nested!("TASKER_STALENESS_ERROR_MS", staleness.error_ms);
+        nested!("TASKER_STALENESS_MAX_LIFETIME_MS", staleness.max_lifetime_ms);
         Ok(())
     }
 

@@ -11,6 +11,7 @@ use crate::events::domain::DomainEventBus;
 use crate::events::{EngineEvent, EngineEvents, WakeHub};
 use crate::metrics::{EngineMetrics, SharedMetrics};
 use crate::orchestration::admission::Admission;
+use crate::orchestration::staleness::{DlqMetrics, StalenessSweep};
 use crate::orchestration::step_enqueuer::WakeScheduler;
 use crate::orchestration::{
     CreateTaskError, ResultProcessor, StepEnqueuer, TaskFinalizer, TaskRequest, TaskRequestHandle, TaskSubmission,
@@ -57,6 +58,7 @@ pub struct Engine {
     requests: TaskRequestHandle,
     finalizer: TaskFinalizer,
     enqueuer: StepEnqueuer,
+    staleness: StalenessSweep,
     /// Taken by the first stop.
     worker: tokio::sync::Mutex<Option<Worker>>,
     worker_status: Arc<WorkerStatus>,
@@ -164,6 +166,15 @@ impl Engine {
             config.wake_channel_capacity,
             shutdown.clone(),
         );
+        let staleness = StalenessSweep::new(
+            store.clone(),
+            clock.clone(),
+            wake.clone(),
+            processor.clone(),
+            config.staleness.clone(),
+            DlqMetrics::register(metrics.registry()).expect("the DLQ metrics are registered once per engine"),
+        );
+        staleness.clone().spawn(shutdown.clone());
         let request = TaskRequest::new(store.clone(), clock.clone(), templates.registry(), processor.clone());
         metrics.watch_channel("wake", scheduler.channel_probe());
         let (created_wake, created_events, created_metrics) = (wake.clone(), events.clone(), metrics.clone());
@@ -232,6 +243,7 @@ impl Engine {
             clock,
             requests,
             enqueuer,
+            staleness,
             worker: tokio::sync::Mutex::new(Some(worker)),
             worker_status,
             events,
@@ -257,6 +269,11 @@ impl Engine {
     /// HTTP API and the bindings' clients create tasks this way.
     pub async fn try_submit(&self, submission: TaskSubmission) -> Result<TaskCreated, CreateTaskError> {
         self.admission.try_submit(submission).await
+    }
+
+    /// The staleness sweep (the dead-letter queue's timed work).
+    pub fn staleness(&self) -> &StalenessSweep {
+        &self.staleness
     }
 
     /// The engine's metrics (rendered by `GET /metrics`).

@@ -196,6 +196,7 @@ per_backend!(
     readiness_reports_the_database_migrations_and_an_open_breaker,
     a_namespace_over_its_ready_limit_gets_503_and_keeps_every_accepted_task,
     every_response_matches_its_schema_in_the_openapi_document,
+    dead_letter_entries_are_listed_shown_and_resolved_over_http,
 );
 
 async fn a_task_created_over_http_runs_and_is_read_back_with_its_steps_and_metrics(env: Env) {
@@ -641,7 +642,7 @@ fn matches_template(template: &str, path: &str) -> bool {
 }
 
 async fn every_response_matches_its_schema_in_the_openapi_document(env: Env) {
-    let api = Api::start(env, |_| {}).await;
+    let api = Api::start(env, |c| c.staleness.step_enqueued_ms = 1).await;
     let (s, doc) = api.get("/openapi.json").await;
     assert_eq!(s, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3."), "{doc}");
@@ -682,6 +683,27 @@ async fn every_response_matches_its_schema_in_the_openapi_document(env: Env) {
     api.post_raw("/v1/tasks", "application/json", b"nope".to_vec()).await;
     api.post(&format!("/v1/tasks/{idle}/cancel"), json!({})).await;
     api.post(&format!("/v1/tasks/{idle}/cancel"), json!({})).await;
+    let (_, entry, step) = dead_letter_an_idle_task(&api).await;
+    for path in [
+        "/v1/dlq".to_string(),
+        "/v1/dlq?status=bogus".into(),
+        format!("/v1/dlq/{entry}"),
+        format!("/v1/dlq/{unknown}"),
+    ] {
+        api.get(&path).await;
+    }
+    let resolve = format!("/v1/dlq/{entry}/resolve");
+    api.post(&resolve, json!({"action": "complete_step", "step_uuid": step}))
+        .await;
+    api.post(
+        &format!("/v1/dlq/{unknown}/resolve"),
+        json!({"action": "resolve_step", "step_uuid": step}),
+    )
+    .await;
+    api.post(&resolve, json!({"action": "resolve_step", "step_uuid": step}))
+        .await;
+    api.post(&resolve, json!({"action": "resolve_step", "step_uuid": step}))
+        .await;
     let paths = doc["paths"].as_object().unwrap().clone();
     let seen = api.stop().await;
 
@@ -739,6 +761,9 @@ async fn every_response_matches_its_schema_in_the_openapi_document(env: Env) {
         "/v1/tasks/{task_uuid}/steps/{step_uuid}",
         "/v1/templates",
         "/v1/templates/{namespace}/{name}",
+        "/v1/dlq",
+        "/v1/dlq/{entry_id}",
+        "/v1/dlq/{entry_id}/resolve",
     ]
     .into_iter()
     .map(String::from)
@@ -822,4 +847,161 @@ async fn a_full_request_queue_answers_503_and_loses_no_accepted_task() {
         text.contains("tasker_task_creations_rejected_total{reason=\"queue_full\"}"),
         "{text}"
     );
+}
+
+/// Creates an `idle/one` task (no worker serves `idle`) and runs the engine's
+/// staleness sweep until its unclaimed step is recorded (the API test engines treat
+/// a step enqueued for 1 ms as stuck). Returns (task, entry, step).
+async fn dead_letter_an_idle_task(api: &Api) -> (Uuid, Uuid, Uuid) {
+    let (_, created) = api.post("/v1/tasks", json!({"namespace": "idle", "name": "one"})).await;
+    let task: Uuid = created["task_uuid"].as_str().unwrap().parse().unwrap();
+    for _ in 0..500 {
+        let report = api.engine.staleness().sweep_once().await.unwrap();
+        if let Some(e) = report.recorded.iter().find(|e| e.task_uuid == task) {
+            return (task, e.entry_id, e.step_uuid.unwrap());
+        }
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    panic!("the idle task was never recorded in the dead-letter queue");
+}
+
+async fn dead_letter_entries_are_listed_shown_and_resolved_over_http(env: Env) {
+    let api = Api::start(env, |c| c.staleness.step_enqueued_ms = 1).await;
+    let (task, entry, step) = dead_letter_an_idle_task(&api).await;
+    let (s, page) = api.get("/v1/dlq").await;
+    assert_eq!(s, StatusCode::OK, "{page}");
+    let entries = page["entries"].as_array().unwrap();
+    assert_eq!(entries.len(), 1, "{page}");
+    assert_eq!(entries[0]["entry_id"], entry.to_string());
+    assert_eq!(
+        (entries[0]["status"].as_str(), entries[0]["reason"].as_str()),
+        (Some("open"), Some("step_enqueued_too_long"))
+    );
+    let (_, resolved_page) = api.get("/v1/dlq?status=resolved").await;
+    assert_eq!(resolved_page["entries"], json!([]));
+    let (_, by_reason) = api.get("/v1/dlq?reason=step_enqueued_too_long&namespace=idle").await;
+    assert_eq!(by_reason["entries"].as_array().map(Vec::len), Some(1), "{by_reason}");
+    let (_, other) = api.get("/v1/dlq?reason=step_lease_lost").await;
+    assert_eq!(other["entries"], json!([]));
+    let (_, one) = api.get("/v1/dlq?status=all&limit=1").await;
+    assert_eq!((one["limit"].as_u64(), one["next_offset"].as_u64()), (Some(1), Some(1)));
+    for (path, status, want) in [
+        (
+            "/v1/dlq?status=bogus".to_string(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        ("/v1/dlq?color=red".into(), StatusCode::BAD_REQUEST, "invalid_parameter"),
+        (
+            "/v1/dlq?reason=bored".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        (
+            "/v1/dlq?limit=100000".into(),
+            StatusCode::BAD_REQUEST,
+            "invalid_parameter",
+        ),
+        ("/v1/dlq/nope".into(), StatusCode::BAD_REQUEST, "invalid_parameter"),
+        (
+            format!("/v1/dlq/{}", Uuid::now_v7()),
+            StatusCode::NOT_FOUND,
+            "dlq_entry_not_found",
+        ),
+    ] {
+        let (s, b) = api.get(&path).await;
+        assert_eq!((s, code(&b)), (status, want), "{path}: {b}");
+    }
+    let (s, shown) = api.get(&format!("/v1/dlq/{entry}")).await;
+    assert_eq!(s, StatusCode::OK);
+    assert_eq!(shown["snapshot"]["task"]["task_uuid"], task.to_string());
+    assert_eq!(shown["snapshot"]["steps"][0]["state"], "enqueued");
+    let (_, view) = api.get(&format!("/v1/tasks/{task}")).await;
+    assert_eq!(
+        (view["state"].as_str(), view["steps"][0]["state"].as_str()),
+        (Some("blocked_by_failures"), Some("error"))
+    );
+
+    let resolve = format!("/v1/dlq/{entry}/resolve");
+    let stranger = Uuid::now_v7();
+    for (body, status, want, at) in [
+        (
+            json!({"action": "explode", "step_uuid": step}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "action",
+        ),
+        (
+            json!({"action": "complete_step", "step_uuid": step}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "result",
+        ),
+        (
+            json!({"action": "retry_step", "step_uuid": step, "result": 1}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "result",
+        ),
+        (
+            json!({"action": "resolve_step", "step_uuid": step, "force": true}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "invalid_body",
+            "force",
+        ),
+        (
+            json!({"action": "resolve_step", "step_uuid": stranger}),
+            StatusCode::UNPROCESSABLE_ENTITY,
+            "step_not_in_task",
+            "step_uuid",
+        ),
+    ] {
+        let (s, b) = api.post(&resolve, body.clone()).await;
+        assert_eq!((s, code(&b), field(&b)), (status, want, at), "{body}: {b}");
+    }
+    let (s, b) = api.post_raw(&resolve, "application/json", b"{".to_vec()).await;
+    assert_eq!((s, code(&b)), (StatusCode::BAD_REQUEST, "bad_request"), "{b}");
+    let (s, b) = api
+        .post(
+            &format!("/v1/dlq/{}/resolve", Uuid::now_v7()),
+            json!({"action": "resolve_step", "step_uuid": step}),
+        )
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::NOT_FOUND, "dlq_entry_not_found"), "{b}");
+
+    let (s, b) = api
+        .post(
+            &resolve,
+            json!({"action": "complete_step", "step_uuid": step, "result": {"done": "by hand"},
+                   "note": "the idle namespace has no worker", "resolved_by": "ops"}),
+        )
+        .await;
+    assert_eq!(s, StatusCode::OK, "{b}");
+    assert_eq!(
+        (b["step_state"].as_str(), b["task_state"].as_str()),
+        (Some("complete"), Some("complete")),
+        "{b}"
+    );
+    assert_eq!(
+        (
+            b["entry"]["status"].as_str(),
+            b["entry"]["resolution"].as_str(),
+            b["entry"]["resolved_by"].as_str()
+        ),
+        (Some("resolved"), Some("complete_step"), Some("ops"))
+    );
+    let (_, view) = api.get(&format!("/v1/tasks/{task}")).await;
+    assert_eq!(view["state"], "complete");
+    assert_eq!(view["steps"][0]["result"], json!({"done": "by hand"}));
+    let (s, b) = api
+        .post(&resolve, json!({"action": "retry_step", "step_uuid": step}))
+        .await;
+    assert_eq!((s, code(&b)), (StatusCode::CONFLICT, "dlq_entry_resolved"), "{b}");
+    let metrics = api.engine.metrics().render();
+    assert!(
+        metrics.contains("tasker_dlq_entries_created_total{reason=\"step_enqueued_too_long\"} 1"),
+        "{metrics}"
+    );
+    assert!(metrics.contains("tasker_dlq_open_entries 0"), "{metrics}");
+    api.stop().await;
 }

@@ -959,3 +959,159 @@ fn commands_without_database_url_use_tasker_db_in_the_current_folder() {
         "expected tasker.db in the current folder"
     );
 }
+
+// ---------------------------------------------------------------- dead-letter queue
+
+/// A task that failed permanently, recorded in the DLQ by `tasker dlq sweep`; then
+/// listed, shown, resolved by completing the failed step (the task resumes), and
+/// refused a second resolution.
+#[test]
+fn dlq_sweep_list_show_and_resolve_a_failed_task() {
+    let sb = Sandbox::new();
+    let steps = "  - name: boom\n    handler: {callable: fail_permanently}\n  - name: after\n    dependencies: [boom]\n    handler: {callable: noop}\n";
+    let file = sb.template("permanent.yaml", &template_yaml("permanent", "", steps));
+    let task = errored(&sb.tasker(&["run", &file]));
+    let task_uuid = task["task_uuid"].as_str().unwrap().to_string();
+    let config = sb.path().join("stale.toml");
+    std::fs::write(&config, "[staleness]\nerror_ms = 1\n").unwrap();
+    let config = config.to_str().unwrap();
+
+    let empty = sb.tasker(&["dlq", "list", "--json"]);
+    assert_eq!((empty.code, empty.json()), (0, serde_json::json!([])), "{empty}");
+    let swept = sb.tasker(&["dlq", "sweep", "--json", "--config", config]);
+    assert_eq!(swept.code, 0, "{swept}");
+    let recorded = swept.json();
+    assert_eq!(recorded.as_array().map(Vec::len), Some(1), "{swept}");
+    let entry = &recorded[0];
+    assert_eq!(entry["reason"], "error_unresolved", "{swept}");
+    assert_eq!(entry["task_uuid"], task_uuid.as_str(), "{swept}");
+    let id = entry["entry_id"].as_str().unwrap().to_string();
+    let again = sb.tasker(&["dlq", "sweep", "--json", "--config", config]);
+    assert_eq!(
+        again.json(),
+        serde_json::json!([]),
+        "an open entry is not recorded twice:\n{again}"
+    );
+
+    let by_reason = sb.tasker(&[
+        "dlq",
+        "list",
+        "--reason",
+        "error_unresolved",
+        "--namespace",
+        "t",
+        "--json",
+    ]);
+    assert_eq!(by_reason.json().as_array().map(Vec::len), Some(1), "{by_reason}");
+    let other = sb.tasker(&["dlq", "list", "--reason", "step_lease_lost", "--json"]);
+    assert_eq!(other.json(), serde_json::json!([]), "{other}");
+    let listed = sb.tasker(&["dlq", "list"]);
+    assert_eq!(listed.code, 0, "{listed}");
+    assert!(listed.stdout.lines().next().unwrap().starts_with("ENTRY"), "{listed}");
+    assert!(
+        listed.stdout.contains(&id) && listed.stdout.contains("error_unresolved"),
+        "{listed}"
+    );
+    let shown = sb.tasker(&["dlq", "show", &id]);
+    assert_eq!(shown.code, 0, "{shown}");
+    assert!(shown.stdout.contains("reason:      error_unresolved"), "{shown}");
+    assert!(
+        shown.stdout.contains("boom") && shown.stdout.contains("after"),
+        "{shown}"
+    );
+    let shown = sb.tasker(&["dlq", "show", &id, "--json"]);
+    assert_eq!(shown.json()["snapshot"]["task"]["state"], "error", "{shown}");
+
+    let resolved = sb.tasker(&[
+        "dlq",
+        "resolve",
+        &id,
+        "--complete-step",
+        "boom",
+        "--result",
+        r#"{"value": 2}"#,
+        "--note",
+        "fixed by hand",
+        "--by",
+        "ops",
+        "--json",
+    ]);
+    assert_eq!(resolved.code, 0, "{resolved}");
+    let entry = resolved.json();
+    assert_eq!(
+        (
+            &entry["status"],
+            &entry["resolution"],
+            &entry["resolved_by"],
+            &entry["resolution_note"]
+        ),
+        (
+            &"resolved".into(),
+            &"complete_step".into(),
+            &"ops".into(),
+            &"fixed by hand".into()
+        ),
+        "{resolved}"
+    );
+    let shown = sb.tasker(&["task", "show", &task_uuid]);
+    let task = shown.json();
+    assert_eq!(task["status"], "steps_in_process", "the task resumed:\n{shown}");
+    assert_eq!(step(&task, "boom")["status"], "complete", "{shown}");
+    assert_eq!(
+        step(&task, "boom")["result"],
+        serde_json::json!({"value": 2}),
+        "{shown}"
+    );
+    assert_eq!(
+        step(&task, "after")["status"],
+        "enqueued",
+        "its successor is ready:\n{shown}"
+    );
+    assert!(sb
+        .tasker(&["dlq", "list", "--json"])
+        .json()
+        .as_array()
+        .unwrap()
+        .is_empty());
+    assert_eq!(
+        sb.tasker(&["dlq", "list", "--status", "resolved", "--json"]).json()[0]["entry_id"],
+        id.as_str()
+    );
+
+    let twice = sb.tasker(&["dlq", "resolve", &id, "--resolve-step", "boom"]);
+    assert_eq!(twice.code, 1, "{twice}");
+    assert!(twice.stderr.contains("already resolved"), "{twice}");
+}
+
+#[test]
+fn dlq_commands_refuse_bad_input() {
+    let sb = Sandbox::new();
+    let unknown = uuid_like();
+    assert!(sb
+        .tasker(&["dlq", "show", &unknown])
+        .bad_input()
+        .contains("no DLQ entry"));
+    assert!(sb
+        .tasker(&["dlq", "show", "nope"])
+        .bad_input()
+        .contains("not a DLQ entry id"));
+    assert!(sb
+        .tasker(&["dlq", "list", "--status", "bogus"])
+        .bad_input()
+        .contains("unknown DLQ status"));
+    assert!(sb
+        .tasker(&["dlq", "resolve", &unknown, "--resolve-step", "x"])
+        .bad_input()
+        .contains("no DLQ entry"));
+    let no_action = sb.tasker(&["dlq", "resolve", &unknown]);
+    assert_eq!(no_action.code, 2, "{no_action}");
+    let no_result = sb.tasker(&["dlq", "resolve", &unknown, "--complete-step", "x"]);
+    assert_eq!(no_result.code, 2, "{no_result}");
+    let bad_json = sb.tasker(&["dlq", "resolve", &unknown, "--complete-step", "x", "--result", "{"]);
+    assert!(bad_json.bad_input().contains("--result is not valid JSON"));
+}
+
+/// A UUID no entry has.
+fn uuid_like() -> String {
+    "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".to_string()
+}

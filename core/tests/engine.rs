@@ -1,6 +1,6 @@
 //! Behaviour of the embedded engine end to end: orchestration + worker + store,
 //! each case on SQLite and on PostgreSQL. Decision points and batch processing
-//! are in `engine/dynamic.rs`.
+//! are in `engine/dynamic.rs`; the dead-letter queue in `engine/dlq.rs`.
 //! Time-dependent behaviour (retry delays, leases) is driven by a ManualClock;
 //! the only real waiting is for the engine to do what it was asked.
 
@@ -26,6 +26,10 @@ mod support;
 #[path = "engine/dynamic.rs"]
 mod dynamic;
 use dynamic::*;
+
+#[path = "engine/dlq.rs"]
+mod dlq;
+use dlq::*;
 
 use support::backends::{postgres_env, Env};
 
@@ -59,6 +63,7 @@ per_backend!(
     too_many_batches_fail_the_batchable_step,
     a_retried_batch_worker_resumes_from_its_checkpoint,
     a_batch_worker_whose_process_died_resumes_from_its_checkpoint,
+    a_stuck_step_is_dead_lettered_once_and_each_resolution_completes_its_task,
 );
 
 fn config(url: &str) -> EngineConfig {

@@ -8,13 +8,16 @@
 //! | `GET /v1/tasks/{task_uuid}` | a task with its steps |
 //! | `POST /v1/tasks/{task_uuid}/cancel` | cancel a task and its unfinished steps |
 //! | `GET /v1/tasks/{task_uuid}/steps/{step_uuid}` | a step with its transitions |
+//! | `GET /v1/dlq` | list dead-letter entries (filters `status`: open (default), resolved, all; `reason`, `namespace`; `limit`, `offset`) |
+//! | `GET /v1/dlq/{entry_id}` | one entry with the snapshot of its task |
+//! | `POST /v1/dlq/{entry_id}/resolve` | resolve an entry: retry, resolve or complete one step; the task resumes |
 //! | `GET /v1/templates`, `GET /v1/templates/{namespace}/{name}` | templates; one with its DAG as Mermaid |
 //! | `GET /health`, `GET /ready`, `GET /metrics` | liveness, readiness, Prometheus metrics |
 //! | `GET /openapi.json` | the OpenAPI 3.1 document, generated from this code (utoipa) |
 //!
-//! One file per area: [`tasks`], [`templates`], [`health`]; [`error`] (the JSON
+//! One file per area: [`tasks`], [`dlq`], [`templates`], [`health`]; [`error`] (the JSON
 //! error body and its stable codes), [`json`] (body extraction, 413 past
-//! `api.body_limit_bytes`), [`auth`] (optional bearer tokens on every route but
+//! `api.body_limit_bytes`), [`paging`] (`limit`/`offset` of the lists), [`auth`] (optional bearer tokens on every route but
 //! `/health`). Every request is counted and timed in the engine's metrics and runs
 //! in an `http_request` span.
 //!
@@ -24,9 +27,11 @@
 //! `/openapi.json` without further work.
 
 pub mod auth;
+pub mod dlq;
 pub mod error;
 pub mod health;
 pub mod json;
+pub mod paging;
 pub mod tasks;
 pub mod templates;
 
@@ -80,6 +85,7 @@ impl ApiState {
     ),
     tags(
         (name = "tasks", description = "Tasks and their steps"),
+        (name = "dlq", description = "The dead-letter queue: stuck tasks held for an operator"),
         (name = "templates", description = "Task templates"),
         (name = "health", description = "Liveness, readiness, metrics, this document"),
     )
@@ -146,6 +152,9 @@ pub fn router_with_doc(engine: Arc<Engine>, config: &ApiConfig) -> (Router, utoi
         .routes(routes!(tasks::get_task))
         .routes(routes!(tasks::cancel_task))
         .routes(routes!(tasks::get_step))
+        .routes(routes!(dlq::list_dlq))
+        .routes(routes!(dlq::get_dlq_entry))
+        .routes(routes!(dlq::resolve_dlq_entry))
         .routes(routes!(templates::list_templates))
         .routes(routes!(templates::get_template))
         .routes(routes!(health::ready))

@@ -247,16 +247,8 @@ pub async fn list_tasks(
                     Some(TaskState::from_str(value).map_err(|e| ApiError::invalid_parameter("state", e.to_string()))?)
             }
             "namespace" => params.namespace = Some(value.clone()),
-            "limit" => {
-                params.limit = value
-                    .parse()
-                    .map_err(|_| ApiError::invalid_parameter("limit", format!("`{value}` is not a page size")))?
-            }
-            "offset" => {
-                params.offset = value
-                    .parse()
-                    .map_err(|_| ApiError::invalid_parameter("offset", format!("`{value}` is not an offset")))?
-            }
+            "limit" => params.limit = super::paging::parse("limit", value)?,
+            "offset" => params.offset = super::paging::parse("offset", value)?,
             other => {
                 return Err(ApiError::invalid_parameter(
                     other,
@@ -265,16 +257,10 @@ pub async fn list_tasks(
             }
         }
     }
-    let max = state.config.max_page_size;
-    if params.limit > max {
-        return Err(ApiError::invalid_parameter(
-            "limit",
-            format!("at most {max} tasks per page"),
-        ));
-    }
+    super::paging::check_limit(params.limit, state.config.max_page_size, "tasks")?;
     let (limit, offset) = (params.limit, params.offset);
     let tasks = state.db(state.engine.store().task_list(params)).await?;
-    let next_offset = (tasks.len() as u32 == limit && limit > 0).then_some(offset + limit);
+    let next_offset = super::paging::next_offset(tasks.len(), limit, offset);
     Ok(Json(TaskPage {
         tasks,
         limit,

@@ -19,11 +19,14 @@
 //! - [`admission`] — backpressure: whether a task may be created now (TaskRequest's
 //!   queue below its high-water mark, the namespace's ready steps under their limit,
 //!   the database breaker not open), or when to come back.
+//! - [`staleness`] — the staleness sweep: timed work that records stuck tasks and
+//!   steps in the dead-letter queue and holds them for an operator.
 //! - [`backoff`] — retry delays; [`template_lookup`] — templates registered in the database.
 
 pub mod admission;
 pub mod backoff;
 pub mod result_processor;
+pub mod staleness;
 pub mod step_enqueuer;
 pub mod step_expansion;
 pub mod task_finalizer;

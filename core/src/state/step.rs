@@ -46,6 +46,14 @@
 //! enqueued_as_error_for_orchestration --complete_manually-->  complete
 //! waiting_for_retry                   --complete_manually-->  complete
 //! error                               --complete_manually-->  complete
+//!
+//! # the staleness sweep (dead-letter queue): a stuck step is failed and held
+//! pending                             --dead_letter-->        error
+//! enqueued                            --dead_letter-->        error
+//! in_progress                         --dead_letter-->        error
+//! enqueued_for_orchestration          --dead_letter-->        error
+//! enqueued_as_error_for_orchestration --dead_letter-->        error
+//! waiting_for_retry                   --dead_letter-->        error
 //! ```
 //!
 //! Terminal states (nothing leaves them): `complete`, `cancelled`, `resolved_manually`.
@@ -148,6 +156,10 @@ pub enum StepEvent {
     ResolveManually,
     /// Any non-terminal state `→ complete`: an operator marks the step complete.
     CompleteManually,
+    /// Any non-terminal state but `error` `→ error`: the staleness sweep found the step
+    /// stuck and recorded it in the dead-letter queue (a worker's late result then
+    /// loses its compare-and-swap; an operator resolves the step).
+    DeadLetter,
 }
 
 impl StepState {
@@ -218,6 +230,7 @@ impl StepState {
             (s, E::Cancel) if !s.is_terminal() => S::Cancelled,
             (s, E::ResolveManually) if !s.is_terminal() => S::ResolvedManually,
             (s, E::CompleteManually) if !s.is_terminal() => S::Complete,
+            (s, E::DeadLetter) if !s.is_terminal() && s != S::Error => S::Error,
             _ => {
                 return Err(InvalidTransition {
                     machine: "step",
@@ -244,7 +257,7 @@ impl StepState {
 
 impl StepEvent {
     /// Every event, in declaration order.
-    pub const ALL: [StepEvent; 14] = [
+    pub const ALL: [StepEvent; 15] = [
         Self::Enqueue,
         Self::Start,
         Self::Succeed,
@@ -259,6 +272,7 @@ impl StepEvent {
         Self::Cancel,
         Self::ResolveManually,
         Self::CompleteManually,
+        Self::DeadLetter,
     ];
 
     /// The snake_case name written to audit rows.
@@ -278,6 +292,7 @@ impl StepEvent {
             Self::Cancel => "cancel",
             Self::ResolveManually => "resolve_manually",
             Self::CompleteManually => "complete_manually",
+            Self::DeadLetter => "dead_letter",
         }
     }
 }

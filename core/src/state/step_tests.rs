@@ -49,6 +49,13 @@ const EDGES: &[(StepState, StepEvent, StepState)] = &[
     (S::EnqueuedAsErrorForOrchestration, E::CompleteManually, S::Complete),
     (S::WaitingForRetry, E::CompleteManually, S::Complete),
     (S::Error, E::CompleteManually, S::Complete),
+    // dead_letter (the staleness sweep)
+    (S::Pending, E::DeadLetter, S::Error),
+    (S::Enqueued, E::DeadLetter, S::Error),
+    (S::InProgress, E::DeadLetter, S::Error),
+    (S::EnqueuedForOrchestration, E::DeadLetter, S::Error),
+    (S::EnqueuedAsErrorForOrchestration, E::DeadLetter, S::Error),
+    (S::WaitingForRetry, E::DeadLetter, S::Error),
 ];
 
 const STATE_NAMES: &[(StepState, &str)] = &[
@@ -82,6 +89,7 @@ const EVENT_NAMES: &[(StepEvent, &str)] = &[
     (E::Cancel, "cancel"),
     (E::ResolveManually, "resolve_manually"),
     (E::CompleteManually, "complete_manually"),
+    (E::DeadLetter, "dead_letter"),
 ];
 
 /// Exhaustive matches: adding a variant without updating the tests fails to compile.
@@ -116,6 +124,7 @@ fn event_index(e: StepEvent) -> usize {
         E::Cancel => 11,
         E::ResolveManually => 12,
         E::CompleteManually => 13,
+        E::DeadLetter => 14,
     }
 }
 
@@ -139,7 +148,7 @@ fn all_arrays_hold_every_variant_once() {
     let states: HashSet<usize> = S::ALL.iter().map(|&s| state_index(s)).collect();
     assert_eq!(states, (0..10).collect::<HashSet<_>>());
     let events: HashSet<usize> = E::ALL.iter().map(|&e| event_index(e)).collect();
-    assert_eq!(events, (0..14).collect::<HashSet<_>>());
+    assert_eq!(events, (0..15).collect::<HashSet<_>>());
     assert_eq!(STATE_NAMES.len(), S::ALL.len());
     assert_eq!(EVENT_NAMES.len(), E::ALL.len());
 }
@@ -147,7 +156,7 @@ fn all_arrays_hold_every_variant_once() {
 #[test]
 fn every_state_event_pair_matches_the_expected_table() {
     let table = expected();
-    assert_eq!(table.len(), 32);
+    assert_eq!(table.len(), 38);
     let mut legal = 0;
     for from in S::ALL {
         for ev in E::ALL {
@@ -175,8 +184,8 @@ fn every_state_event_pair_matches_the_expected_table() {
             }
         }
     }
-    assert_eq!(legal, 32);
-    assert_eq!(S::ALL.len() * E::ALL.len() - legal, 140 - 32);
+    assert_eq!(legal, 38);
+    assert_eq!(S::ALL.len() * E::ALL.len() - legal, 150 - 38);
 }
 
 #[test]

@@ -1,5 +1,5 @@
 //! The task state machine: the twelve [`TaskState`]s a task (one run of a template) moves
-//! through, the seventeen [`TaskEvent`]s that move it, and [`TaskState::apply`], which says
+//! through, the eighteen [`TaskEvent`]s that move it, and [`TaskState::apply`], which says
 //! which moves are legal. Also owns how a task is judged from its steps: [`StepCounts`],
 //! [`evaluate`] and [`events_after_evaluation`] (used by the TaskFinalizer). Pure: no I/O.
 //!
@@ -40,6 +40,15 @@
 //! waiting_for_dependencies --cancel-->                cancelled
 //! waiting_for_retry        --cancel-->                cancelled
 //! blocked_by_failures      --cancel-->                cancelled
+//!
+//! # dead_letter: the staleness sweep holds a stuck task for an operator
+//! pending                  --dead_letter-->           blocked_by_failures
+//! initializing             --dead_letter-->           blocked_by_failures
+//! enqueuing_steps          --dead_letter-->           blocked_by_failures
+//! steps_in_process         --dead_letter-->           blocked_by_failures
+//! evaluating_results       --dead_letter-->           blocked_by_failures
+//! waiting_for_dependencies --dead_letter-->           blocked_by_failures
+//! waiting_for_retry        --dead_letter-->           blocked_by_failures
 //! ```
 //!
 //! Terminal states: `complete`, `error`, `cancelled`, `resolved_manually`. The only event
@@ -53,6 +62,8 @@
 //! - The **TaskFinalizer**, after a batch of step results, judges the task with
 //!   [`evaluate`] and applies [`events_after_evaluation`].
 //! - **Operators**: `manual_resolution`, `reopen`, `cancel`.
+//! - The **staleness sweep** (`orchestration/staleness.rs`): `dead_letter`, in the
+//!   transaction that records the task in the dead-letter queue.
 
 use super::{InvalidTransition, StepState, UnknownEvent, UnknownState};
 use serde::{Deserialize, Serialize};
@@ -150,6 +161,10 @@ pub enum TaskEvent {
     Reopen,
     /// Any non-terminal state `→ cancelled`: an operator cancels the task.
     Cancel,
+    /// Any non-terminal state but `blocked_by_failures` `→ blocked_by_failures`: the
+    /// staleness sweep found the task stuck and recorded it in the dead-letter queue;
+    /// it is held there for an operator, whose resolution reopens it.
+    DeadLetter,
 }
 
 impl TaskState {
@@ -221,6 +236,7 @@ impl TaskState {
             (S::BlockedByFailures, E::ManualResolution) => S::ResolvedManually,
             (S::BlockedByFailures | S::Error, E::Reopen) => S::EvaluatingResults,
             (s, E::Cancel) if !s.is_terminal() => S::Cancelled,
+            (s, E::DeadLetter) if !s.is_terminal() && s != S::BlockedByFailures => S::BlockedByFailures,
             _ => {
                 return Err(InvalidTransition {
                     machine: "task",
@@ -247,7 +263,7 @@ impl TaskState {
 
 impl TaskEvent {
     /// Every event, in declaration order.
-    pub const ALL: [TaskEvent; 17] = [
+    pub const ALL: [TaskEvent; 18] = [
         Self::Start,
         Self::ReadyStepsFound,
         Self::NoStepsFound,
@@ -265,6 +281,7 @@ impl TaskEvent {
         Self::ManualResolution,
         Self::Reopen,
         Self::Cancel,
+        Self::DeadLetter,
     ];
 
     /// The snake_case name written to audit rows.
@@ -287,6 +304,7 @@ impl TaskEvent {
             Self::ManualResolution => "manual_resolution",
             Self::Reopen => "reopen",
             Self::Cancel => "cancel",
+            Self::DeadLetter => "dead_letter",
         }
     }
 }

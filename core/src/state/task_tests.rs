@@ -42,6 +42,14 @@ const EDGES: &[(TaskState, TaskEvent, TaskState)] = &[
     (S::WaitingForDependencies, E::Cancel, S::Cancelled),
     (S::WaitingForRetry, E::Cancel, S::Cancelled),
     (S::BlockedByFailures, E::Cancel, S::Cancelled),
+    // dead_letter (the staleness sweep)
+    (S::Pending, E::DeadLetter, S::BlockedByFailures),
+    (S::Initializing, E::DeadLetter, S::BlockedByFailures),
+    (S::EnqueuingSteps, E::DeadLetter, S::BlockedByFailures),
+    (S::StepsInProcess, E::DeadLetter, S::BlockedByFailures),
+    (S::EvaluatingResults, E::DeadLetter, S::BlockedByFailures),
+    (S::WaitingForDependencies, E::DeadLetter, S::BlockedByFailures),
+    (S::WaitingForRetry, E::DeadLetter, S::BlockedByFailures),
 ];
 
 const STATE_NAMES: &[(TaskState, &str)] = &[
@@ -77,6 +85,7 @@ const EVENT_NAMES: &[(TaskEvent, &str)] = &[
     (E::ManualResolution, "manual_resolution"),
     (E::Reopen, "reopen"),
     (E::Cancel, "cancel"),
+    (E::DeadLetter, "dead_letter"),
 ];
 
 const EVALUATIONS: [Evaluation; 5] = [
@@ -124,6 +133,7 @@ fn event_index(e: TaskEvent) -> usize {
         E::ManualResolution => 14,
         E::Reopen => 15,
         E::Cancel => 16,
+        E::DeadLetter => 17,
     }
 }
 
@@ -159,7 +169,7 @@ fn all_arrays_hold_every_variant_once() {
     let states: HashSet<usize> = S::ALL.iter().map(|&s| state_index(s)).collect();
     assert_eq!(states, (0..12).collect::<HashSet<_>>());
     let events: HashSet<usize> = E::ALL.iter().map(|&e| event_index(e)).collect();
-    assert_eq!(events, (0..17).collect::<HashSet<_>>());
+    assert_eq!(events, (0..18).collect::<HashSet<_>>());
     let evals: HashSet<usize> = EVALUATIONS.iter().map(|&e| evaluation_index(e)).collect();
     assert_eq!(evals, (0..5).collect::<HashSet<_>>());
     assert_eq!(STATE_NAMES.len(), S::ALL.len());
@@ -169,7 +179,7 @@ fn all_arrays_hold_every_variant_once() {
 #[test]
 fn every_state_event_pair_matches_the_expected_table() {
     let table = expected();
-    assert_eq!(table.len(), 28);
+    assert_eq!(table.len(), 35);
     let mut legal = 0;
     for from in S::ALL {
         for ev in E::ALL {
@@ -197,7 +207,7 @@ fn every_state_event_pair_matches_the_expected_table() {
             }
         }
     }
-    assert_eq!(legal, 28);
+    assert_eq!(legal, 35);
 }
 
 #[test]

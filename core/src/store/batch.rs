@@ -241,6 +241,16 @@ pub struct TaskPlans {
 /// Applies the TaskFinalizer's rule to every counted task. `newly_enqueued` holds
 /// tasks that just had successors enqueued.
 pub fn plans_from_counts(rows: impl IntoIterator<Item = CountRow>, newly_enqueued: &HashSet<Uuid>) -> TaskPlans {
+    plans_from_counts_with(rows, newly_enqueued, task_finalizer::plan_after_results)
+}
+
+/// Like [`plans_from_counts`], with another rule for the plan of one task (given its
+/// state, `hold_failed`, step counts and whether steps were newly enqueued).
+pub fn plans_from_counts_with(
+    rows: impl IntoIterator<Item = CountRow>,
+    newly_enqueued: &HashSet<Uuid>,
+    rule: impl Fn(TaskState, bool, &StepCounts, bool) -> Option<TransitionPlan>,
+) -> TaskPlans {
     let mut per_task: BTreeMap<Uuid, (TaskState, bool, StepCounts)> = BTreeMap::new();
     for r in rows {
         let entry = per_task
@@ -253,7 +263,7 @@ pub fn plans_from_counts(rows: impl IntoIterator<Item = CountRow>, newly_enqueue
     let mut plans = Vec::new();
     let mut expected = HashMap::new();
     for (uuid, (state, hold, counts)) in per_task {
-        if let Some(plan) = task_finalizer::plan_after_results(state, hold, &counts, newly_enqueued.contains(&uuid)) {
+        if let Some(plan) = rule(state, hold, &counts, newly_enqueued.contains(&uuid)) {
             plans.push(json!({
                 "task_uuid": uuid, "expected": state.as_str(), "state": plan.final_state(),
                 "event": plan.final_event(), "path": plan.path_json(),

@@ -14,6 +14,7 @@
 
 pub mod batch;
 pub mod cancel;
+pub mod dlq;
 pub mod error;
 pub mod expansion;
 pub mod migrate;
@@ -23,6 +24,10 @@ pub mod postgres;
 pub mod sqlite;
 pub mod templates;
 
+pub use dlq::{
+    DlqAction, DlqEntry, DlqListParams, DlqReason, DlqResolution, DlqResolveOutcome, DlqResolveParams, DlqStatus,
+    DlqSweepParams, DlqSweepReport, StaleThresholds,
+};
 pub use error::StoreError;
 pub use params::*;
 
@@ -133,6 +138,29 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
         name: &str,
         version: Option<&str>,
     ) -> Result<Option<TemplateRecord>, StoreError>;
+
+    /// The staleness sweep's write: finds tasks and steps stuck past `p.thresholds`
+    /// and, in one transaction, records each (one per task, at most `p.limit`) in
+    /// the dead-letter queue with a snapshot of the task and its steps, moves a stuck
+    /// step `--dead_letter--> error` and holds the task `--dead_letter-->
+    /// blocked_by_failures` (unless already held). A task with an open entry is left
+    /// alone, so sweeps running at once record a task once.
+    async fn dlq_sweep(&self, p: DlqSweepParams) -> Result<DlqSweepReport, StoreError>;
+
+    /// Dead-letter entries, newest first.
+    async fn dlq_list(&self, p: DlqListParams) -> Result<Vec<DlqEntry>, StoreError>;
+
+    /// One dead-letter entry.
+    async fn dlq_get(&self, entry_id: Uuid) -> Result<Option<DlqEntry>, StoreError>;
+
+    /// Resolves an open entry in one transaction: the step action (a compare-and-swap
+    /// checked against the state machine), its successors enqueued when it now
+    /// satisfies them, the entry closed (compare-and-swap on `open`), and the task
+    /// re-evaluated (reopened from `blocked_by_failures` or `error`).
+    async fn dlq_resolve(&self, p: DlqResolveParams) -> Result<DlqResolveOutcome, StoreError>;
+
+    /// How many entries are open.
+    async fn dlq_open_count(&self) -> Result<u64, StoreError>;
 
     /// Closes connections (a clean WAL checkpoint on SQLite).
     async fn close(&self);

@@ -8,6 +8,7 @@
 //! harness's manual clock (time is moved by hand, never slept through).
 
 pub mod audit;
+pub mod dlq;
 pub mod dynamic;
 pub mod lease;
 pub mod reads;
@@ -499,6 +500,19 @@ macro_rules! conformance_suite {
                 a_blocked_task_and_its_failed_step_can_be_cancelled,
                 ready_counts_are_the_enqueued_steps_per_namespace,
                 the_schema_status_of_a_migrated_store_is_current,
+                cancels_racing_retry_claims_never_deadlock,
+            ],
+            dlq: [
+                an_unclaimed_step_is_recorded_once_with_a_snapshot_and_held,
+                a_lost_lease_is_recorded_and_the_late_result_rejected,
+                retry_step_resets_attempts_and_the_task_completes,
+                resolve_step_lets_its_successors_run_and_the_task_completes,
+                complete_step_records_the_result_its_dependents_receive,
+                bad_resolutions_are_refused_and_change_nothing,
+                sweeps_running_at_once_record_each_task_once,
+                a_task_waiting_too_long_is_held_and_a_template_can_allow_longer,
+                a_failed_task_is_recorded_in_error_and_reopened_by_its_resolution,
+                an_entry_whose_task_finished_meanwhile_is_closed_by_the_next_sweep,
             ],
         }
     };

@@ -158,3 +158,58 @@ pub async fn the_schema_status_of_a_migrated_store_is_current(h: Harness) {
     assert_eq!(status.applied, status.expected);
     assert!(status.is_current());
 }
+
+/// Cancels racing retry claims on the same tasks. A retry claim locks the step, then
+/// resumes its task; a cancel locks the task, then its steps. Neither may wait for
+/// the other while holding its own lock (PostgreSQL would report a deadlock): every
+/// call succeeds and every task ends cancelled with all its steps.
+pub async fn cancels_racing_retry_claims_never_deadlock(h: Harness) {
+    const TASKS: usize = 24;
+    let tasks: Vec<NewTask> = (0..TASKS).map(|_| parallel(NS, 3)).collect();
+    h.create(tasks.clone()).await;
+    let claimed = h.claim(NS, 100).await;
+    assert_eq!(claimed.len(), TASKS * 3);
+    let retries: Vec<StepCompletion> = claimed.iter().map(|c| retry_at(c, h.now() + 10)).collect();
+    h.complete(retries).await;
+    h.clock.advance(10);
+    let now = h.now();
+    let mut jobs = Vec::new();
+    for w in 0..3 {
+        let store = h.store.clone();
+        jobs.push(tokio::spawn(async move {
+            for _ in 0..TASKS {
+                store
+                    .step_claim_ready_many(tasker_core::store::StepClaimReadyManyParams {
+                        namespace: NS.into(),
+                        limit: 2,
+                        now,
+                        lease_ms: LEASE_MS,
+                        worker_id: format!("claimer-{w}"),
+                    })
+                    .await
+                    .expect("a claim racing cancels must not fail");
+            }
+        }));
+    }
+    for chunk in tasks.chunks(4) {
+        let store = h.store.clone();
+        let ids: Vec<Uuid> = chunk.iter().map(|t| t.task_uuid).collect();
+        jobs.push(tokio::spawn(async move {
+            for id in ids {
+                store
+                    .task_cancel(id, Some("race".into()), now, "operator".into())
+                    .await
+                    .expect("a cancel racing claims must not fail");
+            }
+        }));
+    }
+    for j in jobs {
+        j.await.unwrap();
+    }
+    for t in &tasks {
+        let view = h.task(t.task_uuid).await;
+        assert_eq!(view.state, TaskState::Cancelled);
+        assert!(view.steps.iter().all(|s| s.state == StepState::Cancelled), "{view:?}");
+        assert_audit_consistent(&h.store, t.task_uuid).await;
+    }
+}

@@ -21,6 +21,7 @@
 //!   uses at most one connection for writes at a time per actor (claims, result
 //!   writes, creation, sweeps) plus reads, and one more for LISTEN.
 
+mod dlq;
 mod steps;
 mod tasks;
 mod templates;
@@ -398,6 +399,26 @@ impl Store for PgStore {
         version: Option<&str>,
     ) -> Result<Option<TemplateRecord>, StoreError> {
         templates::find(self, namespace, name, version).await
+    }
+
+    async fn dlq_sweep(&self, p: DlqSweepParams) -> Result<DlqSweepReport, StoreError> {
+        dlq::sweep(self, p).await
+    }
+
+    async fn dlq_list(&self, p: DlqListParams) -> Result<Vec<DlqEntry>, StoreError> {
+        dlq::list(self, p).await
+    }
+
+    async fn dlq_get(&self, entry_id: Uuid) -> Result<Option<DlqEntry>, StoreError> {
+        dlq::get(self, entry_id).await
+    }
+
+    async fn dlq_resolve(&self, p: DlqResolveParams) -> Result<DlqResolveOutcome, StoreError> {
+        dlq::resolve(self, p).await
+    }
+
+    async fn dlq_open_count(&self) -> Result<u64, StoreError> {
+        dlq::open_count(self).await
     }
 
     async fn close(&self) {

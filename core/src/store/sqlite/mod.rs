@@ -30,6 +30,7 @@
 //!   to apply the same migration. The loser's migration transaction fails and rolls
 //!   back, and it runs the migrations again (see `migrate`).
 
+mod dlq;
 mod rows;
 mod steps;
 mod tasks;
@@ -416,6 +417,26 @@ impl Store for SqliteStore {
         version: Option<&str>,
     ) -> Result<Option<TemplateRecord>, StoreError> {
         templates::find(self, namespace, name, version).await
+    }
+
+    async fn dlq_sweep(&self, p: DlqSweepParams) -> Result<DlqSweepReport, StoreError> {
+        dlq::sweep(self, p).await
+    }
+
+    async fn dlq_list(&self, p: DlqListParams) -> Result<Vec<DlqEntry>, StoreError> {
+        dlq::list(self, p).await
+    }
+
+    async fn dlq_get(&self, entry_id: Uuid) -> Result<Option<DlqEntry>, StoreError> {
+        dlq::get(self, entry_id).await
+    }
+
+    async fn dlq_resolve(&self, p: DlqResolveParams) -> Result<DlqResolveOutcome, StoreError> {
+        dlq::resolve(self, p).await
+    }
+
+    async fn dlq_open_count(&self) -> Result<u64, StoreError> {
+        dlq::open_count(self).await
     }
 
     async fn close(&self) {

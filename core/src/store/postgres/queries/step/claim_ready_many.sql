@@ -3,6 +3,12 @@
 -- in_progress (a retried step passes through pending and enqueued, as $7 records),
 -- resume their tasks resting in waiting_for_retry, and return each claimed step
 -- hydrated with its task and its parents' results, as one JSON object per row.
+-- Lock order: this statement holds step rows when it reaches the tasks, the
+-- opposite of every other writer (cancel, results, the DLQ sweep lock the task,
+-- then its steps). So it never waits for a task row: a task another transaction
+-- holds is skipped (SKIP LOCKED) and stays in waiting_for_retry while its step
+-- runs; the TaskFinalizer moves it on from there when the result arrives
+-- (`results_received`), and a cancel that held it cancels the claimed step too.
 -- $1: namespace; $2: now; $3: limit; $4: lease end; $5: worker id; $6: audit metadata;
 -- $7: transition path for retried steps; $8: claim token; $9: task path; $10: task event
 WITH ready AS (
@@ -46,8 +52,13 @@ resumed AS (
         transition_metadata = NULL,
         transition_processor = $5,
         updated_at = $2
-    WHERE t.state = 'waiting_for_retry'
-      AND t.task_uuid IN (SELECT c.task_uuid FROM claimed AS c WHERE c.transition_path IS NOT NULL)
+    WHERE t.task_uuid IN (SELECT r.task_uuid
+                          FROM tasks AS r
+                          WHERE r.state = 'waiting_for_retry'
+                            AND r.task_uuid IN (SELECT c.task_uuid FROM claimed AS c
+                                                WHERE c.transition_path IS NOT NULL)
+                          FOR UPDATE OF r SKIP LOCKED)
+      AND t.state = 'waiting_for_retry'
 )
 SELECT 'step' AS kind, jsonb_build_object(
     'step_uuid', c.step_uuid, 'task_uuid', c.task_uuid, 'claim_seq', c.claim_seq, 'name', c.name,
