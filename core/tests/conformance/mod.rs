@@ -215,6 +215,7 @@ pub fn success(c: &ClaimedStep, result: Value) -> StepCompletion {
         claim_seq: c.claim_seq,
         outcome: StepOutcome::Complete { result },
         metadata: json!({"worker_id": "worker-1"}),
+        events: vec![],
     }
 }
 
@@ -228,6 +229,7 @@ pub fn retry_at(c: &ClaimedStep, ready_at: i64) -> StepCompletion {
             ready_at,
         },
         metadata: json!({}),
+        events: vec![],
     }
 }
 
@@ -240,6 +242,7 @@ pub fn fail(c: &ClaimedStep) -> StepCompletion {
             error: json!({"message": "boom", "type": "PermanentError"}),
         },
         metadata: json!({}),
+        events: vec![],
     }
 }
 

@@ -20,6 +20,7 @@
 //!   uses at most one connection for writes at a time per actor (claims, result
 //!   writes, creation, sweeps) plus reads, and one more for LISTEN.
 
+mod domain_events;
 mod steps;
 mod tasks;
 mod templates;
@@ -47,6 +48,9 @@ pub struct PgStore {
     transactions: AtomicU64,
     ready: broadcast::Sender<String>,
     listener: Option<tokio::task::JoinHandle<()>>,
+    /// Bumped after each commit that stored domain events (here, or in another
+    /// process through LISTEN).
+    event_signal: Arc<super::domain_events::EventSignal>,
 }
 
 /// True when `url` names a PostgreSQL database.
@@ -79,8 +83,9 @@ impl PgStore {
             .await
             .map_err(|e| StoreError::Migrate(e.to_string()))?;
         let (ready, _) = broadcast::channel(1024);
+        let event_signal = Arc::new(super::domain_events::EventSignal::default());
         let listener = if listen {
-            Some(spawn_listener(pool.clone(), ready.clone()))
+            Some(spawn_listener(pool.clone(), ready.clone(), event_signal.clone()))
         } else {
             None
         };
@@ -92,6 +97,7 @@ impl PgStore {
             transactions: AtomicU64::new(0),
             ready,
             listener,
+            event_signal,
         })
     }
 
@@ -127,8 +133,13 @@ impl PgStore {
     }
 }
 
-/// LISTEN on [`READY_CHANNEL`] and forward each namespace; reconnects with backoff.
-fn spawn_listener(pool: PgPool, ready: broadcast::Sender<String>) -> tokio::task::JoinHandle<()> {
+/// LISTEN on [`READY_CHANNEL`] (forwarding each namespace) and on the domain
+/// events channel (bumping the event signal); reconnects with backoff.
+fn spawn_listener(
+    pool: PgPool,
+    ready: broadcast::Sender<String>,
+    events: Arc<super::domain_events::EventSignal>,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
         loop {
@@ -141,7 +152,10 @@ fn spawn_listener(pool: PgPool, ready: broadcast::Sender<String>) -> tokio::task
                     continue;
                 }
             };
-            if let Err(e) = listener.listen(READY_CHANNEL).await {
+            if let Err(e) = listener
+                .listen_all([READY_CHANNEL, domain_events::EVENTS_CHANNEL])
+                .await
+            {
                 tracing::warn!(error = %e, "LISTEN failed; polling covers wake-ups meanwhile");
                 tokio::time::sleep(backoff).await;
                 continue;
@@ -149,6 +163,7 @@ fn spawn_listener(pool: PgPool, ready: broadcast::Sender<String>) -> tokio::task
             backoff = Duration::from_millis(100);
             loop {
                 match listener.recv().await {
+                    Ok(n) if n.channel() == domain_events::EVENTS_CHANNEL => events.bump(),
                     Ok(n) => {
                         let _ = ready.send(n.payload().to_string());
                     }
@@ -227,6 +242,29 @@ impl Store for PgStore {
 
     fn round_trip_count(&self) -> u64 {
         self.round_trips.load(Ordering::Relaxed)
+    }
+
+    async fn domain_event_insert_many(
+        &self,
+        events: Vec<crate::events::domain::DomainEvent>,
+        now: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        domain_events::insert_many(self, events, now).await
+    }
+
+    async fn domain_event_poll(
+        &self,
+        p: DomainEventPollParams,
+    ) -> Result<Vec<crate::events::domain::StoredDomainEvent>, StoreError> {
+        domain_events::poll(self, p).await
+    }
+
+    async fn domain_event_ack(&self, consumer: &str, up_to_sequence: i64, now: i64) -> Result<i64, StoreError> {
+        domain_events::ack(self, consumer, up_to_sequence, now).await
+    }
+
+    fn domain_event_wakeups(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.event_signal.subscribe()
     }
 
     async fn step_claim_ready_many(&self, p: StepClaimReadyManyParams) -> Result<Vec<ClaimedStep>, StoreError> {
