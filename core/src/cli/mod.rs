@@ -5,6 +5,7 @@
 //! 2 bad input (arguments, templates, context, database location), with one
 //! clear message on stderr.
 
+mod events;
 mod orchestrator;
 mod output;
 mod progress;
@@ -73,6 +74,9 @@ enum Command {
     Orchestrator(orchestrator::OrchestratorArgs),
     /// Run steps of the given namespaces with the built-in Rust handlers until SIGTERM/SIGINT, then drain.
     Worker(worker::WorkerArgs),
+    /// Read durable domain events (`tail`).
+    #[command(subcommand)]
+    Events(events::EventsCommand),
     /// Create or upgrade the database schema and exit.
     Migrate,
 }
@@ -127,6 +131,7 @@ async fn dispatch(cli: Cli, config: crate::config::EngineConfig) -> Result<i32, 
         Command::Task(cmd) => task::run(config, cmd).await,
         Command::Orchestrator(args) => orchestrator::run(config, args).await,
         Command::Worker(args) => worker::run(config, args).await,
+        Command::Events(cmd) => events::run(config, cmd).await,
         Command::Migrate => {
             let store = tasker_store(&config.database_url).await?;
             store.close().await;

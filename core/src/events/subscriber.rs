@@ -67,6 +67,13 @@ impl EventSubscriber {
         self
     }
 
+    /// Starts this session after `sequence` instead of after the consumer's
+    /// acknowledged sequence (`starting_after(0)`: every stored event).
+    pub fn starting_after(mut self, sequence: i64) -> Self {
+        self.session.get_mut().cursor = Some(sequence);
+        self
+    }
+
     /// How often a waiting poll reads the table without a wake-up.
     pub fn with_poll_interval(mut self, interval: Duration) -> Self {
         self.poll_interval = interval.max(Duration::from_millis(1));
