@@ -485,6 +485,20 @@ async fn domain_events_carry_the_step_identity(env: Env) {
         .await
         .unwrap_err();
     assert_eq!(bad.code(), "invalid_input");
+    // The bindings' subscriber: JSON out, name patterns, acknowledgements.
+    let sub = bridge.event_subscriber("json", Some("order.*")).unwrap();
+    let polled: Vec<Value> = serde_json::from_str(&sub.poll_json(10, 0).await.unwrap()).unwrap();
+    let names: Vec<&str> = polled.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["order.noted", "order.shipped"]);
+    let last = polled[1]["sequence"].as_i64().unwrap();
+    assert_eq!(sub.ack(last).await.unwrap(), last);
+    sub.rewind().await;
+    assert_eq!(
+        sub.poll_json(10, 0).await.unwrap(),
+        "[]",
+        "acknowledged: nothing to redeliver"
+    );
+    assert_eq!(bridge.event_subscriber(" ", None).unwrap_err().code(), "invalid_input");
     bridge.shutdown(Duration::ZERO).await.unwrap();
 }
 

@@ -11,7 +11,9 @@
 //!   contract; a broken one becomes an `invalid_result` failure, never a lost step.
 //! - `extend_lease`, `release_step_event`, `checkpoint_step`: what a running
 //!   handler can do about its step. A step whose deadline passes fails as `timeout`.
-//! - `publish_domain_event`, `worker_status`, `shutdown(grace_ms)`.
+//! - `publish_domain_event` (ADR 0010), `worker_status`, `shutdown(grace_ms)`.
+//! - `event_subscriber(consumer, name_pattern)`: a [`BridgeSubscriber`] reading
+//!   durable domain events at least once (`poll`, `ack`, `rewind`).
 //! - A client: `create_task`, `get_task`, `wait_for_task`.
 //!
 //! Every method has a `*_json` form taking and returning JSON text: bindings pass
@@ -24,10 +26,12 @@ pub mod loopback;
 pub mod options;
 pub mod pending;
 pub mod runtime;
+pub mod subscriber;
 
 pub use error::BridgeError;
 pub use logs::{drain_log_records, drain_log_records_json, install_log_forwarding, LogRecord};
 pub use options::BridgeOptions;
+pub use subscriber::BridgeSubscriber;
 
 use crate::clock::{self, SharedClock};
 use crate::contract::step_result::invalid_result;
