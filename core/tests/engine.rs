@@ -69,6 +69,7 @@ per_backend!(
     a_lagging_fast_subscriber_never_fails_a_step,
     payloads_failing_their_schema_are_rejected_and_counted,
     durable_events_are_read_at_least_once_per_consumer,
+    a_waiting_subscriber_wakes_when_events_commit,
 );
 
 fn config(url: &str) -> EngineConfig {

@@ -250,3 +250,40 @@ pub(super) async fn durable_events_are_read_at_least_once_per_consumer(env: Env)
     assert_eq!(drain(&subscriber(&env, "audit").await).await.len(), 3);
     engine.shutdown().await;
 }
+
+pub(super) async fn a_waiting_subscriber_wakes_when_events_commit(env: Env) {
+    // Polling alone would take an hour: only a wake-up can end these waits in time.
+    let hour = Duration::from_secs(3600);
+    let wait = |store: SharedStore, consumer: &'static str| {
+        tokio::spawn(async move {
+            let s = EventSubscriber::new(store, clock::system(), consumer).with_poll_interval(hour);
+            s.poll(10, Duration::from_secs(30)).await.unwrap()
+        })
+    };
+    // In this process: the store's own signal after the commit.
+    let here = wait(env.store.clone(), "here");
+    // Another store handle (as another process would have): PostgreSQL's NOTIFY.
+    let elsewhere = match env.store.backend() {
+        store::Backend::Postgres => Some(wait(store::open(&env.url).await.unwrap(), "elsewhere")),
+        store::Backend::Sqlite => None,
+    };
+    // Let both subscribers reach their wait (nothing is stored yet, so they must wait).
+    tokio::time::sleep(Duration::from_millis(200)).await;
+    let event = tasker_core::events::domain::DomainEvent {
+        event_id: Uuid::now_v7(),
+        name: "wake.up".into(),
+        payload: json!({}),
+        mode: DomainEventMode::Durable,
+        task_uuid: None,
+        step_uuid: None,
+        step_name: None,
+        namespace: None,
+        correlation_id: None,
+        fired_at: T0,
+    };
+    env.store.domain_event_insert_many(vec![event], T0).await.unwrap();
+    assert_eq!(names(&here.await.unwrap()), ["wake.up"]);
+    if let Some(elsewhere) = elsewhere {
+        assert_eq!(names(&elsewhere.await.unwrap()), ["wake.up"]);
+    }
+}
