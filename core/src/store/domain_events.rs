@@ -74,6 +74,20 @@ pub fn like_pattern(glob: &str) -> String {
     out
 }
 
+/// A `*` glob as an SQLite `GLOB` pattern (case-sensitive like PostgreSQL's
+/// `LIKE`, unlike SQLite's): `?` and `[` are matched literally.
+pub fn sqlite_glob(glob: &str) -> String {
+    let mut out = String::with_capacity(glob.len() + 4);
+    for c in glob.chars() {
+        match c {
+            '?' => out.push_str("[?]"),
+            '[' => out.push_str("[[]"),
+            other => out.push(other),
+        }
+    }
+    out
+}
+
 /// One event as the insert statements read it; JSON payloads travel as text so
 /// neither backend re-renders numbers.
 fn event_row(e: &DomainEvent, gate: Option<EventGate>) -> Value {
@@ -147,6 +161,8 @@ mod tests {
         assert_eq!(like_pattern("order.*"), "order.%");
         assert_eq!(like_pattern("*"), "%");
         assert_eq!(like_pattern("a_b%c"), "a\\_b\\%c");
+        assert_eq!(sqlite_glob("order.*"), "order.*");
+        assert_eq!(sqlite_glob("a?[b"), "a[?][[]b");
     }
 
     #[test]

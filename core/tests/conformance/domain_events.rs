@@ -230,6 +230,8 @@ pub async fn polls_filter_by_name_pattern_and_limit(h: Harness) {
         bare("payment.failed"),
         bare("order.shipped"),
         bare("order_x.y"),
+        bare("ORDER.LOUD"),
+        bare("what?.[x]"),
     ];
     h.store.domain_event_insert_many(events, h.now()).await.unwrap();
     let read = |pattern: &str, limit| {
@@ -251,6 +253,17 @@ pub async fn polls_filter_by_name_pattern_and_limit(h: Harness) {
         1,
         "`_` is a literal, not a wildcard"
     );
+    assert_eq!(
+        names(&read("ORDER.*", 10).await.unwrap()),
+        ["ORDER.LOUD"],
+        "names match case-sensitively"
+    );
+    assert_eq!(
+        names(&read("what?.[x]", 10).await.unwrap()),
+        ["what?.[x]"],
+        "`?` and `[` are literals"
+    );
+    assert!(read("what.x", 10).await.unwrap().is_empty());
 }
 
 pub async fn an_event_id_is_stored_once(h: Harness) {

@@ -62,7 +62,7 @@ pub(super) async fn poll(store: &SqliteStore, p: DomainEventPollParams) -> Resul
         .bind(&p.consumer)
         .bind(p.after)
         .bind(p.limit as i64)
-        .bind(p.name_pattern.as_deref().map(domain_events::like_pattern))
+        .bind(p.name_pattern.as_deref().map(domain_events::sqlite_glob))
         .fetch_all(&mut *store.reader().await?)
         .await?;
     rows.iter()
