@@ -6,6 +6,7 @@
 mod convert;
 mod errors;
 mod runtime;
+mod subscriber;
 mod worker;
 
 use pyo3::prelude::*;
@@ -38,6 +39,7 @@ fn runtime_pid() -> Option<u32> {
 fn _native(m: &Bound<'_, PyModule>) -> PyResult<()> {
     m.add("__version__", env!("CARGO_PKG_VERSION"))?;
     m.add_class::<worker::PyBridge>()?;
+    m.add_class::<subscriber::PyEventSubscriber>()?;
     m.add_function(wrap_pyfunction!(drain_log_records, m)?)?;
     m.add_function(wrap_pyfunction!(install_log_forwarding, m)?)?;
     m.add_function(wrap_pyfunction!(runtime_pid, m)?)?;

@@ -14,6 +14,13 @@ pub struct PyBridge {
     inner: Arc<Bridge>,
 }
 
+impl PyBridge {
+    /// The core bridge (for the other native classes).
+    pub(crate) fn bridge(&self) -> &Bridge {
+        &self.inner
+    }
+}
+
 #[pymethods]
 impl PyBridge {
     /// Opens the database (applying migrations), registers the templates and
@@ -85,18 +92,21 @@ impl PyBridge {
     }
 
     /// Publishes a domain event (payload JSON; mode `fast`, `durable` or
-    /// `broadcast`); answers the event as JSON.
-    #[pyo3(signature = (name, payload_json, mode="fast", event_id=None))]
+    /// `broadcast`); answers the event as JSON. With `event_id` it rides with that
+    /// step's result; without, a durable event is stored before this returns.
+    #[pyo3(signature = (name, payload_json, mode="fast".to_string(), event_id=None))]
     fn publish_domain_event(
         &self,
         py: Python<'_>,
-        name: &str,
-        payload_json: &str,
-        mode: &str,
-        event_id: Option<&str>,
+        name: String,
+        payload_json: String,
+        mode: String,
+        event_id: Option<String>,
     ) -> PyResult<String> {
-        guarded(py, || {
-            self.inner.publish_domain_event_json(name, payload_json, mode, event_id)
+        let b = self.inner.clone();
+        blocking(py, move || async move {
+            b.publish_domain_event_json(&name, &payload_json, &mode, event_id.as_deref())
+                .await
         })
     }
 

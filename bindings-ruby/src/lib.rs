@@ -1,11 +1,13 @@
 //! The native library of the `tasker-core` gem (`tasker_native.so`): the bridge
-//! of `tasker_core` one-to-one as `Tasker::Native::Bridge`, log forwarding and
+//! of `tasker_core` one-to-one as `Tasker::Native::Bridge` (and its durable event
+//! subscriber as `Tasker::Native::EventSubscriber`), log forwarding and
 //! the runtime's PID. The Ruby layer (`lib/tasker/`) builds the exceptions, the
 //! handler API, `Worker`, `Engine` and `Client` on top.
 
 mod convert;
 mod errors;
 mod runtime;
+mod subscriber;
 mod worker;
 
 use magnus::prelude::*;
@@ -78,5 +80,13 @@ fn init(ruby: &Ruby) -> Result<(), Error> {
     bridge.define_method("create_task", method!(worker::RbBridge::create_task, 1))?;
     bridge.define_method("get_task", method!(worker::RbBridge::get_task, 1))?;
     bridge.define_method("wait_for_task", method!(worker::RbBridge::wait_for_task, 2))?;
+
+    let subscriber = native.define_class("EventSubscriber", ruby.class_object())?;
+    subscriber.undef_default_alloc_func();
+    subscriber.define_singleton_method("open", function!(subscriber::RbEventSubscriber::open, 3))?;
+    subscriber.define_method("poll", method!(subscriber::RbEventSubscriber::poll, 2))?;
+    subscriber.define_method("ack", method!(subscriber::RbEventSubscriber::ack, 1))?;
+    subscriber.define_method("rewind", method!(subscriber::RbEventSubscriber::rewind, 0))?;
+    subscriber.define_method("consumer", method!(subscriber::RbEventSubscriber::consumer, 0))?;
     Ok(())
 }

@@ -34,6 +34,11 @@ impl Drop for RbBridge {
 }
 
 impl RbBridge {
+    /// The core bridge (for the other native classes).
+    pub(crate) fn bridge(&self) -> &Bridge {
+        &self.inner
+    }
+
     /// `Tasker::Native::Bridge.open(options_json)`: opens the database (applying
     /// migrations), registers the templates and starts the engine.
     pub fn open(ruby: &Ruby, options_json: String) -> Result<Self, Error> {
@@ -100,7 +105,9 @@ impl RbBridge {
     }
 
     /// Publishes a domain event (payload JSON; mode `fast`, `durable` or
-    /// `broadcast`; event id or nil); the event as JSON.
+    /// `broadcast`; event id or nil); the event as JSON. With an event id it rides
+    /// with that step's result; without, a durable event is stored before this
+    /// returns (GVL released).
     pub fn publish_domain_event(
         ruby: &Ruby,
         rb_self: &Self,
@@ -109,10 +116,10 @@ impl RbBridge {
         mode: String,
         event_id: Option<String>,
     ) -> Result<String, Error> {
-        guarded(ruby, || {
-            rb_self
-                .inner
-                .publish_domain_event_json(&name, &payload_json, &mode, event_id.as_deref())
+        let b = rb_self.inner.clone();
+        blocking(ruby, move || async move {
+            b.publish_domain_event_json(&name, &payload_json, &mode, event_id.as_deref())
+                .await
         })
     }
 

@@ -14,7 +14,7 @@ class GoldenTest < Minitest::Test
   UUID = /\A[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}\z/i.freeze
   # Every schema of the manifest and where this file covers it.
   HANDLED = %w[step_event step_result completion_report task_request task_view publish_domain_event
-               domain_event].freeze
+               domain_event stored_domain_event].freeze
 
   def self.manifest
     path = File.join(GOLDEN_DIR, "manifest.json")
@@ -234,6 +234,17 @@ class GoldenTest < Minitest::Test
         end
         entries("domain_event", true).each do |entry|
           assert_equal load(entry).keys.sort, keys, "#{entry['file']}: what publish_domain_event returns"
+        end
+        # Durable and broadcast publishes were stored: an EventSubscriber reads them.
+        stored = Tasker::EventSubscriber.new(bridge, "golden").poll(timeout_ms: 0)
+        refute_empty stored
+        entries("stored_domain_event", true).each do |entry|
+          stored.each do |event|
+            assert_equal load(entry).keys.sort, event.keys.sort, "#{entry['file']}: what EventSubscriber#poll returns"
+          end
+        end
+        entries("stored_domain_event", false).each do |entry|
+          refute_equal load(entry).keys.sort, stored.first.keys.sort, entry["file"]
         end
       ensure
         bridge.shutdown(0)

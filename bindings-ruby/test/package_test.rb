@@ -57,7 +57,7 @@ class PackageTest < Minitest::Test
 
   def test_public_api
     %i[Bridge Worker Engine Client StepHandler StepContext StepResult StepError Api Decision Batchable
-       PermanentError RetryableError HandlerRegistry FunctionHandler].each do |name|
+       PermanentError RetryableError HandlerRegistry FunctionHandler EventSubscriber].each do |name|
       assert Tasker.const_defined?(name), "Tasker::#{name} is missing"
     end
     %i[poll_step_events complete_step_events extend_lease release_step_event checkpoint_step
@@ -65,6 +65,9 @@ class PackageTest < Minitest::Test
       assert Tasker::Bridge.method_defined?(m), "Tasker::Bridge##{m} is missing"
     end
     assert_respond_to Tasker::Bridge, :loopback
+    %i[poll ack rewind consumer each].each do |m|
+      assert Tasker::EventSubscriber.method_defined?(m), "Tasker::EventSubscriber##{m} is missing"
+    end
   end
 end
 

@@ -1,11 +1,13 @@
 //! The native addon of the `tasker-core` npm package (`tasker_node.*.node`): the
-//! bridge of `tasker_core` one-to-one (`NativeBridge`), coded errors, and log
+//! bridge of `tasker_core` one-to-one (`NativeBridge`, and its durable event
+//! subscriber `NativeEventSubscriber`), coded errors, and log
 //! forwarding. The TypeScript layer (`ts/`) builds the handler API, `Worker`,
 //! `Engine` and `Client` on top.
 
 mod convert;
 mod errors;
 mod runtime;
+mod subscriber;
 mod worker;
 
 use napi_derive::napi;

@@ -40,11 +40,18 @@ const MAX_WAIT_MS: u64 = 365 * 24 * 3_600_000;
 
 /// A JS number of milliseconds as a wait: NaN and negatives are 0, the rest is
 /// capped at [`MAX_WAIT_MS`].
-fn ms(value: f64) -> u64 {
+pub(crate) fn ms(value: f64) -> u64 {
     if value > 0.0 {
         value.min(MAX_WAIT_MS as f64) as u64
     } else {
         0
+    }
+}
+
+impl NativeBridge {
+    /// The core bridge (for the other native classes).
+    pub(crate) fn bridge(&self) -> &Bridge {
+        &self.inner
     }
 }
 
@@ -118,23 +125,27 @@ impl NativeBridge {
     }
 
     /// Publishes a domain event (payload JSON; mode `fast`, `durable` or
-    /// `broadcast`); answers the event as JSON. Does not wait for subscribers.
+    /// `broadcast`); answers the event as JSON. With `eventId` it rides with that
+    /// step's result; without, a durable event is stored before the Promise settles.
     #[napi]
-    pub fn publish_domain_event(
+    pub async fn publish_domain_event(
         &self,
         name: String,
         payload_json: String,
         mode: Option<String>,
         event_id: Option<String>,
     ) -> Result<String> {
-        guarded(|| {
-            self.inner.publish_domain_event_json(
+        let b = self.inner.clone();
+        deferred(call(async move {
+            b.publish_domain_event_json(
                 &name,
                 &payload_json,
                 mode.as_deref().unwrap_or("fast"),
                 event_id.as_deref(),
             )
-        })
+            .await
+        }))
+        .await
     }
 
     /// State and counters as JSON.

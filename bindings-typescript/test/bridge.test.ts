@@ -138,15 +138,15 @@ for (const backend of BACKENDS) {
         const t2 = await bridge.createTask("tstests", "single", { a: 2 }, { idempotencyKey: "k-1" });
         assert.equal(t2.task_uuid, t1.task_uuid, "a used idempotency key returns the existing task");
         const [ev] = await pollN(bridge, 1);
-        const fromStep = bridge.publishDomainEvent("order.shipped", { id: 1 }, "durable", ev.event_id);
+        const fromStep = await bridge.publishDomainEvent("order.shipped", { id: 1 }, "durable", ev.event_id);
         assert.deepEqual(
           [fromStep.name, fromStep.mode, fromStep.task_uuid, fromStep.step_name, fromStep.correlation_id],
           ["order.shipped", "durable", t1.task_uuid, "only", correlationId],
         );
-        const bare = bridge.publishDomainEvent("ping", [1, 2]);
+        const bare = await bridge.publishDomainEvent("ping", [1, 2]);
         assert.deepEqual([bare.mode, bare.task_uuid, bare.step_uuid], ["fast", null, null]);
         assert.deepEqual(bare.payload, [1, 2]);
-        assert.throws(() => bridge.publishDomainEvent("x", {}, "fast", "019ac152-7d00-7002-800e-5eed00020009"), UnknownEvent);
+        await assert.rejects(bridge.publishDomainEvent("x", {}, "fast", "019ac152-7d00-7002-800e-5eed00020009"), UnknownEvent);
         await bridge.completeStepEvents([ok(ev)]);
         const done = await bridge.waitForTask(t1.task_uuid, 10_000);
         assert.equal(done.state, "complete");

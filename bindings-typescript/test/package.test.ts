@@ -131,12 +131,12 @@ test("bridge errors carry their codes", async () => {
     await assert.rejects(bridge.pollStepEvents(1, 10), (e: unknown) => e instanceof InvalidInput, "a client has no events");
     const task = await bridge.createTask("tstests", "slow", {});
     await assert.rejects(bridge.waitForTask(task.task_uuid, 50), WaitTimedOut);
-    assert.throws(() => bridge.publishDomainEvent("x", {}, "sometimes" as never), InvalidInput);
-    assert.throws(() => bridge.publishDomainEvent("", {}), InvalidInput);
+    await assert.rejects(bridge.publishDomainEvent("x", {}, "sometimes" as never), InvalidInput);
+    await assert.rejects(bridge.publishDomainEvent("", {}), InvalidInput);
   } finally {
     await bridge.shutdown(0);
     db.cleanup();
   }
   await assert.rejects(bridge.getTask("019ac152-7d00-7001-8007-5eed00010001"), WorkerClosed);
-  assert.throws(() => bridge.publishDomainEvent("x", {}), WorkerClosed);
+  await assert.rejects(bridge.publishDomainEvent("x", {}), WorkerClosed);
 });

@@ -235,7 +235,7 @@ test("the context's checkpoint, lease and publish calls reach the bridge", async
         remaining: context.remainingMs > 0,
         checkpoint: context.checkpoint,
       };
-      const published = context.publish("order.seen", { order: context.input("order") });
+      const published = await context.publish("order.seen", { order: context.input("order") });
       seen.published = published;
       const before = context.deadlineMs;
       const after = await context.extendLease();

@@ -176,12 +176,22 @@ export class Bridge {
   }
 
   /**
-   * Publishes a domain event (mode `fast`, `durable` or `broadcast`); with
-   * `eventId` it carries that step's identity. Does not wait for subscribers.
+   * Publishes a domain event (mode `fast`, `durable` or `broadcast`). With
+   * `eventId` (a held step event) it carries that step's identity and is delivered
+   * with the step's result (a durable one in the result's transaction); a payload
+   * failing the schema the step declares rejects with `InvalidInput`. Without, a
+   * durable event is stored before the Promise settles.
    */
-  publishDomainEvent(name: string, payload: unknown, mode: DomainEventMode = "fast", eventId?: string): DomainEvent {
+  async publishDomainEvent(
+    name: string,
+    payload: unknown,
+    mode: DomainEventMode = "fast",
+    eventId?: string,
+  ): Promise<DomainEvent> {
     const payloadJson = JSON.stringify(payload === undefined ? null : payload);
-    const text = nativeSync(() => this.native.publishDomainEvent(name, payloadJson, mode, eventId ?? null));
+    const text = await nativeAsync(
+      nativeSync(() => this.native.publishDomainEvent(name, payloadJson, mode, eventId ?? null)),
+    );
     return JSON.parse(text) as DomainEvent;
   }
 

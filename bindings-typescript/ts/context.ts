@@ -7,7 +7,7 @@ import { silentLogger, withFields, type Logger, type StepLogger } from "./loggin
 export interface StepActions {
   checkpointStep(eventId: string, cursor: unknown, data: unknown): Promise<void>;
   extendLease(eventId: string): Promise<number>;
-  publishDomainEvent(name: string, payload: unknown, mode: DomainEventMode, eventId?: string): DomainEvent;
+  publishDomainEvent(name: string, payload: unknown, mode: DomainEventMode, eventId?: string): Promise<DomainEvent>;
 }
 
 /** A checkpoint saved by an earlier attempt of a batch worker (or by this one). */
@@ -237,8 +237,13 @@ export class StepContext {
     return deadline;
   }
 
-  /** Publishes a domain event about this step (`mode`: fast, durable or broadcast). */
-  publish(name: string, payload: unknown, mode: DomainEventMode = "fast"): DomainEvent {
+  /**
+   * Publishes a domain event about this step (`mode`: fast, durable or broadcast),
+   * delivered with this step's result: a durable one is stored in the result's
+   * transaction, only if the result is recorded. A payload failing the schema the
+   * step declares for `name` rejects with `InvalidInput`.
+   */
+  publish(name: string, payload: unknown, mode: DomainEventMode = "fast"): Promise<DomainEvent> {
     return this.need().publishDomainEvent(name, payload, mode, this.eventId);
   }
 

@@ -29,6 +29,8 @@ export type { BridgeOptions, CreateTaskOptions } from "./bridge";
 export { StepContext } from "./context";
 export type { Checkpoint, StepActions, StepContextOptions } from "./context";
 export { Client, Engine, FINISHED_STATES, TaskFailed, templateNamespaces } from "./engine";
+export { EventSubscriber } from "./events";
+export type { EventSubscriberOptions } from "./events";
 export type { ClientOptions, EngineOptions, RunOptions } from "./engine";
 export {
   DatabaseError,
@@ -69,6 +71,7 @@ export type {
   StepEvent,
   StepResultMessage,
   StepView,
+  StoredDomainEvent,
   TaskRequest,
   TaskState,
   TaskView,

@@ -150,6 +150,12 @@ export interface DomainEvent {
   fired_at: number;
 }
 
+/** A durable domain event as an `EventSubscriber` reads it (`stored_domain_event`). */
+export interface StoredDomainEvent extends DomainEvent {
+  /** Position in the events table (commit order); acknowledge up to it. */
+  sequence: number;
+}
+
 /** What `workerStatus` answers. */
 export interface WorkerStatus {
   /** `running`, `draining` or `closed`. */

@@ -16,7 +16,7 @@ export interface NativeBridge {
   extendLease(eventId: string): Promise<number>;
   releaseStepEvent(eventId: string): Promise<boolean>;
   checkpointStep(eventId: string, cursorJson: string, dataJson: string): Promise<void>;
-  publishDomainEvent(name: string, payloadJson: string, mode?: string | null, eventId?: string | null): string;
+  publishDomainEvent(name: string, payloadJson: string, mode?: string | null, eventId?: string | null): Promise<string>;
   workerStatus(): string;
   shutdown(graceMs: number): Promise<string>;
   createTask(requestJson: string): Promise<string>;
@@ -24,11 +24,22 @@ export interface NativeBridge {
   waitForTask(taskUuid: string, timeoutMs: number): Promise<string>;
 }
 
+/** The native durable event subscriber (`src/subscriber.rs`): JSON text out. */
+export interface NativeEventSubscriber {
+  readonly consumer: string;
+  poll(maxEvents: number, timeoutMs: number): Promise<string>;
+  ack(sequence: number): Promise<number>;
+  rewind(): Promise<void>;
+}
+
 /** The addon's exports (`src/lib.rs`). */
 export interface NativeModule {
   NativeBridge: {
     open(optionsJson: string): Promise<NativeBridge>;
     loopback(concurrency: number): Promise<NativeBridge>;
+  };
+  NativeEventSubscriber: {
+    open(bridge: NativeBridge, consumer: string, namePattern?: string | null): NativeEventSubscriber;
   };
   drainLogRecords(max?: number | null): string;
   installLogForwarding(level?: string | null): boolean;

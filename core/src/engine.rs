@@ -363,6 +363,21 @@ impl Engine {
         &self.domain
     }
 
+    /// A publisher of domain events on this engine's bus, with its templates'
+    /// declarations and schemas and its metrics.
+    pub fn domain_event_publisher(&self) -> crate::worker::domain_event::DomainEventPublisher {
+        crate::worker::domain_event::DomainEventPublisher::new(
+            self.domain.clone(),
+            self.templates.clone(),
+            self.metrics.clone(),
+        )
+    }
+
+    /// A durable event subscriber on this engine's store for consumer `consumer`.
+    pub fn event_subscriber(&self, consumer: &str) -> crate::events::subscriber::EventSubscriber {
+        crate::events::subscriber::EventSubscriber::new(self.store().clone(), self.clock.clone(), consumer)
+    }
+
     /// The store.
     pub fn store(&self) -> &SharedStore {
         &self.store

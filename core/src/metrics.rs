@@ -80,6 +80,13 @@ pub struct EngineMetrics {
     pub http_requests: IntCounterVec,
     /// `tasker_http_request_duration_seconds{method, route}`.
     pub http_duration: HistogramVec,
+    /// `tasker_domain_events_rejected_total{namespace, event, source}`: domain
+    /// events whose payload failed their schema (`source`: `declared` or `explicit`).
+    pub domain_events_rejected: IntCounterVec,
+    /// `tasker_domain_events_published_total{namespace, mode}`: domain events
+    /// delivered (`durable`: rows stored with results or on their own; `fast`:
+    /// in-process publishes).
+    pub domain_events_published: IntCounterVec,
     probes: Mutex<Vec<(String, ChannelProbe)>>,
 }
 
@@ -215,6 +222,18 @@ impl EngineMetrics {
                 "HTTP API request durations, by method and route.",
                 &["method", "route"],
                 HTTP_BUCKETS,
+            ),
+            domain_events_rejected: counter(
+                &r,
+                "tasker_domain_events_rejected_total",
+                "Domain events refused because their payload failed the declared JSON Schema.",
+                &["namespace", "event", "source"],
+            ),
+            domain_events_published: counter(
+                &r,
+                "tasker_domain_events_published_total",
+                "Domain events delivered, by path (durable rows stored, fast in-process publishes).",
+                &["namespace", "mode"],
             ),
             registry: r,
             probes: Mutex::new(Vec::new()),

@@ -422,28 +422,83 @@ async fn client_errors_have_codes(env: Env) {
 
 async fn domain_events_carry_the_step_identity(env: Env) {
     let bridge = open(&env, 1, json!({})).await;
-    let mut events = bridge.engine().domain_events().subscribe();
-    create(&bridge, "linear", json!({"n": 2})).await;
+    let mut bus = bridge.engine().domain_events().subscribe();
+    let reader = bridge.engine().event_subscriber("reader");
+    let task = create(&bridge, "events", json!({})).await;
     let e = poll(&bridge, 1).await.remove(0);
+    let id = e.event_id.to_string();
     let published = bridge
-        .publish_domain_event_json(
-            "order.shipped",
-            r#"{"id": 7}"#,
-            "durable",
-            Some(&e.event_id.to_string()),
-        )
+        .publish_domain_event_json("order.shipped", r#"{"id": 7}"#, "broadcast", Some(&id))
+        .await
         .unwrap();
     let published: Value = serde_json::from_str(&published).unwrap();
     assert_eq!(published["step_uuid"], json!(e.step_uuid));
-    let received = events.recv().await.unwrap();
+    // It rides with the step's result: nothing is stored or published yet.
+    assert!(reader.poll(10, Duration::ZERO).await.unwrap().is_empty());
+    assert!(bus.try_recv().is_err());
+    // A payload failing the schema the step declares is refused now, and counted.
+    let bad = bridge
+        .publish_domain_event_json("order.shipped", r#"{"id": "seven"}"#, "durable", Some(&id))
+        .await
+        .unwrap_err();
+    assert_eq!(bad.code(), "invalid_input");
+    assert!(bad.to_string().contains("fails the declared schema"), "{bad}");
+    let rejected =
+        bridge
+            .engine()
+            .metrics()
+            .domain_events_rejected
+            .with_label_values(&["host", "order.shipped", "explicit"]);
+    assert_eq!(rejected.get(), 1);
+    bridge
+        .complete_step_events(vec![
+            json!({"event_id": id, "success": true, "result": {"shipped": true}}),
+        ])
+        .await
+        .unwrap();
+    let done = bridge
+        .wait_for_task(task.task_uuid, Duration::from_secs(10))
+        .await
+        .unwrap();
+    assert_eq!(done.state, tasker_core::state::TaskState::Complete);
+    let stored = reader.poll(10, Duration::from_secs(5)).await.unwrap();
+    let names: Vec<&str> = stored.iter().map(|s| s.event.name.as_str()).collect();
+    assert_eq!(names, ["order.noted", "order.shipped"], "declared, then explicit");
+    assert_eq!(json!(stored[1].event.event_id), published["event_id"]);
+    let fast = bus.recv().await.unwrap();
     assert_eq!(
-        (received.name.as_str(), received.payload.clone()),
+        (fast.name.as_str(), fast.payload.clone()),
         ("order.shipped", json!({"id": 7}))
+    );
+    // Without a step, a durable event is stored before the call returns.
+    bridge
+        .publish_domain_event_json("audit.ping", "[1, 2]", "durable", None)
+        .await
+        .unwrap();
+    let bare = reader.poll(10, Duration::ZERO).await.unwrap();
+    assert_eq!(
+        (bare.len(), bare[0].event.payload.clone(), bare[0].event.step_uuid),
+        (1, json!([1, 2]), None)
     );
     let bad = bridge
         .publish_domain_event_json("x", "{}", "sometimes", None)
+        .await
         .unwrap_err();
     assert_eq!(bad.code(), "invalid_input");
+    // The bindings' subscriber: JSON out, name patterns, acknowledgements.
+    let sub = bridge.event_subscriber("json", Some("order.*")).unwrap();
+    let polled: Vec<Value> = serde_json::from_str(&sub.poll_json(10, 0).await.unwrap()).unwrap();
+    let names: Vec<&str> = polled.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["order.noted", "order.shipped"]);
+    let last = polled[1]["sequence"].as_i64().unwrap();
+    assert_eq!(sub.ack(last).await.unwrap(), last);
+    sub.rewind().await;
+    assert_eq!(
+        sub.poll_json(10, 0).await.unwrap(),
+        "[]",
+        "acknowledged: nothing to redeliver"
+    );
+    assert_eq!(bridge.event_subscriber(" ", None).unwrap_err().code(), "invalid_input");
     bridge.shutdown(Duration::ZERO).await.unwrap();
 }
 

@@ -1115,3 +1115,45 @@ fn dlq_commands_refuse_bad_input() {
 fn uuid_like() -> String {
     "0190a1b2-c3d4-7e5f-8a9b-0c1d2e3f4a5b".to_string()
 }
+
+// ---------------------------------------------------------------- 11. domain events
+
+#[test]
+fn events_tail_prints_durable_events_and_acknowledges_for_a_consumer() {
+    let sb = Sandbox::new();
+    let steps = "  - name: only\n    handler: { callable: square }\n    publishes_events:\n\
+                 \x20     - { name: number.squared }\n\
+                 \x20     - { name: number.logged, delivery_mode: broadcast }\n\
+                 \x20     - { name: number.fast, delivery_mode: fast }\n";
+    let file = sb.template("events.yaml", &template_yaml("events", "", steps));
+    completed(&sb.tasker(&["run", &file, "--context", r#"{"n":4}"#]));
+    let tail = |args: &[&str]| {
+        let mut all = vec!["events", "tail"];
+        all.extend_from_slice(args);
+        let out = sb.tasker(&all);
+        assert_eq!(out.code, 0, "{out}");
+        out.stdout.lines().map(String::from).collect::<Vec<_>>()
+    };
+    let first = tail(&["--consumer", "c1", "--json"]);
+    let events: Vec<Value> = first.iter().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let names: Vec<&str> = events.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["number.squared", "number.logged"], "fast events are not stored");
+    assert_eq!(events[0]["payload"], serde_json::json!({"value": 16}));
+    assert!(events[0]["sequence"].as_i64().unwrap() < events[1]["sequence"].as_i64().unwrap());
+    assert!(
+        tail(&["--consumer", "c1", "--json"]).is_empty(),
+        "acknowledged by the first tail"
+    );
+    assert_eq!(
+        tail(&["--consumer", "c2", "--json"]).len(),
+        2,
+        "another consumer starts over"
+    );
+    let text = tail(&["--name", "number.sq*"]);
+    assert_eq!(text.len(), 1, "{text:?}");
+    assert!(
+        text[0].contains("number.squared") && text[0].contains(r#"{"value":16}"#),
+        "{text:?}"
+    );
+    assert_eq!(tail(&[]).len(), 2, "without a consumer every stored event is printed");
+}

@@ -15,7 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::fs;
 use std::path::{Path, PathBuf};
 use tasker_core::contract::{schema, CompletionReport, PublishDomainEvent, StepCompletion, StepEvent, TaskRequest};
-use tasker_core::events::domain::DomainEvent;
+use tasker_core::events::domain::{DomainEvent, StoredDomainEvent};
 use tasker_core::state::{StepState, TaskState};
 use tasker_core::store::TaskView;
 
@@ -203,6 +203,7 @@ fn decode(stem: &str, doc: &Value) -> Result<(Value, Option<StepCompletion>), St
         "task_view" => via::<TaskView>(doc).map(|v| (v, None)),
         "publish_domain_event" => via::<PublishDomainEvent>(doc).map(|v| (v, None)),
         "domain_event" => via::<DomainEvent>(doc).map(|v| (v, None)),
+        "stored_domain_event" => via::<StoredDomainEvent>(doc).map(|v| (v, None)),
         other => panic!("no Rust type for schema `{other}`: add it to decode() in core/tests/contract.rs"),
     }
 }

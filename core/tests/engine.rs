@@ -1,6 +1,7 @@
 //! Behaviour of the embedded engine end to end: orchestration + worker + store,
 //! each case on SQLite and on PostgreSQL. Decision points and batch processing
-//! are in `engine/dynamic.rs`; the dead-letter queue in `engine/dlq.rs`.
+//! are in `engine/dynamic.rs`, the dead-letter queue in `engine/dlq.rs`, domain events
+//! in `engine/domain_events.rs`.
 //! Time-dependent behaviour (retry delays, leases) is driven by a ManualClock;
 //! the only real waiting is for the engine to do what it was asked.
 
@@ -30,6 +31,9 @@ use dynamic::*;
 #[path = "engine/dlq.rs"]
 mod dlq;
 use dlq::*;
+#[path = "engine/domain_events.rs"]
+mod domain_events;
+use domain_events::*;
 
 use support::backends::{postgres_env, Env};
 
@@ -64,6 +68,13 @@ per_backend!(
     a_retried_batch_worker_resumes_from_its_checkpoint,
     a_batch_worker_whose_process_died_resumes_from_its_checkpoint,
     a_stuck_step_is_dead_lettered_once_and_each_resolution_completes_its_task,
+    a_declared_durable_event_is_stored_with_the_result,
+    a_failure_event_fires_only_when_the_step_fails,
+    a_broadcast_event_reaches_both_paths_with_one_id,
+    a_lagging_fast_subscriber_never_fails_a_step,
+    payloads_failing_their_schema_are_rejected_and_counted,
+    durable_events_are_read_at_least_once_per_consumer,
+    a_waiting_subscriber_wakes_when_events_commit,
 );
 
 fn config(url: &str) -> EngineConfig {

@@ -38,6 +38,7 @@ from .errors import (
     WaitTimedOut,
     WorkerClosed,
 )
+from .events import EventSubscriber
 from .handler import StepHandler, handler
 from .mixins import Api, ApiConnectionError, ApiResponse, ApiTimeoutError, Batchable, Decision
 from .registry import HandlerRegistry
@@ -57,6 +58,7 @@ __all__ = [
     "DatabaseError",
     "Decision",
     "Engine",
+    "EventSubscriber",
     "ForkedProcess",
     "HandlerRegistry",
     "InternalError",

@@ -104,7 +104,11 @@ class Bridge:
         self._native.checkpoint_step(str(event_id), _dumps(cursor), _dumps(data))
 
     def publish_domain_event(self, name: str, payload: Any, mode: str = "fast", event_id: Optional[str] = None) -> Any:
-        """Publishes a domain event (``mode``: fast, durable or broadcast)."""
+        """Publishes a domain event (``mode``: fast, durable or broadcast). With
+        ``event_id`` (a held step event) it is delivered with that step's result: a
+        durable one is stored in the result's transaction; a payload failing the
+        schema the step declares raises :class:`tasker.InvalidInput`. Without, a
+        durable event is stored before this returns. Releases the GIL."""
         return _loads_or_text(self._native.publish_domain_event(name, _dumps(payload), mode, event_id))
 
     def worker_status(self) -> Dict[str, Any]:

@@ -154,7 +154,10 @@ class StepContext:
         return deadline
 
     def publish(self, name: str, payload: Any, mode: str = "fast") -> Any:
-        """Publishes a domain event about this step (``mode``: fast, durable or broadcast)."""
+        """Publishes a domain event about this step (``mode``: fast, durable or
+        broadcast), delivered with this step's result: a durable one is stored in the
+        result's transaction, only if the result is recorded. A payload failing the
+        schema the step declares for ``name`` raises :class:`tasker.InvalidInput`."""
         return self._require_bridge().publish_domain_event(name, payload, mode, self.event_id)
 
     def __repr__(self) -> str:

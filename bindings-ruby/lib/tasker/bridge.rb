@@ -96,8 +96,11 @@ module Tasker
       nil
     end
 
-    # Publishes a domain event (mode: "fast", "durable" or "broadcast"); with an
-    # event id it carries that step's identity. Returns the event.
+    # Publishes a domain event (mode: "fast", "durable" or "broadcast"). With an
+    # event id (a held step event) it carries that step's identity and is delivered
+    # with the step's result (a durable one in the result's transaction); a payload
+    # failing the schema the step declares raises Tasker::InvalidInput. Without, a
+    # durable event is stored before this returns. Returns the event.
     def publish_domain_event(name, payload, mode: "fast", event_id: nil)
       JSON.parse(@native.publish_domain_event(name.to_s, JSON.generate(payload), mode.to_s, event_id&.to_s))
     end

@@ -11,7 +11,9 @@
 //!   contract; a broken one becomes an `invalid_result` failure, never a lost step.
 //! - `extend_lease`, `release_step_event`, `checkpoint_step`: what a running
 //!   handler can do about its step. A step whose deadline passes fails as `timeout`.
-//! - `publish_domain_event`, `worker_status`, `shutdown(grace_ms)`.
+//! - `publish_domain_event` (ADR 0010), `worker_status`, `shutdown(grace_ms)`.
+//! - `event_subscriber(consumer, name_pattern)`: a [`BridgeSubscriber`] reading
+//!   durable domain events at least once (`poll`, `ack`, `rewind`).
 //! - A client: `create_task`, `get_task`, `wait_for_task`.
 //!
 //! Every method has a `*_json` form taking and returning JSON text: bindings pass
@@ -24,10 +26,12 @@ pub mod loopback;
 pub mod options;
 pub mod pending;
 pub mod runtime;
+pub mod subscriber;
 
 pub use error::BridgeError;
 pub use logs::{drain_log_records, drain_log_records_json, install_log_forwarding, LogRecord};
 pub use options::BridgeOptions;
+pub use subscriber::BridgeSubscriber;
 
 use crate::clock::{self, SharedClock};
 use crate::contract::step_result::invalid_result;
@@ -315,6 +319,7 @@ impl Bridge {
                 completion,
                 slot_freed,
                 handed_out: Instant::now(),
+                published: Vec::new(),
             },
         );
         event
@@ -480,8 +485,18 @@ impl Bridge {
         Ok(released?.len())
     }
 
-    /// Publishes a domain event; with `event_id` it carries that step's identity.
-    pub fn publish_domain_event(
+    /// Publishes a domain event (ADR 0010).
+    ///
+    /// With `event_id` (a step event this bridge holds) the event carries that
+    /// step's identity, its payload is checked now against the schema the step
+    /// declares for `name` (a failure is an `invalid_input` error, counted in
+    /// `tasker_domain_events_rejected_total`), and it is delivered with the step's
+    /// result: a durable (or broadcast) event is written in the result's
+    /// transaction, only if the result is recorded; the in-process half goes out
+    /// once the result is written. Without `event_id` it is delivered at once: a
+    /// durable (or broadcast) event is written in a transaction of its own before
+    /// this returns, the in-process half is published.
+    pub async fn publish_domain_event(
         &self,
         name: &str,
         payload: Value,
@@ -504,18 +519,51 @@ impl Bridge {
             correlation_id: None,
             fired_at: self.clock.now_ms(),
         };
-        if let Some(id) = event_id {
-            self.pending
-                .with(&id, |e| {
-                    event.task_uuid = Some(e.step.task_uuid);
-                    event.step_uuid = Some(e.step.step_uuid);
-                    event.step_name = Some(e.step.name.clone());
-                    event.namespace = Some(e.step.task_namespace.clone());
-                    event.correlation_id = Some(e.step.correlation_id);
-                })
-                .ok_or_else(|| BridgeError::UnknownEvent(id.to_string()))?;
-        }
-        self.engine.domain_events().publish(event.clone());
+        let publisher = self.engine.domain_event_publisher();
+        let Some(id) = event_id else {
+            if mode != DomainEventMode::Fast {
+                self.engine
+                    .store()
+                    .domain_event_insert_many(vec![event.clone()], self.clock.now_ms())
+                    .await?;
+                publisher.count(&event, "durable");
+            }
+            if mode != DomainEventMode::Durable {
+                publisher.publish_now(event.clone());
+            }
+            return Ok(event);
+        };
+        let template = self
+            .pending
+            .with(&id, |e| {
+                event.task_uuid = Some(e.step.task_uuid);
+                event.step_uuid = Some(e.step.step_uuid);
+                event.step_name = Some(e.step.name.clone());
+                event.namespace = Some(e.step.task_namespace.clone());
+                event.correlation_id = Some(e.step.correlation_id);
+                (
+                    e.step.task_namespace.clone(),
+                    e.step.task_name.clone(),
+                    e.step.task_version.clone(),
+                    e.step.template_step_name.clone(),
+                )
+            })
+            .ok_or_else(|| BridgeError::UnknownEvent(id.to_string()))?;
+        let (namespace, task_name, version, step) = template;
+        publisher
+            .check_payload(
+                &namespace,
+                &task_name,
+                &version,
+                &step,
+                name,
+                &event.payload,
+                "explicit",
+            )
+            .map_err(BridgeError::InvalidInput)?;
+        self.pending
+            .with(&id, |e| e.published.push(event.clone()))
+            .ok_or_else(|| BridgeError::UnknownEvent(id.to_string()))?;
         Ok(event)
     }
 
@@ -663,7 +711,7 @@ impl Bridge {
     }
 
     /// [`Bridge::publish_domain_event`] with a JSON payload; answers the event as JSON.
-    pub fn publish_domain_event_json(
+    pub async fn publish_domain_event_json(
         &self,
         name: &str,
         payload_json: &str,
@@ -673,7 +721,7 @@ impl Bridge {
         let payload = parse_json("payload", payload_json)?;
         let mode: DomainEventMode = mode.parse().map_err(BridgeError::InvalidInput)?;
         let event_id = event_id.map(parse_event_id).transpose()?;
-        to_json(&self.publish_domain_event(name, payload, mode, event_id)?)
+        to_json(&self.publish_domain_event(name, payload, mode, event_id).await?)
     }
 
     /// [`Bridge::worker_status`] as JSON.
@@ -717,6 +765,7 @@ async fn release_queued(bridge: &Bridge, queued: Vec<ForeignStep>) -> usize {
             completion: step.completion,
             slot_freed: step.slot_freed,
             handed_out: Instant::now(),
+            published: Vec::new(),
         })
         .collect();
     match bridge.release(events).await {
@@ -730,13 +779,15 @@ async fn release_queued(bridge: &Bridge, queued: Vec<ForeignStep>) -> usize {
 
 /// Sends an event's result down the worker's completion channel (which waits
 /// when the channel is full: backpressure, never a dropped result).
-async fn send_result(event: PendingEvent, result: StepResult, execution_ms: u64, worker_id: &str) {
+async fn send_result(event: PendingEvent, mut result: StepResult, execution_ms: u64, worker_id: &str) {
     let PendingEvent {
         step,
         permit,
         completion,
+        published,
         ..
     } = event;
+    result.published.extend(published);
     let message = completion_message(step, permit, result, execution_ms, worker_id);
     if completion.send(message).await.is_err() {
         tracing::warn!("the worker stopped before a result could be written; the step's lease returns it");

@@ -25,6 +25,9 @@ pub struct PendingEvent {
     pub deadline_ms: i64,
     /// When it was handed out.
     pub handed_out: Instant,
+    /// Domain events the host published about this step, delivered with its
+    /// result (durable ones in the result's transaction).
+    pub published: Vec<crate::events::domain::DomainEvent>,
 }
 
 /// Handed-out events by event id.

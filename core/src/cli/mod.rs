@@ -6,6 +6,7 @@
 //! clear message on stderr.
 
 mod dlq;
+mod events;
 mod orchestrator;
 mod output;
 mod progress;
@@ -77,6 +78,9 @@ enum Command {
     /// Dead-letter queue: list, show and resolve stuck tasks the staleness sweep recorded.
     #[command(subcommand)]
     Dlq(dlq::DlqCommand),
+    /// Read durable domain events (`tail`).
+    #[command(subcommand)]
+    Events(events::EventsCommand),
     /// Create or upgrade the database schema and exit.
     Migrate,
 }
@@ -132,6 +136,7 @@ async fn dispatch(cli: Cli, config: crate::config::EngineConfig) -> Result<i32, 
         Command::Orchestrator(args) => orchestrator::run(config, args).await,
         Command::Worker(args) => worker::run(config, args).await,
         Command::Dlq(cmd) => dlq::run(config, cmd).await,
+        Command::Events(cmd) => events::run(config, cmd).await,
         Command::Migrate => {
             let store = tasker_store(&config.database_url).await?;
             store.close().await;

@@ -1,20 +1,20 @@
-//! Domain events a handler publishes through the bridge.
+//! Domain events a handler publishes through the bridge, and their delivery modes
+//! (ADR 0010).
 
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 
-/// How a domain event is delivered. Only in-process delivery exists so far: every
-/// mode reaches this process's subscribers; `durable` and `broadcast` gain their
-/// own delivery with the dynamic-workflow issue.
+/// How a domain event is delivered.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum DomainEventMode {
-    /// Stored, delivered at least once.
+    /// Stored in the events table (with the step's result when published from a
+    /// step), read at least once by named consumers.
     Durable,
-    /// In-process, best effort.
+    /// To this process's in-process subscribers, best effort.
     Fast,
-    /// To every process.
+    /// Both: stored, and to in-process subscribers, with one `event_id`.
     Broadcast,
 }
 

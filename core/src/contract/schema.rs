@@ -5,7 +5,7 @@
 use super::{
     BatchOutcome, CompletionReport, DecisionOutcome, PublishDomainEvent, StepCompletion, StepEvent, TaskRequest,
 };
-use crate::events::domain::DomainEvent;
+use crate::events::domain::{DomainEvent, StoredDomainEvent};
 use crate::store::TaskView;
 use schemars::{schema_for, Schema};
 
@@ -19,6 +19,7 @@ pub fn all() -> Vec<(&'static str, Schema)> {
         ("task_view", schema_for!(TaskView)),
         ("publish_domain_event", schema_for!(PublishDomainEvent)),
         ("domain_event", schema_for!(DomainEvent)),
+        ("stored_domain_event", schema_for!(StoredDomainEvent)),
         ("decision_point_outcome", schema_for!(DecisionOutcome)),
         ("batch_processing_outcome", schema_for!(BatchOutcome)),
     ]

@@ -101,6 +101,7 @@ impl StepCompletion {
                 backtrace: e.backtrace,
             }),
             metadata: self.metadata,
+            published: Vec::new(),
         }
     }
 }

@@ -1,7 +1,13 @@
-//! Domain events: what templates declare under `publishes_events`, published after
-//! a step's result is recorded. Only in-process delivery (`fast`) exists so far;
-//! `durable` and `broadcast` events are delivered in-process too until the
-//! durable events table lands.
+//! Domain events: what templates declare under `publishes_events` and what
+//! handlers publish explicitly (ADR 0010). Three delivery modes:
+//! - `durable`: a row in the `domain_events` table, written in the same transaction
+//!   as the step result that fires it (`store::domain_events`), read at least once
+//!   by named consumers ([`super::subscriber::EventSubscriber`], `tasker events tail`,
+//!   every binding's `EventSubscriber`);
+//! - `fast`: this process's in-process bus ([`DomainEventBus`]), after the result
+//!   is written; best effort (a lagging subscriber misses events) and never fails
+//!   or delays a step;
+//! - `broadcast`: both, with one `event_id`.
 
 use crate::contract::DomainEventMode;
 use schemars::JsonSchema;
@@ -23,7 +29,7 @@ pub struct DomainEvent {
     pub name: String,
     /// The payload (the step's result by default).
     pub payload: Value,
-    /// Delivery mode (`fast` for events a template declares).
+    /// Delivery mode.
     pub mode: DomainEventMode,
     /// The task it is about, when published from a step.
     pub task_uuid: Option<Uuid>,
@@ -37,6 +43,27 @@ pub struct DomainEvent {
     pub correlation_id: Option<Uuid>,
     /// When it fired (epoch ms).
     pub fired_at: i64,
+}
+
+/// Why a payload fails a compiled schema (`INSTANCE_PATH: MESSAGE`, joined by
+/// `; `), or None when it passes.
+pub fn schema_problems(schema: &jsonschema::Validator, payload: &Value) -> Option<String> {
+    let problems: Vec<String> = schema
+        .iter_errors(payload)
+        .map(|e| format!("{}: {}", e.instance_path(), e))
+        .collect();
+    (!problems.is_empty()).then(|| problems.join("; "))
+}
+
+/// A durable event as consumers read it: the event and its place in the table.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+pub struct StoredDomainEvent {
+    /// Position in the events table: increases in commit order; consumers
+    /// acknowledge up to a sequence.
+    pub sequence: i64,
+    /// The event.
+    #[serde(flatten)]
+    pub event: DomainEvent,
 }
 
 /// The in-process domain event bus. Publishing never blocks and never fails a step.

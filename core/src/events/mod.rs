@@ -1,8 +1,10 @@
-//! In-process events: [`EngineEvent`]s describe what the engine did (progress for
-//! the CLI, `wait_for_task`), [`WakeHub`] wakes workers after commits, and
-//! [`domain`] carries the domain events templates declare.
+//! Events: [`EngineEvent`]s describe what the engine did (progress for the CLI,
+//! `wait_for_task`), [`WakeHub`] wakes workers after commits, [`domain`] carries
+//! domain events (declared by templates or published by handlers), and
+//! [`subscriber`] reads durable domain events as a named consumer.
 
 pub mod domain;
+pub mod subscriber;
 mod wake;
 
 pub use wake::WakeHub;

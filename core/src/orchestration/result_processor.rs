@@ -56,6 +56,10 @@ pub struct HandlerOutcome {
     pub handler: String,
     /// Who ran it.
     pub worker_id: String,
+    /// Durable events written with this result, in its transaction, when the
+    /// result is applied (declared events whose condition matches, and explicit
+    /// publishes; their payloads already checked against their schemas).
+    pub events: Vec<crate::store::PendingDomainEvent>,
 }
 
 /// A retry that was scheduled: the step becomes claimable at `ready_at`.
@@ -199,6 +203,7 @@ impl ResultProcessor {
                     claim_seq: o.claim_seq,
                     outcome,
                     metadata,
+                    events: o.events.clone(),
                 }
             })
             .collect();

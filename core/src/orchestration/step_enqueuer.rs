@@ -141,6 +141,9 @@ impl StepEnqueuer {
                         execution_ms: 0,
                         handler: String::new(),
                         worker_id: self.processor.clone(),
+                        // The sweep has no template at hand: a swept timeout fires no
+                        // declared events (ADR 0010).
+                        events: vec![],
                     })
                     .collect();
                 let batch = self.results.process(&outcomes, None).await?;

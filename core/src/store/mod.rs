@@ -15,6 +15,7 @@
 pub mod batch;
 pub mod cancel;
 pub mod dlq;
+pub mod domain_events;
 pub mod error;
 pub mod expansion;
 pub mod migrate;
@@ -28,6 +29,7 @@ pub use dlq::{
     DlqAction, DlqEntry, DlqListParams, DlqReason, DlqResolution, DlqResolveOutcome, DlqResolveParams, DlqStatus,
     DlqSweepParams, DlqSweepReport, StaleThresholds,
 };
+pub use domain_events::{DomainEventPollParams, EventGate, PendingDomainEvent};
 pub use error::StoreError;
 pub use params::*;
 
@@ -69,6 +71,32 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// claim), successors that became ready are enqueued, and each touched task is
     /// evaluated and moved on (finalized when its last step ended).
     async fn step_complete_many(&self, p: StepCompleteManyParams) -> Result<CompletionReport, StoreError>;
+
+    /// Writes durable domain events on their own, in one transaction (explicit
+    /// publishes that name no held step); answers their sequences. An event whose
+    /// `event_id` is already stored is skipped.
+    async fn domain_event_insert_many(
+        &self,
+        events: Vec<crate::events::domain::DomainEvent>,
+        now: i64,
+    ) -> Result<Vec<i64>, StoreError>;
+
+    /// Durable events for a consumer, oldest first: those after `p.after`, or,
+    /// without it, those after the consumer's acknowledged sequence (so events not
+    /// acknowledged are delivered again: at least once).
+    async fn domain_event_poll(
+        &self,
+        p: DomainEventPollParams,
+    ) -> Result<Vec<crate::events::domain::StoredDomainEvent>, StoreError>;
+
+    /// Records that `consumer` has handled every event up to `up_to_sequence`
+    /// (its offset never moves back); answers the stored offset.
+    async fn domain_event_ack(&self, consumer: &str, up_to_sequence: i64, now: i64) -> Result<i64, StoreError>;
+
+    /// Changes whenever this process commits durable events, and, on PostgreSQL
+    /// with LISTEN, when any process does (subscribers wait on it; they poll as a
+    /// fallback).
+    fn domain_event_wakeups(&self) -> tokio::sync::watch::Receiver<u64>;
 
     /// A step with its current state.
     async fn step_get(&self, step_uuid: Uuid) -> Result<Option<StepView>, StoreError>;

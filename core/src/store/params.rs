@@ -211,6 +211,9 @@ pub struct StepCompletion {
     pub outcome: StepOutcome,
     /// Audit metadata (worker, execution time, ...).
     pub metadata: Value,
+    /// Durable events written in the same transaction, when this result is applied
+    /// and the step's new state passes each event's gate.
+    pub events: Vec<super::domain_events::PendingDomainEvent>,
 }
 
 /// Parameters of `Store::step_complete_many`.
@@ -287,6 +290,8 @@ pub struct CompletionReport {
     pub tasks: Vec<TaskChange>,
     /// Successors claimed by eager dispatch (already `in_progress`, hydrated).
     pub claimed: Vec<ClaimedStep>,
+    /// Durable events written with these results.
+    pub events_stored: u64,
 }
 
 /// Parameters of `Store::step_lease_extend_many`.

@@ -1,12 +1,18 @@
 //! Loading a template from YAML text or a file: YAML parsing (with line and
 //! column on syntax errors), the structural pass, semantic validation, the
-//! content hash and the compiled input-schema validator.
+//! content hash and the compiled validators (the input schema, and the payload
+//! schema of each declared domain event).
 
 use super::structure;
 use super::validate::{check_template, compile_schema, Problems};
 use super::{HandlerLookup, TaskTemplate, TemplateErrors};
 use serde_json::Value;
+use std::collections::HashMap;
 use std::path::Path;
+use std::sync::Arc;
+
+/// A compiled JSON Schema, shared.
+pub type SharedValidator = Arc<jsonschema::Validator>;
 
 /// A parsed and validated template with its content hash and compiled input schema.
 pub struct LoadedTemplate {
@@ -18,6 +24,8 @@ pub struct LoadedTemplate {
     pub origin: String,
     /// The compiled `input_schema`, when the template has one.
     schema: Option<jsonschema::Validator>,
+    /// The compiled payload schema of each declared event, by (step, event name).
+    event_schemas: HashMap<(String, String), SharedValidator>,
 }
 
 impl std::fmt::Debug for LoadedTemplate {
@@ -27,6 +35,7 @@ impl std::fmt::Debug for LoadedTemplate {
             .field("content_hash", &self.content_hash)
             .field("origin", &self.origin)
             .field("has_schema", &self.schema.is_some())
+            .field("event_schemas", &self.event_schemas.len())
             .finish()
     }
 }
@@ -49,6 +58,12 @@ impl LoadedTemplate {
         } else {
             Err(errors)
         }
+    }
+
+    /// The compiled payload schema of event `event` declared by step `step`, when
+    /// it declares one.
+    pub fn event_schema(&self, step: &str, event: &str) -> Option<SharedValidator> {
+        self.event_schemas.get(&(step.to_string(), event.to_string())).cloned()
     }
 
     /// The resolved template as JSON (what is persisted with each task).
@@ -81,11 +96,22 @@ impl LoadedTemplate {
         let content_hash = crate::canonical::canonical_sha256(&json);
         // Validation compiled the schema already, so this cannot fail here.
         let schema = template.input_schema.as_ref().and_then(|s| compile_schema(s).ok());
+        let event_schemas = template
+            .steps
+            .iter()
+            .flat_map(|step| {
+                step.publishes_events.iter().filter_map(|e| {
+                    let compiled = compile_schema(e.schema.as_ref()?).ok()?;
+                    Some(((step.name.clone(), e.name.clone()), Arc::new(compiled)))
+                })
+            })
+            .collect();
         Self {
             template,
             content_hash,
             origin: origin.to_string(),
             schema,
+            event_schemas,
         }
     }
 }

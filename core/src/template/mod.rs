@@ -13,7 +13,7 @@ mod structure;
 pub mod validate;
 mod validate_dynamic;
 
-pub use load::{load_file, parse_str, LoadedTemplate};
+pub use load::{load_file, parse_str, LoadedTemplate, SharedValidator};
 pub use model::*;
 pub use registry::{TemplateError, TemplateRegistry};
 pub use validate::{TemplateErrors, TemplateProblem};

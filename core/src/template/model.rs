@@ -277,18 +277,28 @@ pub enum EventCondition {
     Always,
 }
 
-/// How a domain event is delivered.
+/// How a domain event is delivered (ADR 0010).
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum DeliveryMode {
-    /// Meant to be written in the same transaction as the step result and consumed
-    /// at least once; until the durable events table lands, delivered in-process.
+    /// Written to the events table in the same transaction as the step result;
+    /// consumed at least once.
     #[default]
     Durable,
     /// In-process subscribers only, best effort.
     Fast,
     /// Both.
     Broadcast,
+}
+
+impl From<DeliveryMode> for crate::contract::DomainEventMode {
+    fn from(m: DeliveryMode) -> Self {
+        match m {
+            DeliveryMode::Durable => Self::Durable,
+            DeliveryMode::Fast => Self::Fast,
+            DeliveryMode::Broadcast => Self::Broadcast,
+        }
+    }
 }
 
 /// Batch settings of a batchable step: how its work is cut into batches and how

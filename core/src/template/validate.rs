@@ -115,7 +115,7 @@ fn is_dotted_event_name(s: &str) -> bool {
 /// Compiles a JSON Schema, reporting why it does not compile.
 pub(crate) fn compile_schema(schema: &Value) -> Result<jsonschema::Validator, String> {
     if !schema.is_object() {
-        return Err("input_schema must be a mapping (a JSON Schema object)".into());
+        return Err("must be a mapping (a JSON Schema object)".into());
     }
     jsonschema::validator_for(schema).map_err(|e| format!("invalid JSON Schema: {e}"))
 }
@@ -272,6 +272,9 @@ fn check_step(t: &TaskTemplate, s: &StepTemplate, handlers: Option<&dyn HandlerL
                 Some(format!("publishes_events[{i}].name")),
                 format!("event name `{}` must be dotted lowercase, e.g. `order.shipped`", e.name),
             );
+        }
+        if let Some(Err(e)) = e.schema.as_ref().map(compile_schema) {
+            out.push(step, Some(format!("publishes_events[{i}].schema")), e);
         }
     }
 }

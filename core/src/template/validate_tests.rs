@@ -275,6 +275,22 @@ fn event_names_must_be_dotted_lowercase() {
 }
 
 #[test]
+fn an_event_payload_schema_that_does_not_compile_is_rejected() {
+    let yaml = with_steps(&step(
+        "a",
+        "    publishes_events:\n      - { name: order.shipped, schema: { type: object } }\n\
+         \x20     - { name: order.lost, schema: { type: 5 } }\n\
+         \x20     - { name: order.odd, schema: [1] }\n",
+    ));
+    let ps = problems(&yaml);
+    assert_eq!(ps.len(), 2, "{ps:#?}");
+    let bad = the_problem(&ps, Some("a"), Some("publishes_events[1].schema"));
+    assert!(bad.message.starts_with("invalid JSON Schema"), "{bad}");
+    let odd = the_problem(&ps, Some("a"), Some("publishes_events[2].schema"));
+    assert!(odd.message.contains("must be a mapping"), "{odd}");
+}
+
+#[test]
 fn problems_display_file_step_field_and_message() {
     let p = TemplateProblem {
         file: "f.yaml".into(),

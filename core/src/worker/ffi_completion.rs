@@ -14,7 +14,7 @@
 //! (nothing is lost, the attempt is not counted).
 
 use super::channels::{CompletionMessage, DispatchMessage};
-use super::domain_event::{DomainEventPublisher, WrittenResult};
+use super::domain_event::{gate_passes, DomainEventPublisher, FinishedAttempt};
 use super::worker_status::WorkerStatus;
 use crate::clock::SharedClock;
 use crate::events::{EngineEvent, EngineEvents, WakeHub};
@@ -86,7 +86,32 @@ impl FfiCompletion {
     }
 
     async fn write_batch(&self, batch: Vec<CompletionMessage>) {
-        let outcomes: Vec<_> = batch.iter().map(|m| m.outcome.clone()).collect();
+        // Domain events: durable halves ride in the write, fast halves wait for it.
+        let prepared_at = self.clock.now_ms();
+        let mut fast = HashMap::new();
+        let outcomes: Vec<_> = batch
+            .iter()
+            .map(|m| {
+                let mut outcome = m.outcome.clone();
+                let prepared = self.domain.prepare(&FinishedAttempt {
+                    task_uuid: outcome.task_uuid,
+                    step_uuid: outcome.step_uuid,
+                    step_name: &m.step_name,
+                    template_step_name: &m.template_step_name,
+                    namespace: &m.task_namespace,
+                    task_name: &m.task_name,
+                    task_version: &m.task_version,
+                    correlation_id: m.correlation_id,
+                    success: outcome.result.success,
+                    payload: &outcome.result.result,
+                    published: &outcome.result.published,
+                    now: prepared_at,
+                });
+                outcome.events = prepared.durable;
+                fast.insert(outcome.step_uuid, prepared.fast);
+                outcome
+            })
+            .collect();
         let dispatch = self.dispatch.upgrade();
         let eager = dispatch.as_ref().map(|_| EagerClaim {
             namespaces: self.namespaces.clone(),
@@ -124,7 +149,6 @@ impl FfiCompletion {
             self.slot_freed.notify_one();
             return;
         };
-        let now = self.clock.now_ms();
         let correlations: HashMap<_, _> = batch.iter().map(|m| (m.outcome.task_uuid, m.correlation_id)).collect();
         let rejected: HashSet<_> = done.report.rejected.iter().copied().collect();
         let states: HashMap<_, _> = done.report.applied.iter().map(|a| (a.step_uuid, a.state)).collect();
@@ -137,19 +161,16 @@ impl FfiCompletion {
             self.status.finished(o.step_uuid, o.result.success);
             tracing::debug!(step_uuid = %o.step_uuid, task_uuid = %o.task_uuid, correlation_id = %m.correlation_id,
                 state = ?states.get(&o.step_uuid), "step result written");
-            self.domain.publish_for(&WrittenResult {
-                task_uuid: o.task_uuid,
-                step_uuid: o.step_uuid,
-                step_name: &m.step_name,
-                template_step_name: &m.template_step_name,
-                namespace: &m.task_namespace,
-                task_name: &m.task_name,
-                task_version: &m.task_version,
-                correlation_id: m.correlation_id,
-                success: o.result.success,
-                payload: &o.result.result,
-                now,
-            });
+            if let Some(&state) = states.get(&o.step_uuid) {
+                if let Some(events) = fast.remove(&o.step_uuid) {
+                    self.domain.publish_fast(events, state);
+                }
+                if let Some(written) = outcomes.iter().find(|w| w.step_uuid == o.step_uuid) {
+                    for p in written.events.iter().filter(|p| gate_passes(p.gate, state)) {
+                        self.domain.count(&p.event, "durable");
+                    }
+                }
+            }
             if self.events.has_subscribers() {
                 if let Some(state) = states.get(&o.step_uuid) {
                     self.events.publish(EngineEvent::StepFinished {

@@ -174,6 +174,11 @@ pub struct StepResult {
     /// Free-form metadata recorded with the result.
     #[serde(default, skip_serializing_if = "Map::is_empty")]
     pub metadata: Map<String, Value>,
+    /// Domain events the handler publishes with this result ([`StepResult::publish`];
+    /// a bridge adds its host handler's publishes here). Durable ones are written
+    /// in the result's transaction; fast ones go out once it is written.
+    #[serde(skip)]
+    pub published: Vec<crate::events::domain::DomainEvent>,
 }
 
 impl StepResult {
@@ -184,6 +189,7 @@ impl StepResult {
             result,
             error: None,
             metadata: Map::new(),
+            published: Vec::new(),
         }
     }
 
@@ -201,6 +207,7 @@ impl StepResult {
                 backtrace: None,
             }),
             metadata: Map::new(),
+            published: Vec::new(),
         }
     }
 
@@ -222,6 +229,34 @@ impl StepResult {
         if let Some(e) = self.error.as_mut() {
             e.retry_after_ms = Some(ms);
         }
+        self
+    }
+
+    /// Publishes a domain event about this step with the result: a `durable` (or
+    /// `broadcast`) event is written in the same transaction as the result, only if
+    /// the result is recorded; a `fast` one goes to in-process subscribers after
+    /// it is. A payload that fails the schema the step declares for `name` is
+    /// rejected (logged and counted in `tasker_domain_events_rejected_total`); the
+    /// result is recorded anyway.
+    pub fn publish(
+        mut self,
+        ctx: &StepContext,
+        name: impl Into<String>,
+        payload: Value,
+        mode: crate::contract::DomainEventMode,
+    ) -> Self {
+        self.published.push(crate::events::domain::DomainEvent {
+            event_id: Uuid::now_v7(),
+            name: name.into(),
+            payload,
+            mode,
+            task_uuid: Some(ctx.task_uuid),
+            step_uuid: Some(ctx.step_uuid),
+            step_name: Some(ctx.step_name.clone()),
+            namespace: Some(ctx.namespace.clone()),
+            correlation_id: Some(ctx.correlation_id),
+            fired_at: crate::clock::system().now_ms(),
+        });
         self
     }
 

@@ -171,6 +171,7 @@ pub fn completion_message(
                 execution_ms,
                 handler: step.handler_callable.clone(),
                 worker_id: worker_id.to_string(),
+                events: vec![],
             },
             step_name: step.name,
             task_namespace: step.task_namespace,

@@ -170,7 +170,11 @@ impl Worker {
             wake: deps.wake.clone(),
             scheduler: deps.scheduler.clone(),
             events: deps.events.clone(),
-            domain: domain_event::DomainEventPublisher::new(deps.domain_bus.clone(), deps.templates.clone()),
+            domain: domain_event::DomainEventPublisher::new(
+                deps.domain_bus.clone(),
+                deps.templates.clone(),
+                deps.metrics.clone(),
+            ),
             status: status.clone(),
             slot_freed,
             dispatch: dispatch_tx.downgrade(),

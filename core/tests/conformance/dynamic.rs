@@ -53,6 +53,7 @@ fn expand(c: &ClaimedStep, outcome: DynamicOutcome) -> StepCompletion {
         claim_seq: c.claim_seq,
         outcome: StepOutcome::Expand { result, outcome },
         metadata: json!({"worker_id": "worker-1", "attempt": c.attempt}),
+        events: vec![],
     }
 }
 

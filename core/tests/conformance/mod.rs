@@ -9,6 +9,7 @@
 
 pub mod audit;
 pub mod dlq;
+pub mod domain_events;
 pub mod dynamic;
 pub mod lease;
 pub mod reads;
@@ -216,6 +217,7 @@ pub fn success(c: &ClaimedStep, result: Value) -> StepCompletion {
         claim_seq: c.claim_seq,
         outcome: StepOutcome::Complete { result },
         metadata: json!({"worker_id": "worker-1"}),
+        events: vec![],
     }
 }
 
@@ -229,6 +231,7 @@ pub fn retry_at(c: &ClaimedStep, ready_at: i64) -> StepCompletion {
             ready_at,
         },
         metadata: json!({}),
+        events: vec![],
     }
 }
 
@@ -241,6 +244,7 @@ pub fn fail(c: &ClaimedStep) -> StepCompletion {
             error: json!({"message": "boom", "type": "PermanentError"}),
         },
         metadata: json!({}),
+        events: vec![],
     }
 }
 
@@ -471,6 +475,17 @@ macro_rules! conformance_suite {
                 more_batches_than_the_template_allows_fail_the_step,
                 a_checkpoint_survives_a_lost_lease_and_a_retry,
                 a_heartbeat_adds_no_audit_rows,
+            ],
+            domain_events: [
+                a_durable_event_is_written_with_the_result,
+                no_event_is_written_for_a_rejected_result,
+                a_result_whose_transaction_rolls_back_writes_no_event,
+                gates_follow_the_state_the_step_reaches,
+                unacknowledged_events_are_delivered_again,
+                consumers_are_independent,
+                an_acknowledgement_never_moves_back,
+                polls_filter_by_name_pattern_and_limit,
+                an_event_id_is_stored_once,
             ],
             audit: [
                 every_entity_ends_with_one_most_recent_row_matching_its_state,

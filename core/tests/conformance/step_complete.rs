@@ -262,6 +262,7 @@ pub async fn a_result_for_a_step_not_in_progress_is_rejected(h: Harness) {
             result: json!("forged"),
         },
         metadata: json!({}),
+        events: vec![],
     };
     let report = h.complete(vec![forged(b), forged(unknown)]).await;
     assert!(report.applied.is_empty());

@@ -22,6 +22,7 @@
 //!   writes, creation, sweeps) plus reads, and one more for LISTEN.
 
 mod dlq;
+mod domain_events;
 mod steps;
 mod tasks;
 mod templates;
@@ -47,6 +48,8 @@ pub const TASK_SETTLED_CHANNEL: &str = "tasker_task_settled";
 struct Notifications {
     ready: broadcast::Sender<String>,
     settled: broadcast::Sender<Uuid>,
+    /// Bumped when another process commits domain events.
+    events: Arc<super::domain_events::EventSignal>,
 }
 
 /// The PostgreSQL implementation of [`Store`].
@@ -59,6 +62,9 @@ pub struct PgStore {
     transactions: AtomicU64,
     notifications: Notifications,
     listener: Option<tokio::task::JoinHandle<()>>,
+    /// Bumped after each commit that stored domain events (here, or in another
+    /// process through LISTEN).
+    event_signal: Arc<super::domain_events::EventSignal>,
 }
 
 /// True when `url` names a PostgreSQL database.
@@ -90,9 +96,11 @@ impl PgStore {
             .run(&pool)
             .await
             .map_err(|e| StoreError::Migrate(e.to_string()))?;
+        let event_signal = Arc::new(super::domain_events::EventSignal::default());
         let notifications = Notifications {
             ready: broadcast::channel(1024).0,
             settled: broadcast::channel(1024).0,
+            events: event_signal.clone(),
         };
         let listener = if listen {
             Some(spawn_listener(pool.clone(), notifications.clone()))
@@ -107,6 +115,7 @@ impl PgStore {
             transactions: AtomicU64::new(0),
             notifications,
             listener,
+            event_signal,
         })
     }
 
@@ -142,8 +151,8 @@ impl PgStore {
     }
 }
 
-/// LISTEN on [`READY_CHANNEL`] and [`TASK_SETTLED_CHANNEL`] and forward what arrives;
-/// reconnects with backoff.
+/// LISTEN on [`READY_CHANNEL`], [`TASK_SETTLED_CHANNEL`] and the domain events
+/// channel and forward what arrives; reconnects with backoff.
 fn spawn_listener(pool: PgPool, to: Notifications) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let mut backoff = Duration::from_millis(100);
@@ -157,7 +166,10 @@ fn spawn_listener(pool: PgPool, to: Notifications) -> tokio::task::JoinHandle<()
                     continue;
                 }
             };
-            if let Err(e) = listener.listen_all([READY_CHANNEL, TASK_SETTLED_CHANNEL]).await {
+            if let Err(e) = listener
+                .listen_all([READY_CHANNEL, TASK_SETTLED_CHANNEL, domain_events::EVENTS_CHANNEL])
+                .await
+            {
                 tracing::warn!(error = %e, "LISTEN failed; polling covers wake-ups meanwhile");
                 tokio::time::sleep(backoff).await;
                 continue;
@@ -173,6 +185,7 @@ fn spawn_listener(pool: PgPool, to: Notifications) -> tokio::task::JoinHandle<()
                             tracing::warn!(payload = n.payload(), error = %e, "ignoring a malformed task notification")
                         }
                     },
+                    Ok(n) if n.channel() == domain_events::EVENTS_CHANNEL => to.events.bump(),
                     Ok(n) => {
                         let _ = to.ready.send(n.payload().to_string());
                     }
@@ -251,6 +264,29 @@ impl Store for PgStore {
 
     fn round_trip_count(&self) -> u64 {
         self.round_trips.load(Ordering::Relaxed)
+    }
+
+    async fn domain_event_insert_many(
+        &self,
+        events: Vec<crate::events::domain::DomainEvent>,
+        now: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        domain_events::insert_many(self, events, now).await
+    }
+
+    async fn domain_event_poll(
+        &self,
+        p: DomainEventPollParams,
+    ) -> Result<Vec<crate::events::domain::StoredDomainEvent>, StoreError> {
+        domain_events::poll(self, p).await
+    }
+
+    async fn domain_event_ack(&self, consumer: &str, up_to_sequence: i64, now: i64) -> Result<i64, StoreError> {
+        domain_events::ack(self, consumer, up_to_sequence, now).await
+    }
+
+    fn domain_event_wakeups(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.event_signal.subscribe()
     }
 
     async fn step_claim_ready_many(&self, p: StepClaimReadyManyParams) -> Result<Vec<ClaimedStep>, StoreError> {

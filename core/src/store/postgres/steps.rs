@@ -1,6 +1,6 @@
 //! Step rows on PostgreSQL: claims, results, leases.
 
-use super::{count_row, data, PgStore};
+use super::{count_row, data, domain_events, PgStore};
 use crate::orchestration::step_expansion::ExistingStep;
 use crate::state::{StepState, TaskState};
 use crate::store::*;
@@ -116,12 +116,13 @@ pub(super) async fn complete_many(store: &PgStore, p: StepCompleteManyParams) ->
         let completions: Vec<&StepCompletion> = planned.completions.iter().collect();
         payload = batch::completion_payload(&completions);
     }
+    let token = uuid::Uuid::now_v7();
     let rows = store
         .query(include_str!("queries/step/complete_many_apply.sql"))
         .bind(payload)
         .bind(p.now)
         .bind(&p.processor)
-        .bind(uuid::Uuid::now_v7())
+        .bind(token)
         .fetch_all(&mut *tx)
         .await?;
     let mut newly_enqueued = HashSet::new();
@@ -165,7 +166,11 @@ pub(super) async fn complete_many(store: &PgStore, p: StepCompleteManyParams) ->
         .map(|e| e.limit.min(report.enqueued.len() as u32))
         .unwrap_or(0);
     if plans.expected.is_empty() && eager_limit == 0 {
+        report.events_stored = domain_events::insert_with_results(store, &mut tx, &unique, token, p.now).await?;
         store.commit(tx).await?;
+        if report.events_stored > 0 {
+            store.event_signal.bump();
+        }
         return Ok(report);
     }
     let successors: Vec<uuid::Uuid> = report.enqueued.iter().map(|s| s.step_uuid).collect();
@@ -187,7 +192,11 @@ pub(super) async fn complete_many(store: &PgStore, p: StepCompleteManyParams) ->
         .bind(uuid::Uuid::now_v7())
         .fetch_all(&mut *tx)
         .await?;
+    report.events_stored = domain_events::insert_with_results(store, &mut tx, &unique, token, p.now).await?;
     store.commit(tx).await?;
+    if report.events_stored > 0 {
+        store.event_signal.bump();
+    }
     for r in rows
         .iter()
         .filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "task"))

@@ -31,6 +31,7 @@
 //!   back, and it runs the migrations again (see `migrate`).
 
 mod dlq;
+mod domain_events;
 mod rows;
 mod steps;
 mod tasks;
@@ -65,6 +66,8 @@ pub struct SqliteStore {
     statements: AtomicU64,
     round_trips: AtomicU64,
     transactions: AtomicU64,
+    /// Bumped after each commit that stored domain events.
+    pub(super) event_signal: super::domain_events::EventSignal,
 }
 
 /// A checked-out connection (the store's writer or one of its readers).
@@ -149,6 +152,7 @@ impl SqliteStore {
             statements: AtomicU64::new(0),
             round_trips: AtomicU64::new(0),
             transactions: AtomicU64::new(0),
+            event_signal: Default::default(),
         })
     }
 
@@ -290,6 +294,29 @@ impl Store for SqliteStore {
 
     fn round_trip_count(&self) -> u64 {
         self.round_trips.load(Ordering::Relaxed)
+    }
+
+    async fn domain_event_insert_many(
+        &self,
+        events: Vec<crate::events::domain::DomainEvent>,
+        now: i64,
+    ) -> Result<Vec<i64>, StoreError> {
+        domain_events::insert_many(self, events, now).await
+    }
+
+    async fn domain_event_poll(
+        &self,
+        p: DomainEventPollParams,
+    ) -> Result<Vec<crate::events::domain::StoredDomainEvent>, StoreError> {
+        domain_events::poll(self, p).await
+    }
+
+    async fn domain_event_ack(&self, consumer: &str, up_to_sequence: i64, now: i64) -> Result<i64, StoreError> {
+        domain_events::ack(self, consumer, up_to_sequence, now).await
+    }
+
+    fn domain_event_wakeups(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.event_signal.subscribe()
     }
 
     async fn step_claim_ready_many(&self, p: StepClaimReadyManyParams) -> Result<Vec<ClaimedStep>, StoreError> {

@@ -1,7 +1,7 @@
 //! Step rows on SQLite: claims, results, leases and releases.
 
 use super::rows::{json_opt, step_state};
-use super::{parse_uuid, rollback, run_script, tasks, SqliteStore};
+use super::{domain_events, parse_uuid, rollback, run_script, tasks, SqliteStore};
 use crate::orchestration::step_expansion::ExistingStep;
 use crate::state::StepState;
 use crate::store::*;
@@ -212,6 +212,7 @@ pub(super) async fn complete_many(
         .filter(|u| !applied.contains(u))
         .collect();
     report.rejected.extend(duplicates);
+    report.events_stored = domain_events::insert_with_results(store, &mut conn, &unique, &token, p.now).await?;
     let plans = batch::plans_from_counts(tasks::count_rows(&rows)?, &newly_enqueued);
     let eager_limit = p
         .eager
@@ -220,6 +221,10 @@ pub(super) async fn complete_many(
         .unwrap_or(0);
     let Some(eager) = p.eager.as_ref().filter(|_| eager_limit > 0) else {
         report.tasks = tasks::transition_and_commit(store, &mut conn, plans, p.now, &p.processor).await?;
+        drop(conn);
+        if report.events_stored > 0 {
+            store.event_signal.bump();
+        }
         return Ok(report);
     };
     let successors: Vec<String> = report.enqueued.iter().map(|s| s.step_uuid.to_string()).collect();
@@ -240,6 +245,9 @@ pub(super) async fn complete_many(
     )
     .await?;
     drop(conn);
+    if report.events_stored > 0 {
+        store.event_signal.bump();
+    }
     for r in rows
         .iter()
         .filter(|r| r.try_get::<String, _>("kind").is_ok_and(|k| k == "task"))
