@@ -607,11 +607,65 @@ mod tests {
             .contains("`extra` is not a step of the template"));
     }
 
+    const ALL_STEPS: &str = "task: complete\nsteps:\n\
+         \x20 decide: { state: complete, attempts: 1, transitions: [] }\n\
+         \x20 branch: { state: complete, attempts: 1, transitions: [] }\n\
+         \x20 work: { state: complete, attempts: 1, transitions: [] }\n";
+
+    #[test]
+    fn an_expected_event_needs_a_known_mode() {
+        let ok = expect(&format!(
+            "{ALL_STEPS}domain_events: [{{ name: a.b, step: decide, mode: broadcast }}]\n"
+        ));
+        assert!(ok.is_ok(), "{ok:?}");
+        let err = expect(&format!(
+            "{ALL_STEPS}domain_events: [{{ name: a.b, step: decide, mode: loud }}]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("mode `loud` (expected one of durable, fast, broadcast)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_round_trip_and_its_expected_entry_go_together() {
+        let spec = |yaml: &str| -> DeadLetterSpec { serde_yaml_ng::from_str(yaml).unwrap() };
+        let with_entry = expect(&format!("{ALL_STEPS}dead_letter: {{ status: resolved }}\n")).unwrap();
+        let without = expect(ALL_STEPS).unwrap();
+        let complete = spec("resolve: { action: complete_step, step: decide, result: { v: 1 } }");
+        assert!(check_dead_letter("s", "c", Some(&complete), &with_entry).is_ok());
+        assert!(check_dead_letter("s", "c", None, &without).is_ok());
+        let cases = [
+            (Some(&complete), &without, "needs `expect.dead_letter`"),
+            (None, &with_entry, "needs a `dead_letter` round trip"),
+            (
+                Some(&spec("resolve: { action: delete_task, step: decide }")),
+                &with_entry,
+                "action `delete_task`",
+            ),
+            (
+                Some(&spec("resolve: { action: retry_step, step: nowhere }")),
+                &with_entry,
+                "unknown step `nowhere`",
+            ),
+        ];
+        for (spec, e, message) in cases {
+            let err = check_dead_letter("s", "c", spec, e).unwrap_err().to_string();
+            assert!(err.contains(message), "{message}: {err}");
+        }
+    }
+
     #[test]
     fn the_shipped_scenarios_load() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
         let all = load_all(&dir).unwrap_or_else(|e| panic!("{e}"));
         assert!(all.len() >= 15, "only {} scenarios", all.len());
         assert!(all.iter().any(|s| s.mixed), "no mixed scenario");
+        assert!(
+            all.iter().flat_map(|s| &s.cases).any(|c| c.dead_letter.is_some()),
+            "no dead-letter round trip"
+        );
     }
 }
