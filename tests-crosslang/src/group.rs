@@ -13,6 +13,7 @@
 
 use crate::compare::{self, Difference};
 use crate::database::Database;
+use crate::dead_letter;
 use crate::outcome::{self, Observed, WorkerInfo, WorkerMap};
 use crate::scenario::{Case, Scenario};
 use crate::workers::{self, RunningWorker, Toolchain, WorkerSpec};
@@ -27,6 +28,7 @@ use tasker_core::engine::Engine;
 use tasker_core::orchestration::task_request::TemplateRef;
 use tasker_core::orchestration::TaskSubmission;
 use tasker_core::state::TaskState;
+use tasker_core::store::DomainEventPollParams;
 use tasker_core::template::TemplateRegistry;
 use tasker_core::worker::HandlerRegistry;
 use uuid::Uuid;
@@ -76,7 +78,7 @@ pub struct GroupSpec {
 pub struct RunOptions {
     /// PostgreSQL admin URL.
     pub admin_url: Option<String>,
-    /// Where worker logs and event files go.
+    /// Where worker logs go.
     pub log_dir: PathBuf,
     /// Longest wait for the group's tasks to finish.
     pub wait: Duration,
@@ -159,7 +161,7 @@ fn label(spec: &GroupSpec) -> String {
     format!("{}-{}", spec.topology.label().replace(' ', "-"), spec.backend)
 }
 
-fn worker_specs(spec: &GroupSpec, url: &str, opts: &RunOptions) -> Vec<WorkerSpec> {
+fn worker_specs(spec: &GroupSpec, url: &str) -> Vec<WorkerSpec> {
     let templates: Vec<PathBuf> = spec.scenarios.iter().map(|s| s.template_file.clone()).collect();
     let mut namespaces_of_all: Vec<String> = Vec::new();
     for s in &spec.scenarios {
@@ -175,7 +177,6 @@ fn worker_specs(spec: &GroupSpec, url: &str, opts: &RunOptions) -> Vec<WorkerSpe
         namespaces,
         templates: templates.clone(),
         builtin_handlers: builtin,
-        events_file: Some(opts.log_dir.join(format!("{}-{language}-events.jsonl", label(spec)))),
         broken: spec
             .broken
             .iter()
@@ -232,7 +233,7 @@ async fn run_on(
     url: &str,
 ) -> Result<Vec<CaseRun>, SuiteError> {
     let mut starting = tokio::task::JoinSet::new();
-    for w in worker_specs(spec, url, opts) {
+    for w in worker_specs(spec, url) {
         let tools = tools.clone();
         let log = opts.log_dir.join(format!("{}-{}.log", label(spec), w.language));
         starting.spawn(workers::start(w, tools, log));
@@ -282,22 +283,21 @@ async fn run_on(
             }
         }
     }
-    let unfinished = wait_for_all(engine, &tasks, opts.wait).await;
+    let mut unfinished = wait_for_all(engine, &tasks, opts.wait).await;
+
+    // Dead-letter round trips, while the workers still run: sweep, resolve, and
+    // wait for those tasks again.
+    let round_trips = dead_letter::cases_with_round_trip(cases, &tasks);
+    let mut dead_letters = HashMap::new();
+    if !round_trips.is_empty() {
+        dead_letters = dead_letter::sweep_and_resolve(engine.store(), &round_trips).await;
+        let again: Vec<Uuid> = round_trips.iter().map(|(_, t)| *t).collect();
+        unfinished.extend(wait_for_all(engine, &again, opts.wait).await);
+    }
 
     // Stop the workers first: late results (a timed-out attempt) are settled by then.
-    let observes_events = running.iter().all(|w| w.ready.events);
-    let silent: Vec<String> = running
-        .iter()
-        .filter(|w| !w.ready.events)
-        .map(|w| w.spec.language.to_string())
-        .collect();
-    let event_files: Vec<PathBuf> = running
-        .iter()
-        .filter(|w| w.ready.events)
-        .filter_map(|w| w.spec.events_file.clone())
-        .collect();
     let stop_errors = stop_all(running).await;
-    let events = read_events(&event_files);
+    let events = stored_events(engine.store()).await;
 
     let mut runs = Vec::new();
     for ((s, i), task_uuid) in cases.iter().zip(&tasks) {
@@ -315,8 +315,7 @@ async fn run_on(
                 &spec.topology,
                 observed,
                 &events,
-                observes_events,
-                &silent,
+                dead_letters.remove(task_uuid),
             ),
             Err(e) => run.error = Some(e.to_string()),
         }
@@ -333,9 +332,8 @@ fn judge(
     case: &Case,
     topology: &Topology,
     observed: Observed,
-    events: &HashMap<Uuid, Vec<Value>>,
-    observes_events: bool,
-    silent: &[String],
+    events: &Result<HashMap<Uuid, Vec<Value>>, String>,
+    dead_letter: Option<Result<Value, String>>,
 ) {
     let template = &scenario.template.template;
     let builtins = tasker_core::examples::registry();
@@ -366,35 +364,30 @@ fn judge(
         }
     }
     if let Some(want) = &case.expect.domain_events {
-        if observes_events {
-            let got = events.get(&observed.task_uuid).cloned().unwrap_or_default();
-            let want: Vec<Value> = want
-                .iter()
-                .map(|e| {
-                    let mut v = json!({"name": e.name, "step": e.step, "payload": e.payload});
-                    if let Some(m) = &e.mode {
-                        v["mode"] = json!(m);
-                    }
-                    v
-                })
-                .collect();
-            let want = sorted_events(want);
-            let mut got = sorted_events(got);
-            // A mode is compared where the expectation states one.
-            for (i, g) in got.iter_mut().enumerate() {
-                if want.get(i).is_none_or(|w| w.get("mode").is_none()) {
-                    if let Some(m) = g.as_object_mut() {
-                        m.remove("mode");
-                    }
-                }
+        match events {
+            Ok(events) => {
+                // Only durable and broadcast events are stored; an expected fast
+                // event is checked by its absence (a stored one is a difference).
+                let want: Vec<Value> = want
+                    .iter()
+                    .filter(|e| e.mode != "fast")
+                    .map(|e| json!({"name": e.name, "step": e.step, "payload": e.payload, "mode": e.mode}))
+                    .collect();
+                let got = events.get(&observed.task_uuid).cloned().unwrap_or_default();
+                expected["domain_events"] = events_by_step_and_name(want);
+                doc["domain_events"] = events_by_step_and_name(got);
             }
-            expected["domain_events"] = Value::Array(want);
-            doc["domain_events"] = Value::Array(got);
-        } else {
-            run.notes.push(format!(
-                "domain events not compared: {} cannot report the events its process publishes yet (no subscriber API before issue 8)",
-                silent.join(", ")
-            ));
+            Err(e) => run.error = Some(e.clone()),
+        }
+    }
+    if let Some(want) = &case.expect.dead_letter {
+        match dead_letter {
+            Some(Ok(entry)) => {
+                expected["dead_letter"] = want.clone();
+                doc["dead_letter"] = entry;
+            }
+            Some(Err(e)) => run.error = Some(e),
+            None => run.error = Some("the dead-letter round trip did not run".into()),
         }
     }
     run.differences = compare::compare(&expected, &doc);
@@ -406,36 +399,56 @@ fn judge(
     run.observed = Some(doc);
 }
 
-/// Events as `{name, step, payload, mode}`, in a stable order.
-fn sorted_events(mut events: Vec<Value>) -> Vec<Value> {
-    events.sort_by_key(|e| {
-        (
-            e["step"].as_str().unwrap_or_default().to_string(),
-            e["name"].as_str().unwrap_or_default().to_string(),
-            e["payload"].to_string(),
-        )
-    });
-    events
+/// Events (`{name, step, payload, mode}`) as `{step: {name: [{mode, payload}]}}`,
+/// each list in a stable order, so that a missing or extra event is reported at
+/// its step and name rather than as a shifted list.
+fn events_by_step_and_name(events: Vec<Value>) -> Value {
+    let mut by: BTreeMap<String, BTreeMap<String, Vec<Value>>> = BTreeMap::new();
+    for e in events {
+        let step = e["step"].as_str().unwrap_or_default().to_string();
+        let name = e["name"].as_str().unwrap_or_default().to_string();
+        by.entry(step)
+            .or_default()
+            .entry(name)
+            .or_default()
+            .push(json!({"mode": e["mode"], "payload": e["payload"]}));
+    }
+    for names in by.values_mut() {
+        for list in names.values_mut() {
+            list.sort_by_key(|e| e.to_string());
+        }
+    }
+    json!(by)
 }
 
-/// The domain events in the workers' event files, by task.
-fn read_events(files: &[PathBuf]) -> HashMap<Uuid, Vec<Value>> {
+/// The durable (and broadcast) domain events stored in the group's database, by
+/// task, as `{name, step, payload, mode}`: read through `Store::domain_event_poll`
+/// from the first sequence, as a consumer of their own would.
+async fn stored_events(store: &tasker_core::store::SharedStore) -> Result<HashMap<Uuid, Vec<Value>>, String> {
     let mut by_task: HashMap<Uuid, Vec<Value>> = HashMap::new();
-    for f in files {
-        let text = std::fs::read_to_string(f).unwrap_or_default();
-        for line in text.lines().filter(|l| !l.trim().is_empty()) {
-            let Ok(e) = serde_json::from_str::<Value>(line) else {
-                continue;
-            };
-            let Some(task) = e["task_uuid"].as_str().and_then(|t| Uuid::parse_str(t).ok()) else {
-                continue;
-            };
+    let mut after = 0;
+    loop {
+        let page = store
+            .domain_event_poll(DomainEventPollParams {
+                consumer: "conformance".into(),
+                after: Some(after),
+                limit: 1_000,
+                name_pattern: None,
+            })
+            .await
+            .map_err(|e| format!("reading the stored domain events failed: {e}"))?;
+        let Some(last) = page.last() else {
+            return Ok(by_task);
+        };
+        after = last.sequence;
+        for stored in page {
+            let e = stored.event;
+            let Some(task) = e.task_uuid else { continue };
             by_task.entry(task).or_default().push(json!({
-                "name": e["name"], "step": e["step_name"], "payload": e["payload"], "mode": e["mode"],
+                "name": e.name, "step": e.step_name, "payload": e.payload, "mode": e.mode,
             }));
         }
     }
-    by_task
 }
 
 async fn stop_all(running: Vec<RunningWorker>) -> Vec<String> {

@@ -15,8 +15,9 @@
 //!   PostgreSQL database created and dropped through an admin URL).
 //! - [`workers`]: starts a language's worker process (`handlers/<language>/`) and
 //!   stops it; the worker says it is ready with one `READY {json}` line.
-//! - [`group`]: one database, its workers, every case submitted and awaited, the
-//!   outcomes read ([`outcome`]) and compared ([`compare`]).
+//! - [`group`]: one database, its workers, every case submitted and awaited (with
+//!   a [`dead_letter`] round trip where a case asks for one), the outcomes and the
+//!   stored domain events read ([`outcome`]) and compared ([`compare`]).
 //! - [`report`]: compares the runs of each case with each other, prints the table
 //!   scenario × language × backend and the differences.
 //!
@@ -25,6 +26,7 @@
 
 pub mod compare;
 pub mod database;
+pub mod dead_letter;
 pub mod group;
 pub mod outcome;
 pub mod report;

@@ -3,8 +3,7 @@
 //! mixed scenarios) and, below them, every difference.
 //!
 //! Across runs, outcomes are compared with the values that differ by design masked
-//! (`$any` in the expectation, the language that ran each step, domain events where
-//! a run could not observe them). The runs of a case fall into groups of equal
+//! (`$any` in the expectation, the language that ran each step). The runs of a case fall into groups of equal
 //! outcomes; the largest group (on a tie, the one with more runs matching the
 //! expectation) is the reference, and every run outside it fails with its
 //! differences from the reference's first run.
@@ -30,23 +29,9 @@ pub fn cross_compare(runs: &mut [CaseRun]) {
             .collect();
         masks.sort();
         masks.dedup();
-        let all_have_events = indices.iter().all(|&i| {
-            runs[i]
-                .observed
-                .as_ref()
-                .is_some_and(|o| o.get("domain_events").is_some())
-        });
         let docs: Vec<Value> = indices
             .iter()
-            .map(|&i| {
-                let mut d = compare::mask(runs[i].observed.as_ref().expect("filtered"), &masks);
-                if !all_have_events {
-                    if let Some(m) = d.as_object_mut() {
-                        m.remove("domain_events");
-                    }
-                }
-                d
-            })
+            .map(|&i| compare::mask(runs[i].observed.as_ref().expect("filtered"), &masks))
             .collect();
         // Classes of equal outcomes (equality by value, as in the expectation check).
         let mut classes: Vec<Vec<usize>> = Vec::new();

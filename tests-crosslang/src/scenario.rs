@@ -14,7 +14,8 @@
 //!       steps:
 //!         step_1: { state: complete, attempts: 1, result: { value: 36 },
 //!                   transitions: [root, succeeds] }
-//!       domain_events: [ { name: x.y, step: step_1, payload: {...} } ]  # optional
+//!       domain_events: [ { name: x.y, step: step_1, payload: {...}, mode: durable } ]  # optional
+//!       dead_letter: { reason: error_unresolved, ... }   # with a case-level `dead_letter`
 //!       facts: [ { gap: { step: s, after: waiting_for_retry, before: in_progress, at_least_ms: 300 } } ]
 //! ```
 //!
@@ -67,6 +68,8 @@ pub struct Case {
     pub name: String,
     /// The task context (with `$repeat` expanded).
     pub context: Value,
+    /// The dead-letter round trip the runner drives, if any.
+    pub dead_letter: Option<DeadLetterSpec>,
     /// The expected outcome.
     pub expect: Expect,
 }
@@ -82,6 +85,9 @@ pub struct Expect {
     pub steps: BTreeMap<String, ExpectStep>,
     /// The domain events the task's steps publish, when the scenario states them.
     pub domain_events: Option<Vec<ExpectedEvent>>,
+    /// The task's dead-letter entry after its resolution (with matchers), for a
+    /// case with a [`DeadLetterSpec`].
+    pub dead_letter: Option<Value>,
     /// Recorded facts to check (not compared across runs).
     pub facts: Vec<Fact>,
 }
@@ -117,10 +123,39 @@ pub struct ExpectedEvent {
     /// Its payload.
     #[serde(default)]
     pub payload: Value,
-    /// How it is delivered (`durable`, `fast`, `broadcast`); compared when given.
-    #[serde(default)]
-    pub mode: Option<String>,
+    /// How it is delivered: `durable` and `broadcast` events are stored (and
+    /// compared with the store's rows); a `fast` one must not be stored.
+    pub mode: String,
 }
+
+/// The delivery modes an expected event may name.
+pub const EVENT_MODES: [&str; 3] = ["durable", "fast", "broadcast"];
+
+/// What the runner does with a case's task once it stopped, before reading it:
+/// a staleness sweep that must record it in the dead-letter queue, then an
+/// operator's resolution; the task is then awaited again.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterSpec {
+    /// How the entry is resolved.
+    pub resolve: DeadLetterResolve,
+}
+
+/// An operator's resolution of a dead-letter entry.
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct DeadLetterResolve {
+    /// `complete_step`, `resolve_step` or `retry_step`.
+    pub action: String,
+    /// The step acted on (by name).
+    pub step: String,
+    /// The result supplied with `complete_step`.
+    #[serde(default)]
+    pub result: Value,
+}
+
+/// The resolution actions a scenario may name.
+pub const DEAD_LETTER_ACTIONS: [&str; 3] = ["complete_step", "resolve_step", "retry_step"];
 
 /// A fact recorded by the engine that a run must show.
 #[derive(Debug, Clone, Deserialize)]
@@ -156,6 +191,8 @@ struct CaseFile {
     name: String,
     #[serde(default = "empty_object")]
     context: Value,
+    #[serde(default)]
+    dead_letter: Option<DeadLetterSpec>,
     expect: ExpectFile,
 }
 
@@ -168,6 +205,8 @@ struct ExpectFile {
     steps: BTreeMap<String, StepFile>,
     #[serde(default)]
     domain_events: Option<Vec<ExpectedEvent>>,
+    #[serde(default)]
+    dead_letter: Option<Value>,
     // `- gap: {...}`: one key naming the kind of fact.
     #[serde(default, with = "serde_yaml_ng::with::singleton_map_recursive")]
     facts: Vec<Fact>,
@@ -268,9 +307,11 @@ fn load_one(dir: &Path, paths: &Paths) -> Result<Scenario, SuiteError> {
         let context = compare::expand_repeats(&c.context)
             .map_err(|e| scenario_error(&name, format!("case `{}` context: {e}", c.name)))?;
         let expect = expectation(&name, &c.name, c.expect, paths, &template)?;
+        check_dead_letter(&name, &c.name, c.dead_letter.as_ref(), &expect)?;
         cases.push(Case {
             name: c.name,
             context,
+            dead_letter: c.dead_letter,
             expect,
         });
     }
@@ -339,6 +380,14 @@ fn expectation(
                     ev.name, ev.step
                 )));
             }
+            if !EVENT_MODES.contains(&ev.mode.as_str()) {
+                return Err(at(format!(
+                    "domain event `{}` has mode `{}` (expected one of {})",
+                    ev.name,
+                    ev.mode,
+                    EVENT_MODES.join(", ")
+                )));
+            }
         }
     }
     for f in &e.facts {
@@ -352,8 +401,41 @@ fn expectation(
         task_transitions,
         steps,
         domain_events: e.domain_events,
+        dead_letter: e.dead_letter,
         facts: e.facts,
     })
+}
+
+/// A dead-letter round trip names a known action and step, and comes with an
+/// expected entry (and an expected entry with a round trip).
+fn check_dead_letter(
+    scenario: &str,
+    case: &str,
+    spec: Option<&DeadLetterSpec>,
+    expect: &Expect,
+) -> Result<(), SuiteError> {
+    let at = |what: String| scenario_error(scenario, format!("case `{case}`: {what}"));
+    match (spec, &expect.dead_letter) {
+        (None, None) => Ok(()),
+        (Some(_), None) => Err(at(
+            "`dead_letter` needs `expect.dead_letter` (the entry after resolution)".into(),
+        )),
+        (None, Some(_)) => Err(at("`expect.dead_letter` needs a `dead_letter` round trip to run".into())),
+        (Some(spec), Some(_)) => {
+            let r = &spec.resolve;
+            if !DEAD_LETTER_ACTIONS.contains(&r.action.as_str()) {
+                return Err(at(format!(
+                    "dead_letter action `{}` (expected one of {})",
+                    r.action,
+                    DEAD_LETTER_ACTIONS.join(", ")
+                )));
+            }
+            if !expect.steps.contains_key(&r.step) {
+                return Err(at(format!("dead_letter names unknown step `{}`", r.step)));
+            }
+            Ok(())
+        }
+    }
 }
 
 /// True for a literal transition line (`from -> to (event)`, `from` empty for the
@@ -525,11 +607,65 @@ mod tests {
             .contains("`extra` is not a step of the template"));
     }
 
+    const ALL_STEPS: &str = "task: complete\nsteps:\n\
+         \x20 decide: { state: complete, attempts: 1, transitions: [] }\n\
+         \x20 branch: { state: complete, attempts: 1, transitions: [] }\n\
+         \x20 work: { state: complete, attempts: 1, transitions: [] }\n";
+
+    #[test]
+    fn an_expected_event_needs_a_known_mode() {
+        let ok = expect(&format!(
+            "{ALL_STEPS}domain_events: [{{ name: a.b, step: decide, mode: broadcast }}]\n"
+        ));
+        assert!(ok.is_ok(), "{ok:?}");
+        let err = expect(&format!(
+            "{ALL_STEPS}domain_events: [{{ name: a.b, step: decide, mode: loud }}]\n"
+        ))
+        .unwrap_err()
+        .to_string();
+        assert!(
+            err.contains("mode `loud` (expected one of durable, fast, broadcast)"),
+            "{err}"
+        );
+    }
+
+    #[test]
+    fn a_dead_letter_round_trip_and_its_expected_entry_go_together() {
+        let spec = |yaml: &str| -> DeadLetterSpec { serde_yaml_ng::from_str(yaml).unwrap() };
+        let with_entry = expect(&format!("{ALL_STEPS}dead_letter: {{ status: resolved }}\n")).unwrap();
+        let without = expect(ALL_STEPS).unwrap();
+        let complete = spec("resolve: { action: complete_step, step: decide, result: { v: 1 } }");
+        assert!(check_dead_letter("s", "c", Some(&complete), &with_entry).is_ok());
+        assert!(check_dead_letter("s", "c", None, &without).is_ok());
+        let cases = [
+            (Some(&complete), &without, "needs `expect.dead_letter`"),
+            (None, &with_entry, "needs a `dead_letter` round trip"),
+            (
+                Some(&spec("resolve: { action: delete_task, step: decide }")),
+                &with_entry,
+                "action `delete_task`",
+            ),
+            (
+                Some(&spec("resolve: { action: retry_step, step: nowhere }")),
+                &with_entry,
+                "unknown step `nowhere`",
+            ),
+        ];
+        for (spec, e, message) in cases {
+            let err = check_dead_letter("s", "c", spec, e).unwrap_err().to_string();
+            assert!(err.contains(message), "{message}: {err}");
+        }
+    }
+
     #[test]
     fn the_shipped_scenarios_load() {
         let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("scenarios");
         let all = load_all(&dir).unwrap_or_else(|e| panic!("{e}"));
         assert!(all.len() >= 15, "only {} scenarios", all.len());
         assert!(all.iter().any(|s| s.mixed), "no mixed scenario");
+        assert!(
+            all.iter().flat_map(|s| &s.cases).any(|c| c.dead_letter.is_some()),
+            "no dead-letter round trip"
+        );
     }
 }

@@ -4,14 +4,13 @@
 //!
 //! ```text
 //! --database-url URL --namespace NS... --template FILE... --concurrency N
-//! --poll-interval-ms MS [--builtin-handlers] [--events-file PATH] [--break CALLABLE]...
+//! --poll-interval-ms MS [--builtin-handlers] [--break CALLABLE]...
 //! ```
 //!
-//! prints one line `READY {"language": ..., "worker_id": ..., "runtime": ...,
-//! "events": bool}` on stdout once it polls for steps, and on SIGTERM drains and
-//! exits 0. `worker_id` is the id its engine records in audit rows; `events` says
-//! whether it appends every domain event its process publishes to `--events-file`
-//! (one JSON object per line). `--break CALLABLE` swaps a handler for the
+//! prints one line `READY {"language": ..., "worker_id": ..., "runtime": ...}` on
+//! stdout once it polls for steps, and on SIGTERM drains and exits 0. `worker_id`
+//! is the id its engine records in audit rows. (Domain events are read from the
+//! store by the runner, not reported by workers.) `--break CALLABLE` swaps a handler for the
 //! deliberately wrong variant kept next to it (used by the runner's self-test).
 //! Everything else the worker writes goes to a log file, shown when it fails.
 
@@ -84,8 +83,6 @@ pub struct WorkerSpec {
     pub templates: Vec<PathBuf>,
     /// Also run the core's built-in Rust handlers (an embedded host).
     pub builtin_handlers: bool,
-    /// Where to append the domain events it observes.
-    pub events_file: Option<PathBuf>,
     /// Callables to swap for their deliberately broken variants.
     pub broken: Vec<String>,
 }
@@ -99,8 +96,6 @@ pub struct Ready {
     pub worker_id: String,
     /// Interpreter and version, for the report.
     pub runtime: String,
-    /// Whether it writes the domain events it observes to `--events-file`.
-    pub events: bool,
 }
 
 /// A started worker.
@@ -135,9 +130,6 @@ pub async fn start(spec: WorkerSpec, tools: Toolchain, log: PathBuf) -> Result<R
     ]);
     if spec.builtin_handlers {
         args.push("--builtin-handlers".into());
-    }
-    if let Some(f) = &spec.events_file {
-        args.extend(["--events-file".into(), f.clone().into_os_string()]);
     }
     for b in &spec.broken {
         args.extend(["--break".into(), b.into()]);

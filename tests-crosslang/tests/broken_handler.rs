@@ -3,8 +3,9 @@
 //! against the other language. Runs the real `tasker-crosslang` binary (SQLite),
 //! each time with one language's handler swapped for its deliberately wrong variant
 //! (`--break LANGUAGE:CALLABLE`, kept next to the real handlers): `square` off by
-//! one on the linear scenario, and a `sum_range` that ignores its checkpoint on the
-//! batch scenario.
+//! one on the linear scenario, a `sum_range` that ignores its checkpoint on the
+//! batch scenario, and a `publish_events` that publishes every event as `fast` (none
+//! stored) on the domain events scenario.
 //!
 //! Needs the installed language packages: run it through `scripts/conformance`,
 //! which sets TASKER_CROSSLANG_PYTHON, TASKER_CROSSLANG_RUBY (with GEM_HOME) and
@@ -110,6 +111,25 @@ fn a_batch_worker_that_ignores_its_checkpoint_fails_the_checkpoint_case_in_any_l
             "    steps.process_002.result.resumed_from: expected 6, got null".to_string(),
             format!("  differs from the other runs of this case (shown against {other}/sqlite):"),
             "conformance: 6 run(s), 5 passed, 1 failed".to_string(),
+        ] {
+            assert!(stdout.contains(&line), "{broken}: missing `{line}`\n{report}");
+        }
+    }
+}
+
+#[test]
+fn a_handler_that_publishes_in_the_wrong_mode_fails_the_domain_events_case_in_any_language() {
+    require_env();
+    for (broken, other) in PAIRS {
+        let (stdout, report) = run_broken("domain_events", broken, other, "publish_events");
+        let row = cells(&stdout, &report, "domain_events/modes_and_conditions");
+        assert_eq!(row, broken_row(broken), "{broken}\n{report}");
+        for line in [
+            format!("FAIL domain_events/modes_and_conditions · {broken}/sqlite"),
+            "    domain_events.ship.shipment.planned: expected".to_string(),
+            "    domain_events.ship.shipment.broadcast: expected".to_string(),
+            format!("  differs from the other runs of this case (shown against {other}/sqlite):"),
+            "conformance: 2 run(s), 1 passed, 1 failed".to_string(),
         ] {
             assert!(stdout.contains(&line), "{broken}: missing `{line}`\n{report}");
         }

@@ -128,6 +128,18 @@ def constant(context):
     return context.config.get("value")
 
 
+@tasker.handler("publish_events")
+def publish_events(context):
+    return _publish_events(context, force_mode=None)
+
+
+def _publish_events(context, force_mode):
+    events = context.config.get("events") or []
+    for e in events:
+        context.publish(e["name"], e.get("payload"), force_mode or e["mode"])
+    return {"published": len(events)}
+
+
 @tasker.handler("collect")
 def collect(context):
     return {"received": context.dependency_results}
@@ -213,6 +225,7 @@ HANDLERS = [
     digest_blobs,
     constant,
     collect,
+    publish_events,
     relay,
     RouteBranches,
     SplitItems,
@@ -233,4 +246,9 @@ def broken_sum_range(context):
     return _sum_range(context, resume=False)  # starts its range over on a retry
 
 
-BROKEN = {"square": broken_square, "sum_range": broken_sum_range}
+@tasker.handler("publish_events")
+def broken_publish_events(context):
+    return _publish_events(context, force_mode="fast")  # every event fast, none stored
+
+
+BROKEN = {"square": broken_square, "sum_range": broken_sum_range, "publish_events": broken_publish_events}

@@ -1,8 +1,6 @@
 """The Python conformance worker: serves the given namespaces with the handlers of
 conformance_handlers.py on the installed `tasker-core` wheel. Arguments and the
-READY line are those every language's worker shares (tests-crosslang/README.md).
-Python cannot observe the domain events its process publishes yet (no subscriber
-API before issue 8), so it says `"events": false`."""
+READY line are those every language's worker shares (tests-crosslang/README.md)."""
 
 import argparse
 import json
@@ -26,7 +24,6 @@ def main():
     p.add_argument("--concurrency", type=int, default=16)
     p.add_argument("--poll-interval-ms", type=int, default=50)
     p.add_argument("--builtin-handlers", action="store_true")
-    p.add_argument("--events-file")
     p.add_argument("--break", action="append", dest="broken", default=[])
     args = p.parse_args()
 
@@ -50,7 +47,6 @@ def main():
         "language": handlers.LANGUAGE,
         "worker_id": worker.bridge.worker_status()["worker_id"],
         "runtime": f"{platform.python_implementation()} {platform.python_version()}, tasker {tasker.__version__}",
-        "events": False,
     }
     print("READY " + json.dumps(ready), flush=True)
     worker.run()

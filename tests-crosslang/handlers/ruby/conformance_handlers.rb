@@ -71,6 +71,14 @@ module ConformanceHandlers
       "resumed_from" => checkpoint ? checkpoint["cursor"] : nil, "processed" => processed, "sum" => sum }
   end
 
+  # Publishes each {name, mode, payload} of the "events" setting with the step's
+  # result (every one as `force_mode` in the broken variant).
+  def publish_events(context, force_mode: nil)
+    events = context.config["events"] || []
+    events.each { |e| context.publish(e["name"], e["payload"], mode: force_mode || e["mode"]) }
+    { "published" => events.size }
+  end
+
   # The single parent's "value", else the context's "n".
   def input_value(context)
     parent = context.dependency_results.values.first
@@ -145,6 +153,9 @@ module ConformanceHandlers
     handler("constant") do |context|
       context.config["value"]
     end,
+    handler("publish_events") do |context|
+      publish_events(context)
+    end,
     handler("collect") do |context|
       { "received" => context.dependency_results }
     end,
@@ -169,6 +180,9 @@ module ConformanceHandlers
     end,
     "sum_range" => handler("sum_range") do |context|
       sum_range(context, resume: false) # starts its range over on a retry
+    end,
+    "publish_events" => handler("publish_events") do |context|
+      publish_events(context, force_mode: "fast") # every event fast, none stored
     end
   }.freeze
 end

@@ -3,8 +3,6 @@
 # The Ruby conformance worker: serves the given namespaces with the handlers of
 # conformance_handlers.rb on the installed `tasker-core` gem. Arguments and the
 # READY line are those every language's worker shares (tests-crosslang/README.md).
-# Ruby cannot observe the domain events its process publishes yet (no subscriber
-# API before issue 8), so it says "events": false.
 
 require "json"
 require "optparse"
@@ -18,7 +16,6 @@ OptionParser.new do |o|
   o.on("--concurrency N", Integer) { |v| options[:concurrency] = v }
   o.on("--poll-interval-ms MS", Integer) { |v| options[:poll_interval_ms] = v }
   o.on("--builtin-handlers") { options[:builtin] = true }
-  o.on("--events-file PATH") { |v| options[:events_file] = v }
   o.on("--break CALLABLE") { |v| options[:broken] << v }
 end.parse!
 abort "--database-url and --namespace are required" if options[:database_url].nil? || options[:namespaces].empty?
@@ -43,8 +40,7 @@ worker = Tasker::Worker.new(
 ready = {
   "language" => ConformanceHandlers::LANGUAGE,
   "worker_id" => worker.bridge.worker_status["worker_id"],
-  "runtime" => "ruby #{RUBY_VERSION}, tasker #{Tasker::VERSION}",
-  "events" => false
+  "runtime" => "ruby #{RUBY_VERSION}, tasker #{Tasker::VERSION}"
 }
 $stdout.puts "READY #{JSON.generate(ready)}"
 $stdout.flush

@@ -14,6 +14,7 @@ use async_trait::async_trait;
 use serde_json::{json, Map, Value};
 use sha2::{Digest, Sha256};
 use std::time::Duration;
+use tasker_core::contract::DomainEventMode;
 use tasker_core::worker::handler::{Batchable, Decision};
 use tasker_core::worker::{HandlerRegistry, StepContext, StepHandler, StepResult};
 
@@ -58,6 +59,7 @@ pub fn registry(broken: &[String]) -> Result<HandlerRegistry, String> {
             result: Value::Null,
             error: None,
             metadata: Map::new(),
+            published: vec![],
         }
     });
     r.register_fn("raise_unexpected", |_ctx| async move {
@@ -94,6 +96,7 @@ pub fn registry(broken: &[String]) -> Result<HandlerRegistry, String> {
     r.register_fn("collect", |ctx| async move {
         StepResult::success(json!({ "received": ctx.dependency_results }))
     });
+    r.register_fn("publish_events", |ctx| async move { publish_events(&ctx, None) });
     r.register_fn("relay", |ctx| async move { relay(&ctx) });
     r.register("route_branches", RouteBranches);
     r.register("split_items", SplitItems);
@@ -113,10 +116,45 @@ pub fn registry(broken: &[String]) -> Result<HandlerRegistry, String> {
             "sum_range" => {
                 r.register_fn("sum_range", |ctx| async move { sum_range(&ctx, Resume::Never).await });
             }
-            other => return Err(format!("no broken variant of `{other}` (known: square, sum_range)")),
+            // Publishes every event as `fast`, whatever its mode.
+            "publish_events" => {
+                r.register_fn("publish_events", |ctx| async move {
+                    publish_events(&ctx, Some(DomainEventMode::Fast))
+                });
+            }
+            other => {
+                return Err(format!(
+                    "no broken variant of `{other}` (known: square, sum_range, publish_events)"
+                ))
+            }
         }
     }
     Ok(r)
+}
+
+/// `publish_events`: publishes each `{name, mode, payload}` of
+/// `initialization.events` with its result (`mode` replaced by `force_mode` in the
+/// broken variant), and returns `{"published": <how many>}`.
+fn publish_events(ctx: &StepContext, force_mode: Option<DomainEventMode>) -> StepResult {
+    let events = ctx
+        .initialization
+        .get("events")
+        .and_then(Value::as_array)
+        .cloned()
+        .unwrap_or_default();
+    let mut result = StepResult::success(json!({ "published": events.len() }));
+    for e in &events {
+        let mode = match force_mode {
+            Some(m) => m,
+            None => match serde_json::from_value::<DomainEventMode>(e["mode"].clone()) {
+                Ok(m) => m,
+                Err(err) => return StepResult::permanent_failure(format!("bad mode: {err}"), "ValueError"),
+            },
+        };
+        let name = e["name"].as_str().unwrap_or_default().to_string();
+        result = result.publish(ctx, name, e["payload"].clone(), mode);
+    }
+    result
 }
 
 /// The single parent's `value`, else the context's `n` (0 when neither is an integer).

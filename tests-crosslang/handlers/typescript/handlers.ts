@@ -17,6 +17,7 @@ import {
   RetryableError,
   StepHandler,
   success,
+  type DomainEventMode,
   type FunctionHandler,
   type HandlerLike,
   type StepContext,
@@ -57,6 +58,18 @@ class SplitItems extends Batchable(StepHandler) {
 
 type SumCheckpoint = { sum: number };
 type Cursor = { batch_id: string; start_cursor: number };
+
+/**
+ * `publish_events`: publishes each {name, mode, payload} of the `events` setting
+ * with the step's result (every one as `forceMode` in the broken variant).
+ */
+async function publishEvents(context: StepContext, forceMode?: DomainEventMode): Promise<unknown> {
+  const events = (context.config.events ?? []) as { name: string; mode: DomainEventMode; payload: unknown }[];
+  for (const e of events) {
+    await context.publish(e.name, e.payload ?? null, forceMode ?? e.mode);
+  }
+  return { published: events.length };
+}
 
 /**
  * `sum_range`: adds up the item numbers of its cursor range, from the last
@@ -151,6 +164,7 @@ export const HANDLERS: HandlerLike[] = [
     return { parent: digest(parent?.blob), context: digest(context.input("blob")) };
   }),
   defineHandler("constant", (context) => success(context.config.value ?? null)),
+  defineHandler("publish_events", (context) => publishEvents(context)),
   defineHandler("collect", (context) => ({ received: context.dependencyResults })),
   defineHandler("relay", (context) => {
     const [parent] = parents(context);
@@ -172,4 +186,5 @@ export const BROKEN: Record<string, FunctionHandler> = {
     return { value: n * n + 1 }; // off by one
   }),
   sum_range: defineHandler("sum_range", (context) => sumRange(context, false)), // starts its range over on a retry
+  publish_events: defineHandler("publish_events", (context) => publishEvents(context, "fast")), // every event fast, none stored
 };

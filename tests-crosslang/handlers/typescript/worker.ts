@@ -2,8 +2,6 @@
  * The TypeScript conformance worker: serves the given namespaces with the handlers
  * of handlers.ts on the installed `tasker-core` package. Arguments and the READY
  * line are those every language's worker shares (tests-crosslang/README.md).
- * TypeScript cannot observe the domain events its process publishes yet (no
- * subscriber API before issue 8), so it says `"events": false`.
  */
 
 import { parseArgs } from "node:util";
@@ -19,7 +17,6 @@ async function main(): Promise<void> {
       concurrency: { type: "string", default: "16" },
       "poll-interval-ms": { type: "string", default: "50" },
       "builtin-handlers": { type: "boolean", default: false },
-      "events-file": { type: "string" },
       break: { type: "string", multiple: true },
     },
   });
@@ -45,7 +42,6 @@ async function main(): Promise<void> {
     language: LANGUAGE,
     worker_id: worker.bridge.workerStatus().worker_id,
     runtime: `node ${process.versions.node}, tasker-core ${VERSION}`,
-    events: false,
   };
   process.stdout.write(`READY ${JSON.stringify(ready)}\n`);
   await worker.run();

@@ -1,8 +1,7 @@
 //! `crosslang-rust-worker`: the Rust language's worker for the conformance suite.
 //! Runs the handlers of `tests-crosslang/handlers/rust/` on an embedded engine
 //! serving the given namespaces, with the arguments and the `READY` line every
-//! language's worker shares (see `tasker_crosslang::workers`). It observes the
-//! domain events its engine publishes and appends them to `--events-file`.
+//! language's worker shares (see `tasker_crosslang::workers`).
 
 use clap::Parser;
 use std::io::Write;
@@ -35,9 +34,6 @@ struct Args {
     /// Accepted for symmetry with the host languages (Rust handlers are built in).
     #[arg(long)]
     builtin_handlers: bool,
-    /// Where to append the domain events this process publishes (JSON lines).
-    #[arg(long)]
-    events_file: Option<PathBuf>,
     /// Swap a handler for its deliberately broken variant.
     #[arg(long = "break")]
     broken: Vec<String>,
@@ -75,28 +71,10 @@ async fn run(args: Args) -> Result<(), String> {
         templates,
         args.namespaces.clone(),
     );
-    let mut events = engine.domain_events().subscribe();
-    let writer = args.events_file.clone().map(|path| {
-        tokio::spawn(async move {
-            let mut file = match std::fs::OpenOptions::new().create(true).append(true).open(&path) {
-                Ok(f) => f,
-                Err(e) => {
-                    eprintln!("cannot open {}: {e}", path.display());
-                    return;
-                }
-            };
-            while let Ok(event) = events.recv().await {
-                if let Ok(line) = serde_json::to_string(&event) {
-                    let _ = writeln!(file, "{line}");
-                }
-            }
-        })
-    });
     let ready = serde_json::json!({
         "language": tasker_crosslang::handlers::LANGUAGE,
         "worker_id": engine.worker_status().worker_id,
         "runtime": format!("tasker-core {}", env!("CARGO_PKG_VERSION")),
-        "events": args.events_file.is_some(),
     });
     println!("READY {ready}");
     std::io::stdout().flush().map_err(|e| e.to_string())?;
@@ -106,9 +84,5 @@ async fn run(args: Args) -> Result<(), String> {
     }
     let report = engine.shutdown().await;
     eprintln!("drained {} step(s), handed back {}", report.drained, report.released);
-    if let Some(w) = writer {
-        // The bus closes with the engine; give the writer a moment for the last events.
-        let _ = tokio::time::timeout(std::time::Duration::from_secs(1), w).await;
-    }
     Ok(())
 }
