@@ -4,7 +4,8 @@
 //! Rules every backend follows:
 //! - A state change is a compare-and-swap on the row's `state` column, checked by
 //!   the state machine first ([`plan::TransitionPlan`]); its audit rows are written
-//!   by triggers in the same statement. A writer whose expected state is stale
+//!   in the same statement (by triggers on SQLite, by the statement itself on
+//!   PostgreSQL: ADR 0012). A writer whose expected state is stale
 //!   changes nothing and is told so (a rejected result, a missing row in a report).
 //! - Methods are batch-first (`_many`); bulk parameters travel as one JSON array.
 //! - Times come from the caller (a `Clock`), never from the database.

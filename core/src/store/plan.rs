@@ -1,7 +1,7 @@
 //! Transition plans: the hops one write takes a row through, checked against the
-//! state machine before any SQL runs. The audit triggers turn a plan's
-//! intermediate hops (`transition_path`) and its final hop (`state`,
-//! `transition_event`) into audit rows.
+//! state machine before any SQL runs. The audit writers (SQLite's triggers, the
+//! PostgreSQL statements themselves) turn a plan's intermediate hops
+//! (`transition_path`) and its final hop (`state`, `transition_event`) into audit rows.
 
 use crate::state::{InvalidTransition, StepEvent, StepState, TaskEvent, TaskState};
 use serde_json::{json, Value};
@@ -75,7 +75,7 @@ impl TransitionPlan {
         self.hops.last().map(|h| h.0).unwrap_or("none")
     }
 
-    /// The intermediate hops as the JSON the triggers read, or None when there are none.
+    /// The intermediate hops as the JSON the audit writers read, or None when there are none.
     pub fn path_json(&self) -> Option<String> {
         if self.hops.len() < 2 {
             return None;

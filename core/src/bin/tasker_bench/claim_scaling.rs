@@ -11,9 +11,9 @@
 //! The bulk load is the one place where the bench writes SQL itself (through sqlx,
 //! not the store): set-based `INSERT … SELECT … FROM generate_series` of tasks in
 //! state `complete`, each with one step in state `complete`, copied from a real task
-//! row. It runs with `session_replication_role = replica`, which skips the audit
-//! triggers, so the finished tasks have no audit rows (the claim does not read
-//! `task_transitions` / `step_transitions`) and their UUIDs are random (v4), not v7.
+//! row, with no audit rows (the claim does not read `task_transitions` /
+//! `step_transitions`); their UUIDs are random (v4), not v7. It runs with
+//! `session_replication_role = replica`, which skips the foreign-key checks.
 //! The large size is 1M unless loading takes more than ~60 s here; the size reached is
 //! printed (`claim_large_finished_tasks`), and the `_1m` figure is measured at it.
 
@@ -202,7 +202,7 @@ async fn measure(
     let seed = seed.ok_or("no task created")?;
 
     let mut conn = sqlx::postgres::PgConnection::connect(&db.url).await?;
-    // Skips the audit triggers (and their NOTIFYs) for the bulk load; needs a superuser.
+    // Skips the foreign-key checks for the bulk load; needs a superuser.
     sqlx::query("SET session_replication_role = replica")
         .execute(&mut conn)
         .await?;

@@ -5,7 +5,7 @@
 //! locked before step rows, as every other writer does. The decisions are in
 //! `store::dlq`.
 
-use super::{count_row, data, PgStore};
+use super::{count_row, data, PgStore, RunOnStore};
 use crate::state::TaskState;
 use crate::store::dlq::{self, DlqEntry, DlqResolveOutcome, ResolveTarget, StaleCandidate};
 use crate::store::*;
@@ -28,7 +28,7 @@ pub(super) async fn sweep(store: &PgStore, p: DlqSweepParams) -> Result<DlqSweep
     let closed = store
         .query(include_str!("queries/dlq/close_finished.sql"))
         .bind(p.now)
-        .execute(&store.pool)
+        .execute_on(store)
         .await?
         .rows_affected();
     store.autocommitted();
@@ -45,7 +45,7 @@ pub(super) async fn sweep(store: &PgStore, p: DlqSweepParams) -> Result<DlqSweep
         .bind(t[6])
         .bind(t[7])
         .bind((p.limit as i64) * 4)
-        .fetch_all(&store.pool)
+        .fetch_all_on(store)
         .await?;
     let found = rows
         .iter()
@@ -109,7 +109,7 @@ async fn get_many(store: &PgStore, ids: &[uuid::Uuid]) -> Result<Vec<DlqEntry>, 
     let rows = store
         .query(include_str!("queries/dlq/get_many.sql"))
         .bind(ids)
-        .fetch_all(&store.pool)
+        .fetch_all_on(store)
         .await?;
     rows.iter().map(|r| Ok(serde_json::from_value(data(r)?)?)).collect()
 }
@@ -126,7 +126,7 @@ pub(super) async fn list(store: &PgStore, p: DlqListParams) -> Result<Vec<DlqEnt
         .bind(p.offset as i64)
         .bind(p.reason.map(|r| r.as_str()))
         .bind(p.namespace)
-        .fetch_all(&store.pool)
+        .fetch_all_on(store)
         .await?;
     rows.iter().map(|r| Ok(serde_json::from_value(data(r)?)?)).collect()
 }
@@ -134,7 +134,7 @@ pub(super) async fn list(store: &PgStore, p: DlqListParams) -> Result<Vec<DlqEnt
 pub(super) async fn open_count(store: &PgStore) -> Result<u64, StoreError> {
     let row = store
         .query(include_str!("queries/dlq/open_count.sql"))
-        .fetch_one(&store.pool)
+        .fetch_one_on(store)
         .await?;
     Ok(row.try_get::<i64, _>("n")?.max(0) as u64)
 }

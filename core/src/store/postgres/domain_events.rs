@@ -5,11 +5,11 @@
 //! never finds a row below N committed later. Only transactions that write events
 //! take it, just before they commit.
 
-use super::PgStore;
+use super::{HeldConnection, PgStore, RunOnStore};
 use crate::events::domain::{DomainEvent, StoredDomainEvent};
 use crate::store::domain_events::{self, DomainEventPollParams};
 use crate::store::{StepCompletion, StoreError};
-use sqlx::{Postgres, Row, Transaction};
+use sqlx::Row;
 
 /// LISTEN channel of the insert trigger (migration 0004).
 pub const EVENTS_CHANNEL: &str = "tasker_domain_events";
@@ -18,7 +18,7 @@ pub const EVENTS_CHANNEL: &str = "tasker_domain_events";
 /// of the results applied with `token`. Answers how many were written.
 pub(super) async fn insert_with_results(
     store: &PgStore,
-    tx: &mut Transaction<'static, Postgres>,
+    tx: &mut HeldConnection,
     completions: &[&StepCompletion],
     token: uuid::Uuid,
     now: i64,
@@ -72,7 +72,7 @@ pub(super) async fn poll(store: &PgStore, p: DomainEventPollParams) -> Result<Ve
         .bind(p.after)
         .bind(p.limit as i64)
         .bind(p.name_pattern.as_deref().map(domain_events::like_pattern))
-        .fetch_all(&store.pool)
+        .fetch_all_on(store)
         .await?;
     rows.iter()
         .map(|r| domain_events::stored_from_json(r.try_get::<serde_json::Value, _>("data")?))
@@ -85,7 +85,7 @@ pub(super) async fn ack(store: &PgStore, consumer: &str, up_to: i64, now: i64) -
         .bind(consumer)
         .bind(up_to)
         .bind(now)
-        .fetch_one(&store.pool)
+        .fetch_one_on(store)
         .await?;
     store.autocommitted();
     Ok(row.try_get("acked_sequence")?)

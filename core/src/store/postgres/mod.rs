@@ -12,8 +12,10 @@
 //!   A batch with decision or batch outcomes reads their tasks (locking the
 //!   deciding steps' rows) and writes the steps they create between the lock and
 //!   the apply (`store::expansion`).
-//! - Wake-ups across processes: a trigger NOTIFYs `tasker_ready` with the namespace
-//!   when a step becomes claimable; a LISTEN connection turns those into
+//! - Audit rows and NOTIFYs are written by the statements that change state, in
+//!   CTEs (ADR 0012): no triggers on `tasks` or `steps`.
+//! - Wake-ups across processes: the statement that makes a step claimable NOTIFYs
+//!   `tasker_ready` with its namespace; a LISTEN connection turns those into
 //!   [`Store::ready_notifications`]. Workers still poll as a fallback (a connection
 //!   pooler in transaction mode drops LISTEN). The same connection listens on
 //!   `tasker_task_settled` ([`Store::task_settled_notifications`]) for waiters.
@@ -23,12 +25,14 @@
 
 mod dlq;
 mod domain_events;
+mod held;
 mod steps;
 mod tasks;
 mod templates;
 
 use super::*;
-use sqlx::postgres::{PgListener, PgPool, PgPoolOptions, PgRow};
+use held::{HeldConnection, HeldConnections};
+use sqlx::postgres::{PgArguments, PgConnectOptions, PgListener, PgPool, PgPoolOptions, PgQueryResult, PgRow};
 use sqlx::{Postgres, Row};
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
@@ -55,7 +59,10 @@ struct Notifications {
 /// The PostgreSQL implementation of [`Store`].
 #[derive(Debug)]
 pub struct PgStore {
+    /// Migrations and the LISTEN connection.
     pool: PgPool,
+    /// Every statement runs on one of these ([`held`]).
+    held: HeldConnections,
     location: String,
     statements: AtomicU64,
     round_trips: AtomicU64,
@@ -85,11 +92,14 @@ impl PgStore {
             .ok()
             .and_then(|v| v.parse().ok())
             .unwrap_or(DEFAULT_POOL_SIZE);
+        let options: PgConnectOptions = url.parse().map_err(|e| open_err(&e))?;
+        // One pooled connection serves the migrations, then the LISTEN connection;
+        // statements run on the held connections.
         let pool = PgPoolOptions::new()
-            .max_connections(size.max(2))
-            .acquire_timeout(Duration::from_secs(10))
+            .max_connections(1)
+            .acquire_timeout(held::ACQUIRE_TIMEOUT)
             .test_before_acquire(false)
-            .connect(url)
+            .connect_with(options.clone())
             .await
             .map_err(|e| open_err(&e))?;
         super::migrate::POSTGRES
@@ -109,6 +119,7 @@ impl PgStore {
         };
         Ok(Self {
             pool,
+            held: HeldConnections::new(options, size),
             location,
             statements: AtomicU64::new(0),
             round_trips: AtomicU64::new(0),
@@ -137,17 +148,64 @@ impl PgStore {
         self.transactions.fetch_add(1, Ordering::Relaxed);
     }
 
-    /// A write transaction (BEGIN and COMMIT are round trips too).
-    async fn begin(&self) -> Result<sqlx::Transaction<'static, Postgres>, StoreError> {
+    /// A write transaction (BEGIN and COMMIT are round trips too) on a held
+    /// connection. Dropping it without [`Self::commit`] closes the connection, which
+    /// rolls the transaction back.
+    async fn begin(&self) -> Result<HeldConnection, StoreError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        Ok(self.pool.begin().await?)
+        let mut conn = self.held.acquire().await?;
+        sqlx::raw_sql("BEGIN").execute(&mut *conn).await?;
+        Ok(conn)
     }
 
-    async fn commit(&self, tx: sqlx::Transaction<'static, Postgres>) -> Result<(), StoreError> {
+    async fn commit(&self, mut tx: HeldConnection) -> Result<(), StoreError> {
         self.round_trips.fetch_add(1, Ordering::Relaxed);
-        tx.commit().await?;
+        sqlx::raw_sql("COMMIT").execute(&mut *tx).await?;
+        tx.release();
         self.transactions.fetch_add(1, Ordering::Relaxed);
         Ok(())
+    }
+}
+
+/// A statement of the store, ready to run.
+type PgQuery = sqlx::query::Query<'static, Postgres, PgArguments>;
+
+/// Runs a statement on its own on a held connection (PostgreSQL makes it one
+/// transaction), releasing the connection once the whole result is read.
+trait RunOnStore {
+    async fn fetch_all_on(self, store: &PgStore) -> Result<Vec<PgRow>, StoreError>;
+    async fn fetch_optional_on(self, store: &PgStore) -> Result<Option<PgRow>, StoreError>;
+    async fn fetch_one_on(self, store: &PgStore) -> Result<PgRow, StoreError>;
+    async fn execute_on(self, store: &PgStore) -> Result<PgQueryResult, StoreError>;
+}
+
+impl RunOnStore for PgQuery {
+    async fn fetch_all_on(self, store: &PgStore) -> Result<Vec<PgRow>, StoreError> {
+        let mut conn = store.held.acquire().await?;
+        let rows = self.fetch_all(&mut *conn).await?;
+        conn.release();
+        Ok(rows)
+    }
+
+    async fn fetch_optional_on(self, store: &PgStore) -> Result<Option<PgRow>, StoreError> {
+        let mut conn = store.held.acquire().await?;
+        let row = self.fetch_optional(&mut *conn).await?;
+        conn.release();
+        Ok(row)
+    }
+
+    async fn fetch_one_on(self, store: &PgStore) -> Result<PgRow, StoreError> {
+        let mut conn = store.held.acquire().await?;
+        let row = self.fetch_one(&mut *conn).await?;
+        conn.release();
+        Ok(row)
+    }
+
+    async fn execute_on(self, store: &PgStore) -> Result<PgQueryResult, StoreError> {
+        let mut conn = store.held.acquire().await?;
+        let done = self.execute(&mut *conn).await?;
+        conn.release();
+        Ok(done)
     }
 }
 
@@ -301,7 +359,7 @@ impl Store for PgStore {
         let row = self
             .query(include_str!("queries/step/get.sql"))
             .bind(step_uuid)
-            .fetch_optional(&self.pool)
+            .fetch_optional_on(self)
             .await?;
         row.map(|r| steps::step_view(&r)).transpose()
     }
@@ -319,7 +377,7 @@ impl Store for PgStore {
             .bind(batch::claims_payload(&p.claims))
             .bind(p.lease_expires_at)
             .bind(p.now)
-            .execute(&self.pool)
+            .execute_on(self)
             .await?;
         Ok(done.rows_affected())
     }
@@ -333,7 +391,7 @@ impl Store for PgStore {
             .bind(p.deadline_at)
             .bind(p.checkpoint)
             .bind(p.now)
-            .fetch_optional(&self.pool)
+            .fetch_optional_on(self)
             .await?;
         Ok(row.map(|r| r.try_get::<i64, _>("deadline_at")).transpose()?)
     }
@@ -350,7 +408,7 @@ impl Store for PgStore {
             .bind(&p.processor)
             .bind(event)
             .bind(metadata)
-            .fetch_all(&self.pool)
+            .fetch_all_on(self)
             .await?;
         rows.iter().map(|r| Ok(r.try_get::<Uuid, _>("step_uuid")?)).collect()
     }
@@ -359,7 +417,7 @@ impl Store for PgStore {
         let rows = self
             .query(include_str!("queries/step/transitions.sql"))
             .bind(step_uuid)
-            .fetch_all(&self.pool)
+            .fetch_all_on(self)
             .await?;
         rows.iter().map(transition).collect()
     }
@@ -367,7 +425,7 @@ impl Store for PgStore {
     async fn step_ready_counts(&self) -> Result<Vec<ReadyCount>, StoreError> {
         let rows = self
             .query(include_str!("queries/step/ready_counts.sql"))
-            .fetch_all(&self.pool)
+            .fetch_all_on(self)
             .await?;
         rows.iter()
             .map(|r| {
@@ -408,7 +466,7 @@ impl Store for PgStore {
         let rows = self
             .query(include_str!("queries/task/transitions.sql"))
             .bind(task_uuid)
-            .fetch_all(&self.pool)
+            .fetch_all_on(self)
             .await?;
         rows.iter().map(transition).collect()
     }
@@ -416,7 +474,7 @@ impl Store for PgStore {
     async fn schema_status(&self) -> Result<SchemaStatus, StoreError> {
         let row = self
             .query(include_str!("queries/schema/status.sql"))
-            .fetch_one(&self.pool)
+            .fetch_one_on(self)
             .await?;
         Ok(SchemaStatus {
             applied: row.try_get("applied")?,
@@ -461,6 +519,7 @@ impl Store for PgStore {
         if let Some(listener) = &self.listener {
             listener.abort();
         }
+        self.held.close().await;
         self.pool.close().await;
     }
 

@@ -1,6 +1,6 @@
 //! Step rows on PostgreSQL: claims, results, leases.
 
-use super::{count_row, data, domain_events, PgStore};
+use super::{count_row, data, domain_events, PgStore, RunOnStore};
 use crate::orchestration::step_expansion::ExistingStep;
 use crate::state::{StepState, TaskState};
 use crate::store::*;
@@ -36,7 +36,7 @@ pub(super) async fn claim_ready_many(
                 .map(|s| serde_json::from_str::<Value>(&s).unwrap_or(Value::Null)),
         )
         .bind(resume.final_event())
-        .fetch_all(&store.pool)
+        .fetch_all_on(store)
         .await?;
     store.autocommitted();
     claimed_from_rows(&rows)
@@ -275,7 +275,7 @@ pub(super) async fn lease_expired_list(store: &PgStore, now: i64, limit: u32) ->
         .query(include_str!("queries/step/lease_expired_list.sql"))
         .bind(now)
         .bind(limit as i64)
-        .fetch_all(&store.pool)
+        .fetch_all_on(store)
         .await?;
     rows.iter()
         .map(|r| {

@@ -1,6 +1,6 @@
 //! Task rows on PostgreSQL: creation, evaluation, reads.
 
-use super::{count_row, data, PgStore};
+use super::{count_row, data, PgStore, RunOnStore};
 use crate::state::{StepState, TaskState};
 use crate::store::batch::{self, ExistingTask};
 use crate::store::*;
@@ -49,7 +49,7 @@ pub(super) async fn create_many(store: &PgStore, p: TaskCreateManyParams) -> Res
         .bind(payload.steps)
         .bind(payload.edges)
         .bind(&payload.identity_hashes)
-        .fetch_all(&store.pool)
+        .fetch_all_on(store)
         .await?;
     store.autocommitted();
     let mut created = HashSet::new();
@@ -68,7 +68,7 @@ pub(super) async fn create_many(store: &PgStore, p: TaskCreateManyParams) -> Res
         let rows = store
             .query(include_str!("queries/task/find_by_identity_many.sql"))
             .bind(&payload.identity_hashes)
-            .fetch_all(&store.pool)
+            .fetch_all_on(store)
             .await?;
         existing_from_rows(&rows, &mut existing)?;
         answers = batch::creation_answers(&p.tasks, &created, &existing);
@@ -158,7 +158,7 @@ pub(super) async fn get(store: &PgStore, task_uuid: uuid::Uuid) -> Result<Option
     let Some(r) = store
         .query(include_str!("queries/task/get_with_steps.sql"))
         .bind(task_uuid)
-        .fetch_optional(&store.pool)
+        .fetch_optional_on(store)
         .await?
     else {
         return Ok(None);
@@ -201,7 +201,7 @@ pub(super) async fn list(store: &PgStore, p: TaskListParams) -> Result<Vec<TaskS
         .bind(p.namespace)
         .bind(p.limit as i64)
         .bind(p.offset as i64)
-        .fetch_all(&store.pool)
+        .fetch_all_on(store)
         .await?;
     rows.iter()
         .map(|r| {
@@ -234,7 +234,7 @@ pub(super) async fn cancel_many(
         .bind(p.now)
         .bind(&p.processor)
         .bind(cancel::cancel_metadata(p.reason.as_deref()))
-        .fetch_all(&store.pool)
+        .fetch_all_on(store)
         .await?;
     store.autocommitted();
     let (mut cancelled, mut steps, mut states) = (HashMap::new(), HashMap::new(), HashMap::new());

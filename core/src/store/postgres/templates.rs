@@ -1,6 +1,6 @@
 //! Template rows on PostgreSQL: registration and lookup by name.
 
-use super::PgStore;
+use super::{PgStore, RunOnStore};
 use crate::store::templates::{pick, register_payload, TemplateRow};
 use crate::store::{StoreError, TemplateRecord};
 use sqlx::Row;
@@ -13,7 +13,7 @@ pub(super) async fn register_many(store: &PgStore, templates: Vec<TemplateRecord
         .query(include_str!("queries/template/register_many.sql"))
         .bind(register_payload(&templates))
         .bind(now)
-        .execute(&store.pool)
+        .execute_on(store)
         .await?;
     Ok(())
 }
@@ -28,7 +28,7 @@ pub(super) async fn find(
         .query(include_str!("queries/template/find.sql"))
         .bind(namespace.to_string())
         .bind(name.to_string())
-        .fetch_all(&store.pool)
+        .fetch_all_on(store)
         .await?;
     let rows = rows
         .iter()

@@ -4,7 +4,8 @@
 -- worker moved meanwhile is not recorded); each entry is inserted with a snapshot
 -- of its task and steps as they were before this statement; the open-entry unique
 -- index keeps one open entry per task; the task of each inserted entry moves
--- --dead_letter--> blocked_by_failures unless already held.
+-- --dead_letter--> blocked_by_failures unless already held. Both moves write their
+-- audit rows here, and a held task NOTIFYs `tasker_task_settled` (ADR 0012).
 -- $1: JSON array of detections (see `store::dlq::record_payload`); $2: now; $3: processor
 WITH p AS (
     SELECT *
@@ -28,7 +29,16 @@ moved_steps AS (
     WHERE p.step_to IS NOT NULL
       AND s.step_uuid = p.step_uuid
       AND s.state = p.stale_state
-    RETURNING s.step_uuid
+    RETURNING s.step_uuid, s.task_uuid, p.stale_state AS old_state, s.state, s.transition_event,
+              s.transition_metadata, s.transition_processor, s.updated_at
+),
+step_audit AS (
+    INSERT INTO step_transitions (step_uuid, task_uuid, from_state, to_state, event, metadata, processor, created_at)
+    SELECT m.step_uuid, m.task_uuid, m.old_state, m.state, m.transition_event, m.transition_metadata,
+           m.transition_processor, m.updated_at
+    FROM moved_steps AS m
+    WHERE m.old_state IS DISTINCT FROM m.state
+    ORDER BY m.step_uuid
 ),
 entries AS (
     INSERT INTO dead_letter_entries (entry_id, task_uuid, step_uuid, reason, task_state, stale_state, stale_since,
@@ -69,6 +79,20 @@ moved_tasks AS (
     WHERE p.task_to IS NOT NULL
       AND t.task_uuid = p.task_uuid
       AND t.state = p.task_state
-    RETURNING t.task_uuid
+    RETURNING t.task_uuid, p.task_state AS old_state, t.state, t.transition_event, t.transition_metadata,
+              t.transition_processor, t.updated_at
+),
+task_audit AS (
+    INSERT INTO task_transitions (task_uuid, from_state, to_state, event, metadata, processor, created_at)
+    SELECT m.task_uuid, m.old_state, m.state, m.transition_event, m.transition_metadata, m.transition_processor,
+           m.updated_at
+    FROM moved_tasks AS m
+    WHERE m.old_state IS DISTINCT FROM m.state
+    ORDER BY m.task_uuid
+),
+settled AS (
+    SELECT count(pg_notify('tasker_task_settled', m.task_uuid::text)) AS notified
+    FROM moved_tasks AS m
+    WHERE m.old_state IS DISTINCT FROM m.state
 )
-SELECT e.entry_id FROM entries AS e
+SELECT e.entry_id FROM entries AS e CROSS JOIN settled

@@ -3,6 +3,8 @@
 -- pending parent fewer when the step now satisfies them; enqueued when none is
 -- left), and the entry closed (compare-and-swap on status = 'open'). The task is
 -- re-evaluated next (`task/step_counts_many.sql`, `task/transition_many.sql`).
+-- The step moves write their audit rows here, and steps made claimable NOTIFY
+-- `tasker_ready` (ADR 0012).
 -- $1: step uuid; $2: expected state; $3: new state; $4: final event; $5: path JSON;
 -- $6: audit metadata; $7: processor; $8: now; $9: result or NULL; $10: reset attempts;
 -- $11: satisfies successors; $12: entry id; $13: resolution; $14: note; $15: resolved by
@@ -21,7 +23,8 @@ WITH step AS (
         updated_at = $8
     WHERE step_uuid = $1
       AND state = $2
-    RETURNING step_uuid, namespace, state
+    RETURNING step_uuid, task_uuid, namespace, $2::text AS old_state, state, transition_event, transition_path,
+              transition_metadata, transition_processor, updated_at
 ),
 children AS (
     UPDATE steps AS c
@@ -39,7 +42,26 @@ children AS (
       AND e.parent_step_uuid = $1
       AND c.step_uuid = e.child_step_uuid
       AND c.state = 'pending'
-    RETURNING c.step_uuid, c.namespace, c.state
+    RETURNING c.step_uuid, c.task_uuid, c.namespace, 'pending' AS old_state, c.state, c.transition_event,
+              c.transition_path, c.transition_metadata, c.transition_processor, c.updated_at
+),
+moves AS (
+    SELECT * FROM step
+    UNION ALL
+    SELECT * FROM children WHERE state <> 'pending'
+),
+audit AS (
+    INSERT INTO step_transitions (step_uuid, task_uuid, from_state, to_state, event, metadata, processor, created_at)
+    SELECT m.step_uuid, m.task_uuid, h.from_state, h.to_state, h.event, m.transition_metadata, m.transition_processor,
+           m.updated_at
+    FROM moves AS m
+    CROSS JOIN LATERAL tasker_audit_hops(m.old_state, m.transition_path, m.state, m.transition_event) AS h
+    WHERE m.old_state IS DISTINCT FROM m.state OR m.transition_path IS NOT NULL
+    ORDER BY m.step_uuid, h.ord
+),
+wake AS (
+    SELECT count(pg_notify('tasker_ready', ns)) AS notified
+    FROM (SELECT DISTINCT namespace AS ns FROM moves WHERE state = 'enqueued') AS r
 ),
 entry AS (
     UPDATE dead_letter_entries
@@ -54,7 +76,7 @@ entry AS (
       AND EXISTS (SELECT 1 FROM step)
     RETURNING entry_id
 )
-SELECT 'step' AS kind, step_uuid, namespace, state FROM step
+SELECT 'step' AS kind, s.step_uuid, s.namespace, s.state FROM step AS s CROSS JOIN wake
 UNION ALL
 SELECT 'child', step_uuid, namespace, state FROM children
 UNION ALL

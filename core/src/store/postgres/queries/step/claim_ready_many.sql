@@ -11,8 +11,9 @@
 -- (`results_received`), and a cancel that held it cancels the claimed step too.
 -- $1: namespace; $2: now; $3: limit; $4: lease end; $5: worker id; $6: audit metadata;
 -- $7: transition path for retried steps; $8: claim token; $9: task path; $10: task event
+-- The statement writes its own audit rows (ADR 0012).
 WITH ready AS (
-    SELECT s.step_uuid
+    SELECT s.step_uuid, s.state AS old_state
     FROM steps AS s
     WHERE s.namespace = $1
       AND s.state IN ('enqueued', 'waiting_for_retry')
@@ -42,7 +43,15 @@ claimed AS (
         updated_at = $2
     FROM ready
     WHERE s.step_uuid = ready.step_uuid
-    RETURNING s.*
+    RETURNING s.*, ready.old_state
+),
+step_audit AS (
+    INSERT INTO step_transitions (step_uuid, task_uuid, from_state, to_state, event, metadata, processor, created_at)
+    SELECT c.step_uuid, c.task_uuid, h.from_state, h.to_state, h.event, c.transition_metadata, c.transition_processor,
+           c.updated_at
+    FROM claimed AS c
+    CROSS JOIN LATERAL tasker_audit_hops(c.old_state, c.transition_path, c.state, c.transition_event) AS h
+    ORDER BY c.step_uuid, h.ord
 ),
 resumed AS (
     UPDATE tasks AS t
@@ -59,6 +68,15 @@ resumed AS (
                                                 WHERE c.transition_path IS NOT NULL)
                           FOR UPDATE OF r SKIP LOCKED)
       AND t.state = 'waiting_for_retry'
+    RETURNING t.task_uuid, t.state, t.transition_event, t.transition_path, t.transition_metadata,
+              t.transition_processor, t.updated_at
+),
+task_audit AS (
+    INSERT INTO task_transitions (task_uuid, from_state, to_state, event, metadata, processor, created_at)
+    SELECT r.task_uuid, h.from_state, h.to_state, h.event, r.transition_metadata, r.transition_processor, r.updated_at
+    FROM resumed AS r
+    CROSS JOIN LATERAL tasker_audit_hops('waiting_for_retry', r.transition_path, r.state, r.transition_event) AS h
+    ORDER BY r.task_uuid, h.ord
 )
 SELECT 'step' AS kind, jsonb_build_object(
     'step_uuid', c.step_uuid, 'task_uuid', c.task_uuid, 'claim_seq', c.claim_seq, 'name', c.name,

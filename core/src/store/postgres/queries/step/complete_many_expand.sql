@@ -2,14 +2,13 @@
 -- complete_many_expand_read.sql), before complete_many_apply.sql applies the
 -- results: that statement completes the expanding steps and enqueues the created
 -- steps left with nothing to wait for (they all wait for the expanding step).
---  1. the created steps, `pending`, each with its creation audit row;
+--  1. the created steps, `pending`, each with its creation audit row (ADR 0012);
 --  2. their edges, and the new edges into existing steps (checked at the end of
 --     the statement, when the new steps exist);
 --  3. each task's step_count grows by the steps created for it (its row keeps its
---     state; transition_path NULL, so the audit trigger records nothing).
+--     state, so no audit row).
 -- Existing pending steps that gained parents are bumped by
--- complete_many_expand_bump.sql, run only when there are any (an UPDATE of no row
--- still fires the statement-level audit trigger, which costs about a millisecond).
+-- complete_many_expand_bump.sql, run only when there are any.
 -- $1: JSON {steps: [step rows], edges: [{task_uuid, parent, child}],
 --          bumps: [{step_uuid, added}], tasks: [{task_uuid, added}]}; $2: now; $3: processor
 WITH doc AS (
@@ -28,7 +27,16 @@ new_steps AS (
          template_step_name text, step_type text, handler_callable text, handler_method text,
          handler_initialization text, retry_policy text, max_attempts int, timeout_ms bigint, state text,
          pending_parents int, transition_event text, transition_path text)
-    RETURNING step_uuid
+    RETURNING step_uuid, task_uuid, state, transition_event, transition_path, transition_metadata,
+              transition_processor, updated_at
+),
+step_audit AS (
+    INSERT INTO step_transitions (step_uuid, task_uuid, from_state, to_state, event, metadata, processor, created_at)
+    SELECT n.step_uuid, n.task_uuid, h.from_state, h.to_state, h.event, n.transition_metadata, n.transition_processor,
+           n.updated_at
+    FROM new_steps AS n
+    CROSS JOIN LATERAL tasker_audit_hops(NULL, n.transition_path, n.state, n.transition_event) AS h
+    ORDER BY n.step_uuid, h.ord
 ),
 new_edges AS (
     INSERT INTO step_edges (task_uuid, parent_step_uuid, child_step_uuid)
@@ -39,7 +47,6 @@ new_edges AS (
 counted AS (
     UPDATE tasks AS t
     SET step_count = t.step_count + a.added,
-        transition_path = NULL,
         updated_at = $2
     FROM doc, jsonb_to_recordset(doc.x -> 'tasks') AS a(task_uuid uuid, added int)
     WHERE t.task_uuid = a.task_uuid

@@ -4,6 +4,8 @@
 -- none), returning them hydrated as a claim does.
 -- $1: plans JSON; $2: now; $3: processor; $4: successor step uuids; $5: namespaces;
 -- $6: limit; $7: lease end; $8: worker id; $9: audit metadata; $10: claim token
+-- Both moves write their audit rows here, and a task that settles NOTIFYs
+-- `tasker_task_settled` with its uuid (ADR 0012).
 WITH plans AS (
     SELECT * FROM jsonb_to_recordset($1::jsonb) AS p(task_uuid uuid, expected text, state text, event text, path text)
 ),
@@ -20,7 +22,22 @@ moved AS (
     FROM plans AS p
     WHERE t.task_uuid = p.task_uuid
       AND t.state = p.expected
-    RETURNING t.task_uuid, t.state
+    RETURNING t.task_uuid, p.expected AS old_state, t.state, t.transition_event, t.transition_path,
+              t.transition_metadata, t.transition_processor, t.updated_at
+),
+task_audit AS (
+    INSERT INTO task_transitions (task_uuid, from_state, to_state, event, metadata, processor, created_at)
+    SELECT m.task_uuid, h.from_state, h.to_state, h.event, m.transition_metadata, m.transition_processor, m.updated_at
+    FROM moved AS m
+    CROSS JOIN LATERAL tasker_audit_hops(m.old_state, m.transition_path, m.state, m.transition_event) AS h
+    WHERE m.old_state IS DISTINCT FROM m.state OR m.transition_path IS NOT NULL
+    ORDER BY m.task_uuid, h.ord
+),
+settled AS (
+    SELECT count(pg_notify('tasker_task_settled', m.task_uuid::text)) AS notified
+    FROM moved AS m
+    WHERE m.state IN ('complete', 'error', 'cancelled', 'resolved_manually', 'blocked_by_failures')
+      AND m.old_state IS DISTINCT FROM m.state
 ),
 ready AS (
     SELECT s.step_uuid
@@ -51,9 +68,17 @@ claimed AS (
     FROM ready
     WHERE s.step_uuid = ready.step_uuid
     RETURNING s.*
+),
+step_audit AS (
+    INSERT INTO step_transitions (step_uuid, task_uuid, from_state, to_state, event, metadata, processor, created_at)
+    SELECT c.step_uuid, c.task_uuid, 'enqueued', c.state, c.transition_event, c.transition_metadata,
+           c.transition_processor, c.updated_at
+    FROM claimed AS c
+    ORDER BY c.step_uuid
 )
 SELECT 'task' AS kind, jsonb_build_object('task_uuid', task_uuid, 'state', state) AS data
 FROM moved
+CROSS JOIN settled
 UNION ALL
 SELECT 'step' AS kind, jsonb_build_object(
     'step_uuid', c.step_uuid, 'task_uuid', c.task_uuid, 'claim_seq', c.claim_seq, 'name', c.name,

@@ -1,6 +1,8 @@
 -- Create tasks in one statement: templates (once per content hash), tasks (a task
 -- whose identity exists is skipped), the steps and edges of the tasks inserted, and
--- the tasks that already held a submitted identity before this statement.
+-- the tasks that already held a submitted identity before this statement. The
+-- statement writes the creation audit rows of the tasks and steps it inserts and
+-- NOTIFYs `tasker_ready` for the namespaces with enqueued steps (ADR 0012).
 -- $1: templates JSON; $2: now; $3: tasks JSON; $4: processor; $5: steps JSON;
 -- $6: edges JSON; $7: identity hashes JSON
 WITH new_templates AS (
@@ -21,7 +23,14 @@ new_tasks AS (
          version text, state text, context text, identity_hash text, correlation_id uuid, priority int,
          hold_failed int, step_count int, transition_event text, transition_path text)
     ON CONFLICT (identity_hash) DO NOTHING
-    RETURNING task_uuid, identity_hash
+    RETURNING task_uuid, identity_hash, state, transition_event, transition_path, transition_processor, updated_at
+),
+task_audit AS (
+    INSERT INTO task_transitions (task_uuid, from_state, to_state, event, metadata, processor, created_at)
+    SELECT n.task_uuid, h.from_state, h.to_state, h.event, NULL, n.transition_processor, n.updated_at
+    FROM new_tasks AS n
+    CROSS JOIN LATERAL tasker_audit_hops(NULL, n.transition_path, n.state, n.transition_event) AS h
+    ORDER BY n.task_uuid, h.ord
 ),
 new_steps AS (
     INSERT INTO steps (step_uuid, task_uuid, namespace, name, template_step_name, step_type, handler_callable,
@@ -37,7 +46,19 @@ new_steps AS (
          handler_initialization text, retry_policy text, max_attempts int, timeout_ms bigint, state text,
          pending_parents int, transition_event text, transition_path text)
     WHERE s.task_uuid IN (SELECT task_uuid FROM new_tasks)
-    RETURNING step_uuid
+    RETURNING step_uuid, task_uuid, namespace, state, transition_event, transition_path, transition_processor,
+              updated_at
+),
+step_audit AS (
+    INSERT INTO step_transitions (step_uuid, task_uuid, from_state, to_state, event, metadata, processor, created_at)
+    SELECT n.step_uuid, n.task_uuid, h.from_state, h.to_state, h.event, NULL, n.transition_processor, n.updated_at
+    FROM new_steps AS n
+    CROSS JOIN LATERAL tasker_audit_hops(NULL, n.transition_path, n.state, n.transition_event) AS h
+    ORDER BY n.step_uuid, h.ord
+),
+wake AS (
+    SELECT count(pg_notify('tasker_ready', ns)) AS notified
+    FROM (SELECT DISTINCT namespace AS ns FROM new_steps WHERE state = 'enqueued') AS r
 ),
 new_edges AS (
     INSERT INTO step_edges (task_uuid, parent_step_uuid, child_step_uuid)
@@ -45,8 +66,9 @@ new_edges AS (
     FROM jsonb_to_recordset($6::jsonb) AS e(task_uuid uuid, parent uuid, child uuid)
     WHERE e.child IN (SELECT step_uuid FROM new_steps)
 )
-SELECT 'created' AS kind, task_uuid, identity_hash, NULL::text AS state, NULL::text AS namespace
-FROM new_tasks
+SELECT 'created' AS kind, n.task_uuid, n.identity_hash, NULL::text AS state, NULL::text AS namespace
+FROM new_tasks AS n
+CROSS JOIN wake
 UNION ALL
 SELECT 'existing' AS kind, task_uuid, identity_hash, state, namespace
 FROM tasks
