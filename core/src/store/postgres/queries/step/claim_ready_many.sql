@@ -11,8 +11,15 @@
 -- (`results_received`), and a cancel that held it cancels the claimed step too.
 -- $1: namespace; $2: now; $3: limit; $4: lease end; $5: worker id; $6: audit metadata;
 -- $7: transition path for retried steps; $8: claim token; $9: task path; $10: task event
--- The statement writes its own audit rows (ADR 0012).
-WITH ready AS (
+-- The statement writes its own audit rows (ADR 0012). It commits without waiting for
+-- the WAL flush (synchronous_commit off for this transaction only): a claim lost in a
+-- server crash leaves its step claimable again, as an expired lease does, and the
+-- result of the attempt, written later with a synchronous commit, flushes the claim
+-- before it (ADR 0012).
+WITH async_commit AS (
+    SELECT set_config('synchronous_commit', 'off', true) AS setting
+),
+ready AS (
     SELECT s.step_uuid, s.state AS old_state
     FROM steps AS s
     WHERE s.namespace = $1
@@ -93,3 +100,4 @@ SELECT 'step' AS kind, jsonb_build_object(
 ) AS data
 FROM claimed AS c
 JOIN tasks AS t ON t.task_uuid = c.task_uuid
+CROSS JOIN async_commit
