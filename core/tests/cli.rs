@@ -1157,3 +1157,34 @@ fn events_tail_prints_durable_events_and_acknowledges_for_a_consumer() {
     );
     assert_eq!(tail(&[]).len(), 2, "without a consumer every stored event is printed");
 }
+
+#[test]
+fn events_prune_deletes_what_every_consumer_has_acknowledged() {
+    let sb = Sandbox::new();
+    let steps = "  - name: only\n    handler: { callable: square }\n    publishes_events:\n\
+                 \x20     - { name: number.squared }\n";
+    let file = sb.template("events.yaml", &template_yaml("events", "", steps));
+    completed(&sb.tasker(&["run", &file, "--context", r#"{"n":4}"#]));
+    completed(&sb.tasker(&["run", &file, "--context", r#"{"n":5}"#]));
+    let run = |args: &[&str]| {
+        let mut all = vec!["events"];
+        all.extend_from_slice(args);
+        let out = sb.tasker(&all);
+        assert_eq!(out.code, 0, "{out}");
+        out.stdout
+    };
+    let stored = || run(&["tail", "--json"]).lines().count();
+    assert!(
+        run(&["prune", "--older-than", "0s"]).contains("pruned 0 domain event(s)"),
+        "no consumer has acknowledged anything yet"
+    );
+    assert_eq!(stored(), 2);
+    run(&["tail", "--consumer", "c1"]);
+    assert!(run(&["prune", "--older-than", "1h"]).contains("pruned 0"), "too recent");
+    assert!(run(&["prune", "--older-than", "0s"]).contains("pruned 2 domain event(s)"));
+    assert_eq!(stored(), 0);
+    completed(&sb.tasker(&["run", &file, "--context", r#"{"n":6}"#]));
+    assert!(run(&["prune", "--older-than", "0s", "--include-unacknowledged"]).contains("pruned 1"));
+    let bad = sb.tasker(&["events", "prune", "--older-than", "soon"]);
+    assert_ne!(bad.code, 0, "{bad}");
+}

@@ -3,6 +3,10 @@
 //! acknowledges each batch once printed, so a crash between the two prints a batch
 //! again (at least once); without it, it reads every stored event and acknowledges
 //! nothing. `--follow` keeps waiting for new events until SIGTERM/SIGINT.
+//!
+//! `tasker events prune --older-than AGE`: deletes durable events stored more than
+//! AGE ago that every known consumer has acknowledged (`--include-unacknowledged`:
+//! by age alone), in batches, and prints how many it deleted.
 
 use super::output::line;
 use super::signal::Termination;
@@ -11,11 +15,15 @@ use crate::clock;
 use crate::config::EngineConfig;
 use crate::events::domain::StoredDomainEvent;
 use crate::events::subscriber::EventSubscriber;
+use crate::store::DomainEventPruneParams;
 use clap::Subcommand;
 use std::time::Duration;
 
 /// Most events read per batch.
 const BATCH: u32 = 500;
+
+/// Most events deleted per statement by `prune` (each batch is its own transaction).
+const PRUNE_BATCH: u32 = 10_000;
 
 /// How long one wait of `--follow` lasts before it checks again.
 const FOLLOW_WAIT: Duration = Duration::from_secs(5);
@@ -38,16 +46,72 @@ pub enum EventsCommand {
         #[arg(long)]
         name: Option<String>,
     },
+    /// Delete durable events stored longer ago than an age, once every consumer has them.
+    Prune {
+        /// Age of the events to delete, e.g. `7d`, `12h`, `30min`.
+        #[arg(long, value_parser = humantime::parse_duration)]
+        older_than: Duration,
+        /// Also delete events some consumer has not acknowledged yet (by age alone).
+        #[arg(long)]
+        include_unacknowledged: bool,
+    },
 }
 
 /// Runs an `events` subcommand.
 pub async fn run(config: EngineConfig, cmd: EventsCommand) -> Result<i32, CliError> {
-    let EventsCommand::Tail {
-        consumer,
-        follow,
-        json,
-        name,
-    } = cmd;
+    match cmd {
+        EventsCommand::Tail {
+            consumer,
+            follow,
+            json,
+            name,
+        } => tail(config, consumer, follow, json, name).await,
+        EventsCommand::Prune {
+            older_than,
+            include_unacknowledged,
+        } => prune(config, older_than, !include_unacknowledged).await,
+    }
+}
+
+/// Deletes old events in batches until none is left to delete.
+async fn prune(config: EngineConfig, older_than: Duration, acknowledged_only: bool) -> Result<i32, CliError> {
+    let age_ms = i64::try_from(older_than.as_millis())
+        .map_err(|_| CliError::BadInput(format!("--older-than {older_than:?} is too long")))?;
+    let store = tasker_store(&config.database_url).await?;
+    let params = DomainEventPruneParams {
+        stored_before: clock::system().now_ms().saturating_sub(age_ms),
+        acknowledged_only,
+        limit: PRUNE_BATCH,
+    };
+    let mut deleted = 0u64;
+    loop {
+        match store.domain_event_prune(params.clone()).await {
+            Ok(0) => break,
+            Ok(n) => deleted += n,
+            Err(e) => {
+                store.close().await;
+                return Err(CliError::Failed(format!(
+                    "pruning domain events (deleted {deleted} before the error): {e}"
+                )));
+            }
+        }
+    }
+    store.close().await;
+    line(format!(
+        "pruned {deleted} domain event(s) stored more than {} ago",
+        humantime::format_duration(older_than)
+    ));
+    Ok(EXIT_OK)
+}
+
+/// Prints events, as `tail` promises.
+async fn tail(
+    config: EngineConfig,
+    consumer: Option<String>,
+    follow: bool,
+    json: bool,
+    name: Option<String>,
+) -> Result<i32, CliError> {
     let mut stop = if follow { Some(Termination::install()?) } else { None };
     let store = tasker_store(&config.database_url).await?;
     let acks = consumer.is_some();

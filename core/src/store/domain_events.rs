@@ -58,6 +58,18 @@ pub struct DomainEventPollParams {
     pub name_pattern: Option<String>,
 }
 
+/// Which durable events `Store::domain_event_prune` deletes.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct DomainEventPruneParams {
+    /// Only events stored before this time (epoch milliseconds).
+    pub stored_before: i64,
+    /// Only events every known consumer has acknowledged (none while no consumer
+    /// is known). False deletes by age alone, read or not.
+    pub acknowledged_only: bool,
+    /// Most events deleted by one call (oldest first); call again until it answers 0.
+    pub limit: u32,
+}
+
 /// A `*` glob as a SQL `LIKE` pattern with `\` as the escape character.
 pub fn like_pattern(glob: &str) -> String {
     let mut out = String::with_capacity(glob.len() + 4);

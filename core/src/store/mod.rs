@@ -30,7 +30,7 @@ pub use dlq::{
     DlqAction, DlqEntry, DlqListParams, DlqReason, DlqResolution, DlqResolveOutcome, DlqResolveParams, DlqStatus,
     DlqSweepParams, DlqSweepReport, StaleThresholds,
 };
-pub use domain_events::{DomainEventPollParams, EventGate, PendingDomainEvent};
+pub use domain_events::{DomainEventPollParams, DomainEventPruneParams, EventGate, PendingDomainEvent};
 pub use error::StoreError;
 pub use params::*;
 
@@ -93,6 +93,12 @@ pub trait Store: Send + Sync + std::fmt::Debug + 'static {
     /// Records that `consumer` has handled every event up to `up_to_sequence`
     /// (its offset never moves back); answers the stored offset.
     async fn domain_event_ack(&self, consumer: &str, up_to_sequence: i64, now: i64) -> Result<i64, StoreError>;
+
+    /// Deletes durable events (retention): those stored before `p.stored_before`
+    /// and, with `p.acknowledged_only`, acknowledged by every known consumer; oldest
+    /// first, at most `p.limit`. Answers how many were deleted. Sequences are never
+    /// reused, so consumers' offsets stay valid.
+    async fn domain_event_prune(&self, p: DomainEventPruneParams) -> Result<u64, StoreError>;
 
     /// Changes whenever this process commits durable events, and, on PostgreSQL
     /// with LISTEN, when any process does (subscribers wait on it; they poll as a

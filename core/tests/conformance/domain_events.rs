@@ -5,7 +5,7 @@
 use super::*;
 use tasker_core::contract::DomainEventMode;
 use tasker_core::events::domain::{DomainEvent, StoredDomainEvent};
-use tasker_core::store::{DomainEventPollParams, EventGate, PendingDomainEvent};
+use tasker_core::store::{DomainEventPollParams, DomainEventPruneParams, EventGate, PendingDomainEvent};
 
 /// A durable event about claimed step `c`.
 fn event(c: &ClaimedStep, name: &str, payload: Value, mode: DomainEventMode) -> DomainEvent {
@@ -275,6 +275,58 @@ pub async fn an_event_id_is_stored_once(h: Harness) {
     let again = h.store.domain_event_insert_many(vec![e], h.now()).await.unwrap();
     assert!(again.is_empty());
     assert_eq!(poll(&h, "reader", None).await.len(), 1);
+}
+
+pub async fn prune_deletes_old_events_every_consumer_has_acknowledged(h: Harness) {
+    let old = h
+        .store
+        .domain_event_insert_many(vec![bare("p.one"), bare("p.two"), bare("p.three")], h.now())
+        .await
+        .unwrap();
+    let newer = h
+        .store
+        .domain_event_insert_many(vec![bare("p.newer")], h.now() + 10)
+        .await
+        .unwrap();
+    let prune = |acknowledged_only: bool, limit: u32| DomainEventPruneParams {
+        stored_before: h.now() + 5,
+        acknowledged_only,
+        limit,
+    };
+    assert_eq!(
+        h.store.domain_event_prune(prune(true, 100)).await.unwrap(),
+        0,
+        "no consumer is known, so nothing is acknowledged yet"
+    );
+    h.store.domain_event_ack("a", old[1], h.now()).await.unwrap();
+    h.store.domain_event_ack("b", old[0], h.now()).await.unwrap();
+    assert_eq!(
+        h.store.domain_event_prune(prune(true, 100)).await.unwrap(),
+        1,
+        "only the event both consumers acknowledged goes"
+    );
+    assert_eq!(names(&poll(&h, "reader", None).await), ["p.two", "p.three", "p.newer"]);
+    h.store.domain_event_ack("b", newer[0], h.now()).await.unwrap();
+    h.store.domain_event_ack("a", newer[0], h.now()).await.unwrap();
+    assert_eq!(
+        h.store.domain_event_prune(prune(true, 1)).await.unwrap(),
+        1,
+        "the limit holds"
+    );
+    assert_eq!(h.store.domain_event_prune(prune(false, 100)).await.unwrap(), 1);
+    assert_eq!(h.store.domain_event_prune(prune(false, 100)).await.unwrap(), 0);
+    assert_eq!(
+        names(&poll(&h, "reader", None).await),
+        ["p.newer"],
+        "events stored after the cut stay, acknowledged or not"
+    );
+    let next = h
+        .store
+        .domain_event_insert_many(vec![bare("p.next")], h.now() + 20)
+        .await
+        .unwrap();
+    assert!(next[0] > newer[0], "sequences are not reused after a prune");
+    assert_eq!(names(&poll(&h, "b", None).await), ["p.next"], "offsets stay valid");
 }
 
 /// An event about no step.

@@ -486,6 +486,7 @@ macro_rules! conformance_suite {
                 an_acknowledgement_never_moves_back,
                 polls_filter_by_name_pattern_and_limit,
                 an_event_id_is_stored_once,
+                prune_deletes_old_events_every_consumer_has_acknowledged,
             ],
             audit: [
                 every_entity_ends_with_one_most_recent_row_matching_its_state,

@@ -7,7 +7,7 @@
 
 use super::{HeldConnection, PgStore, RunOnStore};
 use crate::events::domain::{DomainEvent, StoredDomainEvent};
-use crate::store::domain_events::{self, DomainEventPollParams};
+use crate::store::domain_events::{self, DomainEventPollParams, DomainEventPruneParams};
 use crate::store::{StepCompletion, StoreError};
 use sqlx::Row;
 
@@ -89,4 +89,19 @@ pub(super) async fn ack(store: &PgStore, consumer: &str, up_to: i64, now: i64) -
         .await?;
     store.autocommitted();
     Ok(row.try_get("acked_sequence")?)
+}
+
+pub(super) async fn prune(store: &PgStore, p: DomainEventPruneParams) -> Result<u64, StoreError> {
+    if p.limit == 0 {
+        return Ok(0);
+    }
+    let rows = store
+        .query(include_str!("queries/domain_event/prune.sql"))
+        .bind(p.stored_before)
+        .bind(p.acknowledged_only)
+        .bind(p.limit as i64)
+        .fetch_all_on(store)
+        .await?;
+    store.autocommitted();
+    Ok(rows.len() as u64)
 }

@@ -343,6 +343,10 @@ impl Store for PgStore {
         domain_events::ack(self, consumer, up_to_sequence, now).await
     }
 
+    async fn domain_event_prune(&self, p: DomainEventPruneParams) -> Result<u64, StoreError> {
+        domain_events::prune(self, p).await
+    }
+
     fn domain_event_wakeups(&self) -> tokio::sync::watch::Receiver<u64> {
         self.event_signal.subscribe()
     }

@@ -4,7 +4,7 @@
 
 use super::{run_script, SqliteConnection, SqliteStore};
 use crate::events::domain::{DomainEvent, StoredDomainEvent};
-use crate::store::domain_events::{self, DomainEventPollParams};
+use crate::store::domain_events::{self, DomainEventPollParams, DomainEventPruneParams};
 use crate::store::{StepCompletion, StoreError};
 use sqlx::Row;
 
@@ -79,4 +79,18 @@ pub(super) async fn ack(store: &SqliteStore, consumer: &str, up_to: i64, now: i6
         .fetch_one(&mut *store.writer().await?)
         .await?;
     Ok(row.try_get("acked_sequence")?)
+}
+
+pub(super) async fn prune(store: &SqliteStore, p: DomainEventPruneParams) -> Result<u64, StoreError> {
+    if p.limit == 0 {
+        return Ok(0);
+    }
+    let rows = store
+        .query(include_str!("queries/domain_event/prune.sql"))
+        .bind(p.stored_before)
+        .bind(p.acknowledged_only)
+        .bind(p.limit as i64)
+        .fetch_all(&mut *store.writer().await?)
+        .await?;
+    Ok(rows.len() as u64)
 }
