@@ -120,7 +120,7 @@ impl Engine {
         let events = EngineEvents::default();
         let domain = DomainEventBus::default();
         let wake = WakeHub::default();
-        let templates = TemplateCache::new(templates);
+        let templates = TemplateCache::new(templates).with_store(store.clone());
         let notifications = store.ready_notifications();
         let listening = notifications.is_some();
         if let Some(mut ready) = notifications {
@@ -160,7 +160,12 @@ impl Engine {
             wake.clone(),
             processor.clone(),
         )
-        .with_metrics(metrics.clone());
+        .with_metrics(metrics.clone())
+        .with_domain_events(crate::worker::domain_event::DomainEventPublisher::new(
+            domain.clone(),
+            templates.clone(),
+            metrics.clone(),
+        ));
         let scheduler: WakeScheduler = enqueuer.clone().spawn(
             Duration::from_millis(config.lease_sweep_interval_ms.max(1)),
             config.wake_channel_capacity,

@@ -75,6 +75,8 @@ per_backend!(
     payloads_failing_their_schema_are_rejected_and_counted,
     durable_events_are_read_at_least_once_per_consumer,
     a_waiting_subscriber_wakes_when_events_commit,
+    a_worker_without_the_template_reads_its_declarations_from_the_database,
+    a_swept_timeout_fires_the_steps_failure_events,
 );
 
 fn config(url: &str) -> EngineConfig {

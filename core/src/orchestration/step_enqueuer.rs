@@ -7,7 +7,8 @@
 //!   belongs to a worker that is gone or stuck. Its step goes back to `enqueued`
 //!   without burning an attempt (event `lease_expired`); a step whose attempt
 //!   deadline has also passed fails as a `timeout` instead, through the
-//!   ResultProcessor (so retries and task finalization follow the usual rules).
+//!   ResultProcessor (so retries and task finalization follow the usual rules),
+//!   firing the step's declared failure events as a failed attempt would.
 
 use super::result_processor::{HandlerOutcome, ResultProcessor};
 use crate::clock::{EpochMillis, SharedClock};
@@ -15,9 +16,10 @@ use crate::events::WakeHub;
 use crate::metrics::{EngineMetrics, SharedMetrics};
 use crate::shutdown::Shutdown;
 use crate::store::{ReleaseReason, SharedStore, StepReleaseManyParams, StoreError};
+use crate::worker::domain_event::{gate_passes, DomainEventPublisher, FinishedAttempt};
 use crate::worker::handler::StepResult;
 use std::cmp::Reverse;
-use std::collections::BinaryHeap;
+use std::collections::{BinaryHeap, HashMap};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::mpsc;
@@ -43,6 +45,7 @@ pub struct StepEnqueuer {
     wake: WakeHub,
     processor: String,
     metrics: SharedMetrics,
+    domain: Option<DomainEventPublisher>,
 }
 
 /// Asks the enqueuer to wake a namespace at a time.
@@ -80,7 +83,14 @@ impl StepEnqueuer {
             wake,
             processor,
             metrics: Arc::new(EngineMetrics::new()),
+            domain: None,
         }
+    }
+
+    /// Fires the declared failure events of steps the sweep fails as timeouts.
+    pub fn with_domain_events(mut self, domain: DomainEventPublisher) -> Self {
+        self.domain = Some(domain);
+        self
     }
 
     /// Counts lease expiries in `metrics` (the engine's).
@@ -122,32 +132,66 @@ impl StepEnqueuer {
                 for c in &late {
                     self.metrics.lease_expiries.with_label_values(&[&c.namespace]).inc();
                 }
-                let outcomes: Vec<HandlerOutcome> = late
-                    .iter()
-                    .map(|c| HandlerOutcome {
+                let mut outcomes: Vec<HandlerOutcome> = Vec::with_capacity(late.len());
+                let mut fast = HashMap::new();
+                for c in &late {
+                    let result = StepResult::failure(
+                        "the attempt passed its deadline without a result (worker lost or stuck)",
+                        "timeout",
+                    );
+                    let mut events = vec![];
+                    if let Some(domain) = &self.domain {
+                        domain
+                            .ensure_template(&c.task_namespace, &c.task_name, &c.task_version)
+                            .await;
+                        let prepared = domain.prepare(&FinishedAttempt {
+                            task_uuid: c.task_uuid,
+                            step_uuid: c.step_uuid,
+                            step_name: &c.name,
+                            template_step_name: &c.template_step_name,
+                            namespace: &c.task_namespace,
+                            task_name: &c.task_name,
+                            task_version: &c.task_version,
+                            correlation_id: c.correlation_id,
+                            success: false,
+                            payload: &result.result,
+                            published: &[],
+                            now,
+                        });
+                        events = prepared.durable;
+                        fast.insert(c.step_uuid, prepared.fast);
+                    }
+                    outcomes.push(HandlerOutcome {
                         step_uuid: c.step_uuid,
                         task_uuid: c.task_uuid,
                         claim_seq: c.claim_seq,
                         namespace: c.namespace.clone(),
-                        // A swept claim does not know its task's namespace; its step's stands in.
-                        task_namespace: c.namespace.clone(),
+                        task_namespace: c.task_namespace.clone(),
                         attempt: c.attempt,
                         retry: c.retry.clone(),
                         step_type: c.step_type,
-                        result: StepResult::failure(
-                            "the attempt passed its deadline without a result (worker lost or stuck)",
-                            "timeout",
-                        ),
+                        result,
                         execution_ms: 0,
                         handler: String::new(),
                         worker_id: self.processor.clone(),
-                        // The sweep has no template at hand: a swept timeout fires no
-                        // declared events (ADR 0010).
-                        events: vec![],
-                    })
-                    .collect();
+                        events,
+                    });
+                }
                 let batch = self.results.process(&outcomes, None).await?;
                 report.timed_out += batch.report.applied.len();
+                if let Some(domain) = &self.domain {
+                    for a in &batch.report.applied {
+                        if let Some(events) = fast.remove(&a.step_uuid) {
+                            domain.publish_fast(events, a.state);
+                        }
+                        let written = outcomes.iter().find(|o| o.step_uuid == a.step_uuid);
+                        for p in written.iter().flat_map(|o| &o.events) {
+                            if gate_passes(p.gate, a.state) {
+                                domain.count(&p.event, "durable");
+                            }
+                        }
+                    }
+                }
                 for s in &batch.report.enqueued {
                     self.wake.wake(&s.namespace);
                 }

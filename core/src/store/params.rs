@@ -363,6 +363,18 @@ pub struct ExpiredClaim {
     pub step_type: crate::template::StepType,
     /// True when the attempt's deadline has also passed (a timeout, not a lost worker).
     pub past_deadline: bool,
+    /// The step's name in its task.
+    pub name: String,
+    /// The template step it was made from (where its declared events are).
+    pub template_step_name: String,
+    /// Its task's template namespace.
+    pub task_namespace: String,
+    /// Its task's template name.
+    pub task_name: String,
+    /// Its task's template version.
+    pub task_version: String,
+    /// Its task's correlation id.
+    pub correlation_id: Uuid,
 }
 
 /// Parameters of `Store::task_list`. The default lists the newest 100 tasks.

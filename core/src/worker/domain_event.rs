@@ -81,6 +81,12 @@ impl DomainEventPublisher {
         }
     }
 
+    /// Makes sure the declarations of `namespace/task_name@task_version` are at hand
+    /// (read from the database when this process did not load the template).
+    pub async fn ensure_template(&self, namespace: &str, task_name: &str, task_version: &str) {
+        self.templates.ensure_loaded(namespace, task_name, task_version).await;
+    }
+
     /// Checks a payload against the schema step `template_step_name` of
     /// `namespace/task_name@task_version` declares for event `name` (Ok when it
     /// declares none). A failure is logged and counted with `source`

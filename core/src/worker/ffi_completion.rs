@@ -87,6 +87,11 @@ impl FfiCompletion {
 
     async fn write_batch(&self, batch: Vec<CompletionMessage>) {
         // Domain events: durable halves ride in the write, fast halves wait for it.
+        for m in &batch {
+            self.domain
+                .ensure_template(&m.task_namespace, &m.task_name, &m.task_version)
+                .await;
+        }
         let prepared_at = self.clock.now_ms();
         let mut fast = HashMap::new();
         let outcomes: Vec<_> = batch

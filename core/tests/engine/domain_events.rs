@@ -287,3 +287,64 @@ pub(super) async fn a_waiting_subscriber_wakes_when_events_commit(env: Env) {
         assert_eq!(names(&elsewhere.await.unwrap()), ["wake.up"]);
     }
 }
+
+/// A `tasker worker` loads no template folder: the declarations of the steps it runs
+/// come from the template registered in the database with the task.
+pub(super) async fn a_worker_without_the_template_reads_its_declarations_from_the_database(env: Env) {
+    let t = yaml(&one_step(
+        "square",
+        "    publishes_events:\n      - { name: number.squared, condition: success }\n",
+    ));
+    let engine = start(&env, clock::system(), tasker_core::examples::registry(), &["t"]);
+    let reader = subscriber(&env, "reader").await;
+    let task = run_to_end(&engine, &t, json!({"n": 3})).await;
+    assert_eq!(task.state, TaskState::Complete);
+    let got = drain(&reader).await;
+    assert_eq!(names(&got), ["number.squared"]);
+    assert_eq!(got[0].event.payload, json!({"value": 9}));
+    engine.shutdown().await;
+}
+
+/// A claim whose worker vanished past the attempt's deadline fails as a timeout in
+/// the lease sweep, which fires the step's failure events as the worker would have.
+pub(super) async fn a_swept_timeout_fires_the_steps_failure_events(env: Env) {
+    let clock = ManualClock::new(T0);
+    let t = yaml(&one_step(
+        "noop",
+        "    timeout_seconds: 5\n    retry: { max_attempts: 1 }\n    publishes_events:\n\
+         \x20     - { name: step.failed, condition: failure }\n\
+         \x20     - { name: step.done, condition: success }\n\
+         \x20     - { name: step.ended, condition: always, delivery_mode: broadcast }\n",
+    ));
+    // This engine's worker serves another namespace and it loaded no template.
+    let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["elsewhere"]);
+    let mut bus = engine.domain_events().subscribe();
+    let uuid = submit(&engine, &t, json!({})).await;
+    let claimed = env
+        .store
+        .step_claim_ready_many(StepClaimReadyManyParams {
+            namespace: "t".into(),
+            limit: 1,
+            now: T0,
+            lease_ms: 60_000,
+            worker_id: "ghost".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1);
+    clock.advance(5_001);
+    let swept = engine.enqueuer().sweep_expired_leases().await.unwrap();
+    assert_eq!((swept.released, swept.timed_out), (0, 1));
+    let reader = subscriber(&env, "reader").await;
+    let got = drain(&reader).await;
+    assert_eq!(
+        names(&got),
+        ["step.failed", "step.ended"],
+        "the success event did not fire"
+    );
+    assert_eq!(got[0].event.task_uuid, Some(uuid));
+    assert_eq!(got[0].event.step_name.as_deref(), Some("only"));
+    let fast = bus.try_recv().expect("the broadcast event's fast half");
+    assert_eq!(got[1].event, fast, "the same event on both paths");
+    engine.shutdown().await;
+}

@@ -291,6 +291,12 @@ pub(super) async fn lease_expired_list(store: &PgStore, now: i64, limit: u32) ->
                     .parse()
                     .map_err(|reason: String| corrupt("steps", reason))?,
                 past_deadline: r.try_get("past_deadline")?,
+                name: r.try_get("name")?,
+                template_step_name: r.try_get("template_step_name")?,
+                task_namespace: r.try_get("task_namespace")?,
+                task_name: r.try_get("task_name")?,
+                task_version: r.try_get("task_version")?,
+                correlation_id: r.try_get("correlation_id")?,
             })
         })
         .collect()

@@ -316,6 +316,12 @@ pub(super) async fn lease_expired_list(
                     .parse()
                     .map_err(|reason| StoreError::Corrupt { table: "steps", reason })?,
                 past_deadline: r.try_get::<i64, _>("past_deadline")? == 1,
+                name: r.try_get("name")?,
+                template_step_name: r.try_get("template_step_name")?,
+                task_namespace: r.try_get("task_namespace")?,
+                task_name: r.try_get("task_name")?,
+                task_version: r.try_get("task_version")?,
+                correlation_id: parse_uuid("tasks", &r.try_get::<String, _>("correlation_id")?)?,
             })
         })
         .collect()
