@@ -151,6 +151,24 @@ async fn wait_for(store: &SharedStore, task: Uuid, what: &str, check: impl Fn(&T
     panic!("timed out waiting for: {what}");
 }
 
+/// A worker that claims one ready step of `namespace` at `T0`, with a lease of
+/// `lease_ms`, and never answers.
+async fn ghost_claim(env: &Env, namespace: &str, lease_ms: i64) -> Vec<tasker_core::store::ClaimedStep> {
+    let claimed = env
+        .store
+        .step_claim_ready_many(StepClaimReadyManyParams {
+            namespace: namespace.into(),
+            limit: 1,
+            now: T0,
+            lease_ms,
+            worker_id: "ghost".into(),
+        })
+        .await
+        .unwrap();
+    assert_eq!(claimed.len(), 1, "the ghost claimed nothing in {namespace}");
+    claimed
+}
+
 fn one_step(callable: &str, extra: &str) -> String {
     format!(
         "namespace: t\nname: one\nversion: 1.0.0\nidentity_strategy: always_unique\nsteps:\n  - name: only\n    handler: {{ callable: {callable} }}\n{extra}"
@@ -414,18 +432,7 @@ async fn a_lost_workers_step_returns_after_its_lease_without_burning_an_attempt(
     // This engine's worker serves another namespace, so only the "ghost" below claims.
     let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["elsewhere"]);
     let uuid = submit(&engine, &example("linear"), json!({"n": 2})).await;
-    let claimed = env
-        .store
-        .step_claim_ready_many(StepClaimReadyManyParams {
-            namespace: "examples".into(),
-            limit: 1,
-            now: T0,
-            lease_ms: 1000,
-            worker_id: "ghost".into(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), 1);
+    let claimed = ghost_claim(&env, "examples", 1000).await;
     let step_uuid = claimed[0].step_uuid;
 
     clock.advance(999);
@@ -471,16 +478,7 @@ async fn a_claim_past_its_deadline_fails_as_a_timeout(env: Env) {
         "    timeout_seconds: 5\n    retry: { max_attempts: 1 }\n",
     ));
     let uuid = submit(&engine, &t, json!({})).await;
-    env.store
-        .step_claim_ready_many(StepClaimReadyManyParams {
-            namespace: "t".into(),
-            limit: 1,
-            now: T0,
-            lease_ms: 60_000,
-            worker_id: "ghost".into(),
-        })
-        .await
-        .unwrap();
+    ghost_claim(&env, "t", 60_000).await;
     clock.advance(5_001);
     let swept = engine.enqueuer().sweep_expired_leases().await.unwrap();
     assert_eq!((swept.released, swept.timed_out), (0, 1));

@@ -320,18 +320,7 @@ pub(super) async fn a_swept_timeout_fires_the_steps_failure_events(env: Env) {
     let engine = start(&env, clock.clone(), tasker_core::examples::registry(), &["elsewhere"]);
     let mut bus = engine.domain_events().subscribe();
     let uuid = submit(&engine, &t, json!({})).await;
-    let claimed = env
-        .store
-        .step_claim_ready_many(StepClaimReadyManyParams {
-            namespace: "t".into(),
-            limit: 1,
-            now: T0,
-            lease_ms: 60_000,
-            worker_id: "ghost".into(),
-        })
-        .await
-        .unwrap();
-    assert_eq!(claimed.len(), 1);
+    ghost_claim(&env, "t", 60_000).await;
     clock.advance(5_001);
     let swept = engine.enqueuer().sweep_expired_leases().await.unwrap();
     assert_eq!((swept.released, swept.timed_out), (0, 1));
