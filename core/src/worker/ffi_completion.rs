@@ -87,10 +87,12 @@ impl FfiCompletion {
 
     async fn write_batch(&self, batch: Vec<CompletionMessage>) {
         // Domain events: durable halves ride in the write, fast halves wait for it.
-        for m in &batch {
-            self.domain
-                .ensure_template(&m.task_namespace, &m.task_name, &m.task_version)
-                .await;
+        let templates: HashSet<(&str, &str, &str)> = batch
+            .iter()
+            .map(|m| (m.task_namespace.as_str(), m.task_name.as_str(), m.task_version.as_str()))
+            .collect();
+        for (namespace, name, version) in templates {
+            self.domain.ensure_template(namespace, name, version).await;
         }
         let prepared_at = self.clock.now_ms();
         let mut fast = HashMap::new();
