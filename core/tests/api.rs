@@ -22,7 +22,8 @@ mod support;
 
 /// Templates of a namespace no worker serves (its tasks stay put), next to the examples.
 const IDLE_ONE: &str = "namespace: idle\nname: one\nversion: 1.0.0\nidentity_strategy: always_unique\n\
-                        steps:\n  - name: only\n    handler: { callable: noop }\n";
+                        steps:\n  - name: only\n    handler: { callable: noop }\n    publishes_events:\n\
+                        \x20     - { name: only.done, condition: success, delivery_mode: broadcast }\n";
 const IDLE_KEYED: &str = "namespace: idle\nname: keyed\nversion: 1.0.0\nidentity_strategy: caller_provided\n\
                           steps:\n  - name: only\n    handler: { callable: noop }\n";
 
@@ -867,6 +868,7 @@ async fn dead_letter_an_idle_task(api: &Api) -> (Uuid, Uuid, Uuid) {
 
 async fn dead_letter_entries_are_listed_shown_and_resolved_over_http(env: Env) {
     let api = Api::start(env, |c| c.staleness.step_enqueued_ms = 1).await;
+    let mut bus = api.engine.domain_events().subscribe();
     let (task, entry, step) = dead_letter_an_idle_task(&api).await;
     let (s, page) = api.get("/v1/dlq").await;
     assert_eq!(s, StatusCode::OK, "{page}");
@@ -993,6 +995,20 @@ async fn dead_letter_entries_are_listed_shown_and_resolved_over_http(env: Env) {
     let (_, view) = api.get(&format!("/v1/tasks/{task}")).await;
     assert_eq!(view["state"], "complete");
     assert_eq!(view["steps"][0]["result"], json!({"done": "by hand"}));
+    // The completion fired the step's declared success event, on both paths.
+    let fast = bus.try_recv().expect("the broadcast event's fast half");
+    assert_eq!(
+        (fast.name.as_str(), &fast.payload),
+        ("only.done", &json!({"done": "by hand"}))
+    );
+    let stored = api
+        .engine
+        .event_subscriber("reader")
+        .poll(10, Duration::ZERO)
+        .await
+        .unwrap();
+    assert_eq!(stored.len(), 1);
+    assert_eq!(stored[0].event, fast);
     let (s, b) = api
         .post(&resolve, json!({"action": "retry_step", "step_uuid": step}))
         .await;

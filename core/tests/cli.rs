@@ -968,7 +968,10 @@ fn commands_without_database_url_use_tasker_db_in_the_current_folder() {
 #[test]
 fn dlq_sweep_list_show_and_resolve_a_failed_task() {
     let sb = Sandbox::new();
-    let steps = "  - name: boom\n    handler: {callable: fail_permanently}\n  - name: after\n    dependencies: [boom]\n    handler: {callable: noop}\n";
+    let steps = "  - name: boom\n    handler: {callable: fail_permanently}\n    publishes_events:\n\
+                 \x20     - { name: boom.done, condition: success }\n\
+                 \x20     - { name: boom.failed, condition: failure }\n\
+                 \x20 - name: after\n    dependencies: [boom]\n    handler: {callable: noop}\n";
     let file = sb.template("permanent.yaml", &template_yaml("permanent", "", steps));
     let task = errored(&sb.tasker(&["run", &file]));
     let task_uuid = task["task_uuid"].as_str().unwrap().to_string();
@@ -1081,6 +1084,14 @@ fn dlq_sweep_list_show_and_resolve_a_failed_task() {
     let twice = sb.tasker(&["dlq", "resolve", &id, "--resolve-step", "boom"]);
     assert_eq!(twice.code, 1, "{twice}");
     assert!(twice.stderr.contains("already resolved"), "{twice}");
+
+    // The failed attempt fired the failure event; the operator's completion fires the
+    // success event with the supplied result, from a process without the template.
+    let tail = sb.tasker(&["events", "tail", "--json"]);
+    let events: Vec<serde_json::Value> = tail.stdout.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let names: Vec<&str> = events.iter().map(|e| e["name"].as_str().unwrap()).collect();
+    assert_eq!(names, ["boom.failed", "boom.done"], "{tail}");
+    assert_eq!(events[1]["payload"], serde_json::json!({"value": 2}), "{tail}");
 }
 
 #[test]

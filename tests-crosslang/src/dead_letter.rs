@@ -116,6 +116,7 @@ async fn resolve(store: &SharedStore, entry: &DlqEntry, spec: &DeadLetterSpec, n
             actor: ACTOR.into(),
             now,
             processor: ACTOR.into(),
+            events: vec![],
         })
         .await
         .map_err(|e| format!("resolving the dead-letter entry failed: {e}"))?;

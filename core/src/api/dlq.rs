@@ -218,14 +218,21 @@ pub async fn resolve_dlq_entry(
         (ResolveAction::ResolveStep, None) => DlqAction::ResolveStep { step_uuid },
     };
     let engine = &state.engine;
+    let now = engine.clock().now_ms();
+    // A completion fires the step's declared success events, as a handler's would.
+    let publisher = engine.domain_event_publisher();
+    let events = state
+        .db(publisher.resolution_events(engine.store(), id, &action, now))
+        .await?;
     let outcome = state
         .db(engine.store().dlq_resolve(DlqResolveParams {
             entry_id: id,
             action,
             note: req.note,
             actor: req.resolved_by.unwrap_or_else(|| "api".into()),
-            now: engine.clock().now_ms(),
+            now,
             processor: "api".into(),
+            events: events.durable,
         }))
         .await?;
     engine.staleness().resolved(&outcome).await;
@@ -236,6 +243,7 @@ pub async fn resolve_dlq_entry(
             task,
             ..
         } => {
+            publisher.publish_fast(events.fast, step_state);
             tracing::info!(entry_id = %id, task_uuid = %entry.task_uuid, %step_uuid, "dead-letter entry resolved");
             let task_state = match task {
                 Some(change) => Some(change.to),

@@ -338,6 +338,18 @@ async fn resolve(store: &SharedStore, args: ResolveArgs) -> Result<i32, CliError
         .by
         .or_else(|| std::env::var("USER").ok())
         .unwrap_or_else(|| "cli".into());
+    let now = crate::clock::system().now_ms();
+    // A completion fires the step's declared success events (durable ones; a fast
+    // event has no subscriber in this process).
+    let publisher = crate::worker::domain_event::DomainEventPublisher::new(
+        crate::events::domain::DomainEventBus::default(),
+        crate::worker::template_cache::TemplateCache::default().with_store(store.clone()),
+        std::sync::Arc::new(crate::metrics::EngineMetrics::new()),
+    );
+    let events = publisher
+        .resolution_events(&store, entry_id, &action, now)
+        .await
+        .map_err(failed)?;
     let outcome = store
         .dlq_resolve(DlqResolveParams {
             entry_id,
@@ -345,7 +357,8 @@ async fn resolve(store: &SharedStore, args: ResolveArgs) -> Result<i32, CliError
             note: args.note,
             processor: format!("cli-{actor}"),
             actor,
-            now: crate::clock::system().now_ms(),
+            now,
+            events: events.durable,
         })
         .await
         .map_err(failed)?;

@@ -336,6 +336,20 @@ pub struct DlqResolveParams {
     pub now: EpochMillis,
     /// The process writing it (audit rows).
     pub processor: String,
+    /// Durable domain events the resolution fires (the step's declared events,
+    /// prepared by the caller): written in the resolution's transaction, each only
+    /// when its gate passes for the state the step reaches. Usually empty.
+    pub events: Vec<super::PendingDomainEvent>,
+}
+
+/// The events of `params` that a resolution leaving its step in `state` writes.
+pub fn resolution_events(params: &DlqResolveParams, state: StepState) -> Vec<crate::events::domain::DomainEvent> {
+    params
+        .events
+        .iter()
+        .filter(|p| p.gate.passes(state))
+        .map(|p| p.event.clone())
+        .collect()
 }
 
 /// What `Store::dlq_resolve` did.
@@ -351,6 +365,8 @@ pub enum DlqResolveOutcome {
         task: Option<super::TaskChange>,
         /// Namespaces in which steps became ready (to wake their workers).
         enqueued_namespaces: Vec<String>,
+        /// How many of the resolution's events were written.
+        events_stored: u64,
     },
     /// No entry with that id.
     NotFound,

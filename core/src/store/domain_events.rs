@@ -31,6 +31,15 @@ impl EventGate {
             Self::Failed => "failed",
         }
     }
+
+    /// Whether a step that reached `state` fires an event behind this gate.
+    pub fn passes(self, state: crate::state::StepState) -> bool {
+        match self {
+            Self::Applied => true,
+            Self::Complete => state == crate::state::StepState::Complete,
+            Self::Failed => state != crate::state::StepState::Complete,
+        }
+    }
 }
 
 /// A durable (or broadcast) event waiting for its step's result to be applied.

@@ -64,11 +64,7 @@ pub struct PreparedEvents {
 
 /// Whether an applied state passes a gate.
 pub fn gate_passes(gate: EventGate, state: StepState) -> bool {
-    match gate {
-        EventGate::Applied => true,
-        EventGate::Complete => state == StepState::Complete,
-        EventGate::Failed => state != StepState::Complete,
-    }
+    gate.passes(state)
 }
 
 impl DomainEventPublisher {
@@ -79,6 +75,49 @@ impl DomainEventPublisher {
             templates,
             metrics,
         }
+    }
+
+    /// The declared events an operator's resolution fires: `complete_step` fires the
+    /// step's `success` and `always` declarations with the supplied result as their
+    /// payload (checked against their schemas), as a handler's success would; the
+    /// other resolutions fire none. Reads the entry's task (and, when this process
+    /// did not load it, its template) from `store`. Declarations are looked up by the
+    /// step's name, so a step created at run time under another name than its
+    /// template step (a batch worker) fires none.
+    pub async fn resolution_events(
+        &self,
+        store: &crate::store::SharedStore,
+        entry_id: Uuid,
+        action: &crate::store::DlqAction,
+        now: i64,
+    ) -> Result<PreparedEvents, crate::store::StoreError> {
+        let crate::store::DlqAction::CompleteStep { step_uuid, result } = action else {
+            return Ok(PreparedEvents::default());
+        };
+        let Some(entry) = store.dlq_get(entry_id).await? else {
+            return Ok(PreparedEvents::default());
+        };
+        let Some(task) = store.task_get(entry.task_uuid).await? else {
+            return Ok(PreparedEvents::default());
+        };
+        let Some(step) = task.steps.iter().find(|s| s.step_uuid == *step_uuid) else {
+            return Ok(PreparedEvents::default());
+        };
+        self.ensure_template(&task.namespace, &task.name, &task.version).await;
+        Ok(self.prepare(&FinishedAttempt {
+            task_uuid: task.task_uuid,
+            step_uuid: *step_uuid,
+            step_name: &step.name,
+            template_step_name: &step.name,
+            namespace: &task.namespace,
+            task_name: &task.name,
+            task_version: &task.version,
+            correlation_id: task.correlation_id,
+            success: true,
+            payload: result,
+            published: &[],
+            now,
+        }))
     }
 
     /// Makes sure the declarations of `namespace/task_name@task_version` are at hand

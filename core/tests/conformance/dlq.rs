@@ -4,10 +4,13 @@
 //! and completes).
 
 use super::*;
+use tasker_core::contract::DomainEventMode;
+use tasker_core::events::domain::DomainEvent;
 use tasker_core::store::{
     DlqAction, DlqEntry, DlqListParams, DlqReason, DlqResolution, DlqResolveOutcome, DlqResolveParams, DlqStatus,
     DlqSweepParams, DlqSweepReport, StaleThresholds,
 };
+use tasker_core::store::{DomainEventPollParams, EventGate, PendingDomainEvent};
 
 /// A step lease is lost this long after it ended.
 const GRACE_MS: i64 = 1_000;
@@ -52,6 +55,7 @@ async fn resolve(h: &Harness, entry_id: Uuid, action: DlqAction) -> DlqResolveOu
             actor: "alice".into(),
             now: h.now(),
             processor: "operator".into(),
+            events: vec![],
         })
         .await
         .expect("dlq_resolve")
@@ -164,12 +168,14 @@ pub async fn retry_step_resets_attempts_and_the_task_completes(h: Harness) {
         step_state,
         task: moved,
         enqueued_namespaces,
+        events_stored,
     } = outcome
     else {
         panic!("not resolved: {outcome:?}");
     };
     assert_eq!(step_state, StepState::Enqueued);
     assert_eq!(enqueued_namespaces, vec![NS.to_string()]);
+    assert_eq!(events_stored, 0);
     assert_eq!(
         moved.map(|m| (m.from, m.to)),
         Some((TaskState::BlockedByFailures, TaskState::StepsInProcess))
@@ -261,6 +267,85 @@ pub async fn complete_step_records_the_result_its_dependents_receive(h: Harness)
     assert_eq!(h.run_all(NS).await, 1);
     assert_eq!(h.task_state(task.task_uuid).await, TaskState::Complete);
     assert_audit_consistent(&h.store, task.task_uuid).await;
+}
+
+/// Every durable event stored so far.
+async fn stored_events(h: &Harness) -> Vec<tasker_core::events::domain::StoredDomainEvent> {
+    h.store
+        .domain_event_poll(DomainEventPollParams {
+            consumer: "reader".into(),
+            after: None,
+            limit: 10,
+            name_pattern: None,
+        })
+        .await
+        .unwrap()
+}
+
+pub async fn a_resolution_writes_the_events_whose_gate_its_step_passes(h: Harness) {
+    let task = linear(NS);
+    let (e, claim) = stuck_on_first_step(&h, &task).await;
+    let event = |name: &str, gate: EventGate| PendingDomainEvent {
+        event: DomainEvent {
+            event_id: Uuid::now_v7(),
+            name: name.into(),
+            payload: json!({"by": "hand"}),
+            mode: DomainEventMode::Durable,
+            task_uuid: Some(task.task_uuid),
+            step_uuid: Some(claim.step_uuid),
+            step_name: Some("a".into()),
+            namespace: Some(NS.into()),
+            correlation_id: None,
+            fired_at: h.now(),
+        },
+        gate,
+    };
+    let outcome = h
+        .store
+        .dlq_resolve(DlqResolveParams {
+            entry_id: e.entry_id,
+            action: DlqAction::CompleteStep {
+                step_uuid: claim.step_uuid,
+                result: json!({"by": "hand"}),
+            },
+            note: None,
+            actor: "alice".into(),
+            now: h.now(),
+            processor: "operator".into(),
+            events: vec![
+                event("a.done", EventGate::Complete),
+                event("a.failed", EventGate::Failed),
+                event("a.ended", EventGate::Applied),
+            ],
+        })
+        .await
+        .unwrap();
+    assert!(
+        matches!(outcome, DlqResolveOutcome::Resolved { events_stored: 2, .. }),
+        "{outcome:?}"
+    );
+    let stored = stored_events(&h).await;
+    let names: Vec<&str> = stored.iter().map(|e| e.event.name.as_str()).collect();
+    assert_eq!(names, ["a.done", "a.ended"]);
+    // A refused resolution writes none.
+    let again = h
+        .store
+        .dlq_resolve(DlqResolveParams {
+            entry_id: e.entry_id,
+            action: DlqAction::ResolveStep {
+                step_uuid: claim.step_uuid,
+            },
+            note: None,
+            actor: "bob".into(),
+            now: h.now(),
+            processor: "operator".into(),
+            events: vec![event("a.twice", EventGate::Applied)],
+        })
+        .await
+        .unwrap();
+    assert!(matches!(again, DlqResolveOutcome::AlreadyResolved { .. }), "{again:?}");
+    let after = stored_events(&h).await;
+    assert_eq!(after.len(), 2);
 }
 
 pub async fn bad_resolutions_are_refused_and_change_nothing(h: Harness) {

@@ -524,6 +524,7 @@ macro_rules! conformance_suite {
                 retry_step_resets_attempts_and_the_task_completes,
                 resolve_step_lets_its_successors_run_and_the_task_completes,
                 complete_step_records_the_result_its_dependents_receive,
+                a_resolution_writes_the_events_whose_gate_its_step_passes,
                 bad_resolutions_are_refused_and_change_nothing,
                 sweeps_running_at_once_record_each_task_once,
                 a_task_waiting_too_long_is_held_and_a_template_can_allow_longer,

@@ -33,6 +33,7 @@ async fn resolve(engine: &Engine, entry_id: Uuid, action: DlqAction) -> DlqResol
             actor: "test".into(),
             now: engine.clock().now_ms(),
             processor: "test".into(),
+            events: vec![],
         })
         .await
         .unwrap();

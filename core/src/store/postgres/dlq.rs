@@ -6,7 +6,7 @@
 //! `store::dlq`.
 
 use super::{count_row, data, PgStore, RunOnStore};
-use crate::state::TaskState;
+use crate::state::{StepState, TaskState};
 use crate::store::dlq::{self, DlqEntry, DlqResolveOutcome, ResolveTarget, StaleCandidate};
 use crate::store::*;
 use serde_json::Value;
@@ -216,6 +216,10 @@ pub(super) async fn resolve(store: &PgStore, p: DlqResolveParams) -> Result<DlqR
             format!("resolution of {} did not apply its compare-and-swap", p.entry_id),
         ));
     }
+    let step_state: StepState = plan.plan.final_state().parse().map_err(|e| corrupt("steps", e))?;
+    let events_stored =
+        super::domain_events::insert_in_transaction(store, &mut tx, &dlq::resolution_events(&p, step_state), p.now)
+            .await?;
     let task_uuids = vec![entry.task_uuid];
     let rows = store
         .query(include_str!("queries/task/step_counts_many.sql"))
@@ -252,6 +256,9 @@ pub(super) async fn resolve(store: &PgStore, p: DlqResolveParams) -> Result<DlqR
         }
     }
     store.commit(tx).await?;
+    if events_stored > 0 {
+        store.event_signal.bump();
+    }
     namespaces.sort();
     namespaces.dedup();
     let entry = get(store, p.entry_id)
@@ -259,8 +266,9 @@ pub(super) async fn resolve(store: &PgStore, p: DlqResolveParams) -> Result<DlqR
         .ok_or_else(|| corrupt("dead_letter_entries", format!("resolved entry {} vanished", p.entry_id)))?;
     Ok(DlqResolveOutcome::Resolved {
         entry,
-        step_state: plan.plan.final_state().parse().map_err(|e| corrupt("steps", e))?,
+        step_state,
         task,
         enqueued_namespaces: namespaces,
+        events_stored,
     })
 }

@@ -45,16 +45,7 @@ pub(super) async fn insert_many(store: &PgStore, events: Vec<DomainEvent>, now: 
         return Ok(vec![]);
     }
     let mut tx = store.begin().await?;
-    store
-        .query(include_str!("queries/domain_event/lock.sql"))
-        .execute(&mut *tx)
-        .await?;
-    let rows = store
-        .query(include_str!("queries/domain_event/insert_many.sql"))
-        .bind(domain_events::immediate_payload(&events))
-        .bind(now)
-        .fetch_all(&mut *tx)
-        .await?;
+    let rows = insert_rows(store, &mut tx, &events, now).await?;
     store.commit(tx).await?;
     if !rows.is_empty() {
         store.event_signal.bump();
@@ -104,4 +95,38 @@ pub(super) async fn prune(store: &PgStore, p: DomainEventPruneParams) -> Result<
         .await?;
     store.autocommitted();
     Ok(rows.len() as u64)
+}
+
+/// Inside an open transaction: writes `events` after the ordering lock; answers the
+/// rows (sequences) of those not stored before.
+async fn insert_rows(
+    store: &PgStore,
+    tx: &mut HeldConnection,
+    events: &[DomainEvent],
+    now: i64,
+) -> Result<Vec<sqlx::postgres::PgRow>, StoreError> {
+    store
+        .query(include_str!("queries/domain_event/lock.sql"))
+        .execute(&mut **tx)
+        .await?;
+    Ok(store
+        .query(include_str!("queries/domain_event/insert_many.sql"))
+        .bind(domain_events::immediate_payload(events))
+        .bind(now)
+        .fetch_all(&mut **tx)
+        .await?)
+}
+
+/// Inside an open transaction (a DLQ resolution): writes `events`; answers how many
+/// were new.
+pub(super) async fn insert_in_transaction(
+    store: &PgStore,
+    tx: &mut HeldConnection,
+    events: &[DomainEvent],
+    now: i64,
+) -> Result<u64, StoreError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    Ok(insert_rows(store, tx, events, now).await?.len() as u64)
 }

@@ -5,6 +5,7 @@
 
 use super::tasks::{count_rows, transition_and_commit};
 use super::{rollback, run_script, SqliteStore};
+use crate::state::StepState;
 use crate::store::dlq::{self, DlqEntry, DlqResolveOutcome, ResolveTarget, StaleCandidate};
 use crate::store::*;
 use sqlx::sqlite::SqliteRow;
@@ -203,9 +204,24 @@ pub(super) async fn resolve(store: &SqliteStore, p: DlqResolveParams) -> Result<
             reason: format!("resolution of {} did not apply its compare-and-swap", p.entry_id),
         });
     }
+    let step_state: StepState = plan.plan.final_state().parse().map_err(|e| StoreError::Corrupt {
+        table: "steps",
+        reason: format!("{e}"),
+    })?;
+    let events = dlq::resolution_events(&p, step_state);
+    let events_stored = match super::domain_events::insert_in_transaction(store, &mut conn, &events, p.now).await {
+        Ok(n) => n,
+        Err(e) => {
+            rollback(&mut conn).await;
+            return Err(e);
+        }
+    };
     let plans = dlq::resume_plans(count_rows(&rows)?, !namespaces.is_empty());
     let changes = transition_and_commit(store, &mut conn, plans, p.now, &p.processor).await?;
     drop(conn);
+    if events_stored > 0 {
+        store.event_signal.bump();
+    }
     namespaces.sort();
     namespaces.dedup();
     let entry = get(store, p.entry_id).await?.ok_or_else(|| StoreError::Corrupt {
@@ -214,11 +230,9 @@ pub(super) async fn resolve(store: &SqliteStore, p: DlqResolveParams) -> Result<
     })?;
     Ok(DlqResolveOutcome::Resolved {
         entry,
-        step_state: plan.plan.final_state().parse().map_err(|e| StoreError::Corrupt {
-            table: "steps",
-            reason: format!("{e}"),
-        })?,
+        step_state,
         task: changes.into_iter().next(),
         enqueued_namespaces: namespaces,
+        events_stored,
     })
 }

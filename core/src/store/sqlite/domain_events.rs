@@ -41,12 +41,7 @@ pub(super) async fn insert_many(
     if events.is_empty() {
         return Ok(vec![]);
     }
-    let rows = store
-        .query(include_str!("queries/domain_event/insert_many.sql"))
-        .bind(domain_events::immediate_payload(&events))
-        .bind(now)
-        .fetch_all(&mut *store.writer().await?)
-        .await?;
+    let rows = insert_rows(store, &mut *store.writer().await?, &events, now).await?;
     if !rows.is_empty() {
         store.event_signal.bump();
     }
@@ -93,4 +88,34 @@ pub(super) async fn prune(store: &SqliteStore, p: DomainEventPruneParams) -> Res
         .fetch_all(&mut *store.writer().await?)
         .await?;
     Ok(rows.len() as u64)
+}
+
+/// Writes `events` on `conn` (on its own, or inside the transaction open there);
+/// answers the rows (sequences) of those not stored before.
+async fn insert_rows(
+    store: &SqliteStore,
+    conn: &mut SqliteConnection,
+    events: &[DomainEvent],
+    now: i64,
+) -> Result<Vec<sqlx::sqlite::SqliteRow>, StoreError> {
+    Ok(store
+        .query(include_str!("queries/domain_event/insert_many.sql"))
+        .bind(domain_events::immediate_payload(events))
+        .bind(now)
+        .fetch_all(&mut *conn)
+        .await?)
+}
+
+/// Inside the transaction open on `conn` (a DLQ resolution): writes `events`;
+/// answers how many were new.
+pub(super) async fn insert_in_transaction(
+    store: &SqliteStore,
+    conn: &mut SqliteConnection,
+    events: &[DomainEvent],
+    now: i64,
+) -> Result<u64, StoreError> {
+    if events.is_empty() {
+        return Ok(0);
+    }
+    Ok(insert_rows(store, conn, events, now).await?.len() as u64)
 }
