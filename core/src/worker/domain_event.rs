@@ -81,9 +81,9 @@ impl DomainEventPublisher {
     /// step's `success` and `always` declarations with the supplied result as their
     /// payload (checked against their schemas), as a handler's success would; the
     /// other resolutions fire none. Reads the entry's task (and, when this process
-    /// did not load it, its template) from `store`. Declarations are looked up by the
-    /// step's name, so a step created at run time under another name than its
-    /// template step (a batch worker) fires none.
+    /// did not load it, its template) from `store`; the step's template step name
+    /// comes from the entry's snapshot (the step's own name for entries recorded
+    /// before the snapshot carried it).
     pub async fn resolution_events(
         &self,
         store: &crate::store::SharedStore,
@@ -103,12 +103,22 @@ impl DomainEventPublisher {
         let Some(step) = task.steps.iter().find(|s| s.step_uuid == *step_uuid) else {
             return Ok(PreparedEvents::default());
         };
+        let template_step_name = entry.snapshot["steps"]
+            .as_array()
+            .and_then(|steps| {
+                steps
+                    .iter()
+                    .find(|s| s["step_uuid"].as_str() == Some(step_uuid.to_string().as_str()))
+            })
+            .and_then(|s| s["template_step_name"].as_str())
+            .unwrap_or(&step.name)
+            .to_string();
         self.ensure_template(&task.namespace, &task.name, &task.version).await;
         Ok(self.prepare(&FinishedAttempt {
             task_uuid: task.task_uuid,
             step_uuid: *step_uuid,
             step_name: &step.name,
-            template_step_name: &step.name,
+            template_step_name: &template_step_name,
             namespace: &task.namespace,
             task_name: &task.name,
             task_version: &task.version,

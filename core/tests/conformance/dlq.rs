@@ -110,6 +110,14 @@ pub async fn an_unclaimed_step_is_recorded_once_with_a_snapshot_and_held(h: Harn
         e.snapshot["steps"][0]["state"], "enqueued",
         "the snapshot is taken before the move"
     );
+    assert_eq!(
+        (
+            &e.snapshot["steps"][0]["name"],
+            &e.snapshot["steps"][0]["template_step_name"]
+        ),
+        (&json!("only"), &json!("only")),
+        "the snapshot names each step's template step (where its declared events are)"
+    );
     assert_eq!(h.step_state(step).await, StepState::Error);
     assert_eq!(h.task_state(task.task_uuid).await, TaskState::BlockedByFailures);
     assert_eq!(

@@ -18,7 +18,8 @@ SELECT p.value ->> '$.entry_id', t.task_uuid, p.value ->> '$.step_uuid', p.value
                                'correlation_id', t.correlation_id, 'priority', t.priority,
                                'created_at', t.created_at, 'updated_at', t.updated_at),
            'steps', (SELECT json_group_array(json_object(
-                         'step_uuid', s.step_uuid, 'name', s.name, 'namespace', s.namespace, 'state', s.state,
+                         'step_uuid', s.step_uuid, 'name', s.name, 'template_step_name', s.template_step_name,
+                         'namespace', s.namespace, 'state', s.state,
                          'attempts', s.attempts, 'max_attempts', s.max_attempts, 'handler', s.handler_callable,
                          'pending_parents', s.pending_parents, 'ready_at', s.ready_at, 'claimed_by', s.claimed_by,
                          'lease_expires_at', s.lease_expires_at, 'deadline_at', s.deadline_at,
