@@ -129,21 +129,24 @@ impl SqliteStore {
             .pragma("temp_store", "memory")
             .pragma("mmap_size", "268435456")
             .pragma("cache_size", "-32768");
-        let mut writer = options.connect().await.map_err(|e| open_err(&e))?;
-        migrate(&mut writer).await.map_err(|e| match e {
-            sqlx::migrate::MigrateError::Execute(inner) => open_err(&inner),
-            other => StoreError::Migrate(other.to_string()),
-        })?;
-        let mut readers = Vec::with_capacity(READ_CONNECTIONS);
-        for _ in 0..READ_CONNECTIONS {
-            let reader = options
-                .clone()
-                .read_only(true)
-                .connect()
-                .await
-                .map_err(|e| open_err(&e))?;
-            readers.push(Mutex::new(Some(reader)));
-        }
+        // Several processes opening a new file at once can meet SQLite answering
+        // "busy" without waiting for `busy_timeout` (switching the new file to WAL,
+        // a read-only connection finding the WAL index not built yet): such an open
+        // is tried again, from the start, until `busy_timeout` has passed.
+        let deadline = std::time::Instant::now() + BUSY_TIMEOUT;
+        let (writer, readers) = loop {
+            match connect_and_migrate(&options).await {
+                Ok(opened) => break opened,
+                Err(OpenFailure::Busy(e)) if std::time::Instant::now() < deadline => {
+                    tracing::debug!(error = %e, location = %location, "database busy while opening; trying again");
+                    let pause = rand::random_range(5..25);
+                    tokio::time::sleep(Duration::from_millis(pause)).await;
+                }
+                Err(OpenFailure::Busy(e)) | Err(OpenFailure::Connect(e)) => return Err(open_err(&e)),
+                Err(OpenFailure::Migrate(e)) => return Err(StoreError::Migrate(e.to_string())),
+            }
+        };
+        let readers = readers.into_iter().map(|r| Mutex::new(Some(r))).collect();
         Ok(Self {
             writer: Mutex::new(Some(writer)),
             readers,
@@ -250,6 +253,50 @@ async fn migrate(conn: &mut SqliteConnection) -> Result<(), sqlx::migrate::Migra
         tracing::debug!(error = %error, applied = now, "another opener applied migrations meanwhile; running them again");
         applied = now;
     }
+}
+
+/// Why opening a file failed.
+enum OpenFailure {
+    /// SQLite answered busy or locked: another opener holds the file for a moment.
+    Busy(sqlx::Error),
+    /// Any other connection or statement error.
+    Connect(sqlx::Error),
+    /// A migration could not be applied for another reason than a statement error.
+    Migrate(sqlx::migrate::MigrateError),
+}
+
+impl From<sqlx::Error> for OpenFailure {
+    fn from(e: sqlx::Error) -> Self {
+        let busy = match &e {
+            // Primary result codes SQLITE_BUSY (5) and SQLITE_LOCKED (6), any extended code.
+            sqlx::Error::Database(db) => db
+                .code()
+                .and_then(|c| c.parse::<i32>().ok())
+                .is_some_and(|c| matches!(c & 0xff, 5 | 6)),
+            _ => false,
+        };
+        if busy {
+            Self::Busy(e)
+        } else {
+            Self::Connect(e)
+        }
+    }
+}
+
+/// The writer (migrated) and the read connections of one open.
+async fn connect_and_migrate(
+    options: &SqliteConnectOptions,
+) -> Result<(SqliteConnection, Vec<SqliteConnection>), OpenFailure> {
+    let mut writer = options.connect().await?;
+    migrate(&mut writer).await.map_err(|e| match e {
+        sqlx::migrate::MigrateError::Execute(inner) => OpenFailure::from(inner),
+        other => OpenFailure::Migrate(other),
+    })?;
+    let mut readers = Vec::with_capacity(READ_CONNECTIONS);
+    for _ in 0..READ_CONNECTIONS {
+        readers.push(options.clone().read_only(true).connect().await?);
+    }
+    Ok((writer, readers))
 }
 
 /// sqlx's bookkeeping table (its default name, which `sqlx::migrate!` keeps).
