@@ -16,7 +16,7 @@ use crate::events::WakeHub;
 use crate::metrics::{EngineMetrics, SharedMetrics};
 use crate::shutdown::Shutdown;
 use crate::store::{ReleaseReason, SharedStore, StepReleaseManyParams, StoreError};
-use crate::worker::domain_event::{gate_passes, DomainEventPublisher, FinishedAttempt};
+use crate::worker::domain_event::{DomainEventPublisher, FinishedAttempt};
 use crate::worker::handler::StepResult;
 use std::cmp::Reverse;
 use std::collections::{BinaryHeap, HashMap};
@@ -181,15 +181,12 @@ impl StepEnqueuer {
                 report.timed_out += batch.report.applied.len();
                 if let Some(domain) = &self.domain {
                     for a in &batch.report.applied {
-                        if let Some(events) = fast.remove(&a.step_uuid) {
-                            domain.publish_fast(events, a.state);
-                        }
                         let written = outcomes.iter().find(|o| o.step_uuid == a.step_uuid);
-                        for p in written.iter().flat_map(|o| &o.events) {
-                            if gate_passes(p.gate, a.state) {
-                                domain.count(&p.event, "durable");
-                            }
-                        }
+                        domain.after_write(
+                            fast.remove(&a.step_uuid).unwrap_or_default(),
+                            written.map(|o| o.events.as_slice()).unwrap_or_default(),
+                            a.state,
+                        );
                     }
                 }
                 for s in &batch.report.enqueued {

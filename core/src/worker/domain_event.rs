@@ -243,6 +243,15 @@ impl DomainEventPublisher {
         published
     }
 
+    /// After a result was written and its step reached `state`: publishes the fast
+    /// halves and counts the durable ones that the state's gate let through.
+    pub fn after_write(&self, fast: Vec<PendingDomainEvent>, durable: &[PendingDomainEvent], state: StepState) {
+        self.publish_fast(fast, state);
+        for p in durable.iter().filter(|p| gate_passes(p.gate, state)) {
+            self.count(&p.event, "durable");
+        }
+    }
+
     /// Publishes one event to the in-process bus now (an explicit fast publish).
     pub fn publish_now(&self, event: DomainEvent) {
         self.count(&event, "fast");

@@ -14,7 +14,7 @@
 //! (nothing is lost, the attempt is not counted).
 
 use super::channels::{CompletionMessage, DispatchMessage};
-use super::domain_event::{gate_passes, DomainEventPublisher, FinishedAttempt};
+use super::domain_event::{DomainEventPublisher, FinishedAttempt};
 use super::worker_status::WorkerStatus;
 use crate::clock::SharedClock;
 use crate::events::{EngineEvent, EngineEvents, WakeHub};
@@ -169,14 +169,12 @@ impl FfiCompletion {
             tracing::debug!(step_uuid = %o.step_uuid, task_uuid = %o.task_uuid, correlation_id = %m.correlation_id,
                 state = ?states.get(&o.step_uuid), "step result written");
             if let Some(&state) = states.get(&o.step_uuid) {
-                if let Some(events) = fast.remove(&o.step_uuid) {
-                    self.domain.publish_fast(events, state);
-                }
-                if let Some(written) = outcomes.iter().find(|w| w.step_uuid == o.step_uuid) {
-                    for p in written.events.iter().filter(|p| gate_passes(p.gate, state)) {
-                        self.domain.count(&p.event, "durable");
-                    }
-                }
+                let written = outcomes.iter().find(|w| w.step_uuid == o.step_uuid);
+                self.domain.after_write(
+                    fast.remove(&o.step_uuid).unwrap_or_default(),
+                    written.map(|w| w.events.as_slice()).unwrap_or_default(),
+                    state,
+                );
             }
             if self.events.has_subscribers() {
                 if let Some(state) = states.get(&o.step_uuid) {
